@@ -1,0 +1,62 @@
+# Shared by scripts/*.sh: package installation and the build. Sourced, not run.
+# Every step is idempotent: a second call installs nothing and rebuilds only
+# what changed (ninja + ccache).
+
+AMLRUN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Debian packages the build, the tests and the demo need.
+AMLRUN_PACKAGES=(
+  cmake g++ ninja-build ccache pkg-config
+  libcli11-dev libyaml-cpp-dev libfmt-dev catch2 nlohmann-json3-dev
+  libcurl4-openssl-dev libsqlite3-dev libssl-dev sqlite3
+  libopenmpi-dev openmpi-bin
+  libtorch-dev libjpeg62-turbo-dev libpng-dev
+  python3-torch python3-torchvision dataset-fashion-mnist
+  rsync hyperfine iproute2 procps util-linux
+  slurm-wlm munge
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Installs what is missing, with one apt-get update only when needed.
+ensure_packages() {
+  local missing=()
+  local package
+  for package in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$package")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing packages: ${missing[*]} (run as root, or install them with apt-get)"
+    return 1
+  fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# One build at a time on this machine: the build is CPU-bound and two at once
+# only make both slower (and can run out of memory compiling LibTorch code).
+with_build_lock() {
+  (
+    flock 9
+    "$@"
+  ) 9>/tmp/amlrun-build.lock
+}
+
+# build DIR [cmake options...]: configure once, then build incrementally.
+build() {
+  local dir="$1"
+  shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    log "configuring $dir"
+    with_build_lock cmake -S "$AMLRUN_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+  fi
+  log "building $dir"
+  with_build_lock cmake --build "$dir" -j "$(nproc)"
+}
