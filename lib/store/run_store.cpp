@@ -100,6 +100,12 @@ RunStore::RunStore(const workspace::Workspace& workspace) : m_workspace(workspac
   // Several processes (supervisors, clients) share the index: wait for each
   // other instead of failing, and let readers run during writes (WAL).
   sqlite3_busy_timeout(m_db, 10000);
+  // Every amlrun process opens the index briefly; checkpointing and deleting
+  // the WAL at each close would cost an fsync and two file creations per
+  // command. SQLite checkpoints on its own as the WAL grows.
+  int on = 1;
+  sqlite3_db_config(m_db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  sqlite3_file_control(m_db, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
   try {
     execute(m_db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     execute(m_db, "BEGIN IMMEDIATE");
