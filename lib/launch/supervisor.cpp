@@ -144,7 +144,13 @@ class Supervisor {
       fs::create_directories(m_outputs_dir / output.name);
       m_outputs.emplace_back(output.name, (m_outputs_dir / output.name).string());
     }
-    bool private_mounts = enter_private_mount_namespace();
+    // A private mount namespace only when there is something to mount
+    // (unshare copies the mount table, which is not free).
+    bool local_inputs = false;
+    for (const auto& input : m_spec.inputs) {
+      local_inputs |= input.kind != spec::InputSpec::Kind::literal && input.url.empty();
+    }
+    bool private_mounts = local_inputs && enter_private_mount_namespace();
     m_inputs = prepare_inputs(m_spec, m_run_dir, private_mounts,
                               [this](const std::string& message) { log(message); });
     m_program = user_program(m_spec, m_inputs);
@@ -364,7 +370,7 @@ class Supervisor {
       case Ending::none:
         if (exit_code != 0) {
           final_state = RunState::failed;
-          const auto& failed = m_ranks[static_cast<std::size_t>(std::max(0, m_first_failure))];
+          const auto& failed = m_ranks[static_cast<std::size_t>(std::max(0L, m_first_failure))];
           m_record.failure_reason = fmt::format(
               "{} {}", failed.rank < 0 ? "mpirun" : fmt::format("rank {}", failed.rank),
               describe_exit(exit_code));
@@ -432,8 +438,9 @@ class Supervisor {
 
 int supervise_run(const SupervisorOptions& options) {
   // The lock stays held for as long as this process lives; readers take its
-  // absence as "the supervisor is gone".
-  (void)options.lock_fd;
+  // absence as "the supervisor is gone". The run's processes must not
+  // inherit it, or they would keep a dead supervisor looking alive.
+  if (options.lock_fd >= 0) ::fcntl(options.lock_fd, F_SETFD, FD_CLOEXEC);
   try {
     Supervisor supervisor(options);
     return supervisor.run();
