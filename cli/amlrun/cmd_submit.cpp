@@ -60,8 +60,7 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
     const auto& id = submitted.record.id;
     if (options->no_wait) {
       if (options->output == OutputFormat::json) {
-        auto workspace = workspace::open_workspace(request.workspace);
-        store::RunStore store(workspace);
+        auto& store = *submitted.store;
         std::printf("%s\n", run_json(store, store.load(id)).dump(2).c_str());
       } else {
         std::printf("%s\n", id.c_str());
@@ -74,9 +73,7 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
       std::fprintf(stderr, "amlrun: submitted %s (experiment %s, compute %s)\n", id.c_str(),
                    submitted.record.experiment.c_str(), submitted.record.compute.c_str());
     }
-    auto workspace = workspace::open_workspace(request.workspace);
-    store::RunStore store(workspace);
-    return follow_run(store, id, FollowOptions{options->all_ranks, options->output});
+    return follow_run(*submitted.store, id, FollowOptions{options->all_ranks, options->output});
   };
 }
 

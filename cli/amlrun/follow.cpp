@@ -57,7 +57,10 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   stream_options.interrupt_fd = g_interrupt_pipe[0];
   stream_options.refresh = [&](store::RunRecord record) { return target->refresh(store, record); };
   stream_options.on_state = [&](const store::RunRecord& record) {
-    if (text && !store::is_terminal(record.state)) {
+    // Preparing and Running are what a person waits through; the other
+    // states pass in milliseconds locally.
+    if (text && (record.state == store::RunState::preparing ||
+                 record.state == store::RunState::running)) {
       std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(), store::to_string(record.state).c_str());
     }
   };

@@ -97,7 +97,7 @@ SubmitResult submit_job(const SubmitRequest& request) {
   }
 
   // 5. create the run record (Queued) and its directory.
-  store::RunStore store(workspace);
+  auto store = std::make_unique<store::RunStore>(workspace);
   store::RunRecord record;
   record.id = store::RunStore::new_run_id(job.experiment_name);
   record.experiment = job.experiment_name;
@@ -118,13 +118,13 @@ SubmitResult submit_job(const SubmitRequest& request) {
   record.submitted_by = current_user();
   record.submit_host = host_name();
   record.amlrun_version = AMLRUN_VERSION;
-  store::FileLock lock = store.create(record);
-  fs::path run_dir = store.run_dir(record.id);
+  store::FileLock lock = store->create(record);
+  fs::path run_dir = store->run_dir(record.id);
   util::write_file_atomic(run_dir / "job.json", spec::to_json(job).dump(2) + "\n");
 
   // 6. hand the run to the compute target.
-  target->submit(store, record, std::move(lock));
-  return SubmitResult{record, workspace.root(), run_dir};
+  target->submit(*store, record, std::move(lock));
+  return SubmitResult{record, run_dir, std::move(store)};
 }
 
 }  // namespace amlrun::compute

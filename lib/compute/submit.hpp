@@ -5,11 +5,12 @@
 // Streaming (pass 7) and the exit code (pass 8) belong to the caller.
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "lib/store/run_record.hpp"
+#include "lib/store/run_store.hpp"
 #include "lib/workspace/workspace.hpp"
 
 namespace amlrun::compute {
@@ -25,8 +26,9 @@ struct SubmitRequest {
 
 struct SubmitResult {
   store::RunRecord record;
-  std::filesystem::path workspace_root;
   std::filesystem::path run_dir;
+  // The store the run was created in, open, so the caller can follow it.
+  std::unique_ptr<store::RunStore> store;
 };
 
 SubmitResult submit_job(const SubmitRequest& request);
