@@ -5,6 +5,7 @@
 #include <yaml-cpp/mark.h>
 #include <yaml-cpp/parser.h>
 
+#include <cstdlib>
 #include <fmt/format.h>
 #include <map>
 #include <sstream>
@@ -327,6 +328,15 @@ std::string explain_parser_message(const std::string& message) {
     return "unexpected ':' (a value containing ': ' must be quoted)";
   }
   if (message == "the referenced anchor is not defined") return message;
+  if (message.rfind("invalid unicode: ", 0) == 0) {
+    unsigned long code = std::strtoul(message.c_str() + 17, nullptr, 10);
+    if (code >= 0xD800 && code <= 0xDFFF) {
+      return fmt::format("\\u{:04X} is half of a UTF-16 surrogate pair, which YAML does not "
+                         "accept; write the character itself or one \\U escape (8 hex digits)",
+                         code);
+    }
+    return fmt::format("invalid unicode escape (code point {})", code);
+  }
   if (message == "illegal tab when looking for indentation") {
     return "a tab is used for indentation; YAML indents with spaces";
   }

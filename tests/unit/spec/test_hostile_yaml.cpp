@@ -149,3 +149,10 @@ TEST_CASE("merge keys work and explicit keys win") {
   CHECK(loaded.spec.tags == Pairs{{"B", "3"}, {"A", "1"}});
   CHECK(loaded.spec.environment_variables == Pairs{{"A", "1"}, {"B", "2"}});
 }
+
+TEST_CASE("a UTF-16 surrogate escape is explained") {
+  JobDir dir;
+  CHECK(errors_of(dir, "command: \"\\ud83d\\ude80\"\n").starts_with(
+      "job.yml:1:17: \\uD83D is half of a UTF-16 surrogate pair, which YAML does not accept; write "
+      "the character itself or one \\U escape (8 hex digits)\n"));
+}
