@@ -10,6 +10,7 @@
 #include "lib/compute/compute_target.hpp"
 #include "lib/stream/log_stream.hpp"
 #include "lib/util/time.hpp"
+#include "lib/util/timing.hpp"
 
 namespace amlrun::cli {
 
@@ -64,7 +65,9 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
       std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(), store::to_string(record.state).c_str());
     }
   };
+  util::timing_mark("following");
   auto result = stream::stream_run(store, run_id, stream_options);
+  util::timing_mark("run ended");
   const auto& record = result.record;
   if (result.interrupted) {
     std::fprintf(stderr,

@@ -12,6 +12,7 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "lib/util/strings.hpp"
+#include "lib/util/timing.hpp"
 
 namespace {
 
@@ -39,6 +40,7 @@ int fail(ExitCode code, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  amlrun::util::timing_mark("main");
   // A closed stdout (| head) must end writes with an error, not kill us.
   ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"amlrun: train PyTorch models from YAML job files, here or on a cluster"};
@@ -94,7 +96,10 @@ int main(int argc, char** argv) {
 
   try {
     for (auto& [sub, handler] : handlers) {
-      if (sub->parsed()) return static_cast<int>(handler());
+      if (sub->parsed()) {
+        amlrun::util::timing_mark("arguments parsed");
+        return static_cast<int>(handler());
+      }
     }
     return static_cast<int>(ExitCode::invalid_input);
   } catch (const amlrun::util::Error& e) {

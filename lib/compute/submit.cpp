@@ -14,6 +14,7 @@
 #include "lib/util/names.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
+#include "lib/util/timing.hpp"
 
 namespace amlrun::compute {
 
@@ -55,6 +56,7 @@ SubmitResult submit_job(const SubmitRequest& request) {
     if (request.notice) request.notice(text);
   };
 
+  util::timing_mark("start");
   // 1. load + validate the spec (all errors at once).
   spec::LoadOptions load_options;
   load_options.overrides = request.overrides;
@@ -71,10 +73,12 @@ SubmitResult submit_job(const SubmitRequest& request) {
   }
   if (job.experiment_name.empty()) job.experiment_name = default_experiment(job);
 
+  util::timing_mark("spec loaded");
   // 2. resolve the workspace and the compute target (before any copying).
   workspace::Workspace workspace = workspace::open_workspace(request.workspace);
   auto target = make_target(workspace, job.compute);
 
+  util::timing_mark("workspace and target");
   // 3. snapshot the source directory into the content-addressed store.
   snapshot::Snapshot snap;
   if (job.code_dir) {
@@ -87,6 +91,7 @@ SubmitResult submit_job(const SubmitRequest& request) {
     snap = snapshot::take(*job.code_dir, options);
   }
 
+  util::timing_mark("snapshot");
   // 4. resolve the environment. The local target runs in the host
   // environment; containers and venvs arrive with lib/env.
   auto environment = spec::to_json(job)["environment"];
@@ -96,6 +101,7 @@ SubmitResult submit_job(const SubmitRequest& request) {
                        job.environment.image));
   }
 
+  util::timing_mark("environment");
   // 5. create the run record (Queued) and its directory.
   auto store = std::make_unique<store::RunStore>(workspace);
   store::RunRecord record;
@@ -122,8 +128,10 @@ SubmitResult submit_job(const SubmitRequest& request) {
   fs::path run_dir = store->run_dir(record.id);
   util::write_file_atomic(run_dir / "job.json", spec::to_json(job).dump(2) + "\n");
 
+  util::timing_mark("run record");
   // 6. hand the run to the compute target.
   target->submit(*store, record, std::move(lock));
+  util::timing_mark("handed to the target");
   return SubmitResult{record, run_dir, std::move(store)};
 }
 

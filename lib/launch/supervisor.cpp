@@ -23,6 +23,7 @@
 #include "lib/util/fs.hpp"
 #include "lib/util/process.hpp"
 #include "lib/util/time.hpp"
+#include "lib/util/timing.hpp"
 
 namespace amlrun::launch {
 
@@ -56,6 +57,7 @@ class Supervisor {
         m_outputs_dir(m_working_dir / "outputs") {}
 
   int run() {
+    util::timing_mark("supervisor opened the run");
     setup_signals();
     // Orphaned grandchildren are re-parented to us, so none escapes an ending.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -101,7 +103,9 @@ class Supervisor {
   }
 
   void transition(RunState next) {
+    util::timing_mark(fmt::format("before {}", store::to_string(next)));
     m_store.transition(m_record, next);
+    util::timing_mark(fmt::format("recorded {}", store::to_string(next)));
     log(fmt::format("state {}", store::to_string(next)));
   }
 
