@@ -85,6 +85,12 @@ CREATE TABLE IF NOT EXISTS run_tags (
 CREATE INDEX IF NOT EXISTS run_tags_by_pair ON run_tags(key, value);
 )";
 
+std::int64_t read_user_version(sqlite3* db) {
+  Statement version(db, "PRAGMA user_version");
+  version.step();
+  return version.integer(0);
+}
+
 }  // namespace
 
 RunStore::RunStore(const workspace::Workspace& workspace) : m_workspace(workspace) {
@@ -107,23 +113,27 @@ RunStore::RunStore(const workspace::Workspace& workspace) : m_workspace(workspac
   sqlite3_db_config(m_db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   sqlite3_file_control(m_db, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
   try {
-    execute(m_db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
-    execute(m_db, "BEGIN IMMEDIATE");
-    Statement version(m_db, "PRAGMA user_version");
-    version.step();
-    std::int64_t found = version.integer(0);
-    if (found > k_index_schema_version) {
-      execute(m_db, "ROLLBACK");
-      throw util::InfraError(fmt::format(
-          "the run index {} has schema version {}, newer than this amlrun understands ({}); it "
-          "was written by a newer amlrun: upgrade amlrun (the index was left untouched)",
-          path, found, k_index_schema_version));
+    // The common case, an index of the current schema, needs no write lock:
+    // read the version first and take the lock only to create or refuse.
+    std::int64_t found = read_user_version(m_db);
+    if (found != k_index_schema_version) {
+      execute(m_db, "PRAGMA journal_mode=WAL");
+      execute(m_db, "BEGIN IMMEDIATE");
+      found = read_user_version(m_db);
+      if (found > k_index_schema_version) {
+        execute(m_db, "ROLLBACK");
+        throw util::InfraError(fmt::format(
+            "the run index {} has schema version {}, newer than this amlrun understands ({}); it "
+            "was written by a newer amlrun: upgrade amlrun (the index was left untouched)",
+            path, found, k_index_schema_version));
+      }
+      if (found < k_index_schema_version) {
+        execute(m_db, k_schema);
+        execute(m_db, fmt::format("PRAGMA user_version = {}", k_index_schema_version).c_str());
+      }
+      execute(m_db, "COMMIT");
     }
-    if (found < k_index_schema_version) {
-      execute(m_db, k_schema);
-      execute(m_db, fmt::format("PRAGMA user_version = {}", k_index_schema_version).c_str());
-    }
-    execute(m_db, "COMMIT");
+    execute(m_db, "PRAGMA synchronous=NORMAL");
   } catch (...) {
     sqlite3_close(m_db);
     m_db = nullptr;
