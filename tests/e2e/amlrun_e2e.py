@@ -15,6 +15,13 @@ AMLRUN = os.path.join(BIN, "amlrun")
 PYTHON = "/usr/bin/python3"
 
 
+def clean_environment():
+    """The test's environment without a workspace chosen from outside."""
+    env = dict(os.environ)
+    env.pop("AMLRUN_WORKSPACE", None)
+    return env
+
+
 class Project:
     """A temporary project: job files, a src/ folder and a workspace."""
 
@@ -39,14 +46,14 @@ class Project:
         return path
 
     def amlrun(self, *args, timeout=120, env=None, input=None):
-        full_env = dict(os.environ)
+        full_env = clean_environment()
         full_env.update(env or {})
         return subprocess.run([AMLRUN, *args], cwd=self.root, capture_output=True, text=True,
                               timeout=timeout, env=full_env, input=input)
 
     def start(self, *args):
         return subprocess.Popen([AMLRUN, *args], cwd=self.root, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, env=clean_environment())
 
     def show(self, run_id):
         result = self.amlrun("show", run_id, "--output", "json")
