@@ -129,8 +129,11 @@ std::string serialize_manifest(const std::vector<Entry>& entries) {
         append_escaped(out, entry.path);
         break;
       case EntryType::file:
-        out += fmt::format("f\t{}\t{}\t{}\t", entry.executable ? "755" : "644", entry.size,
-                           entry.sha256);
+        out += entry.executable ? "f\t755\t" : "f\t644\t";
+        out += std::to_string(entry.size);
+        out += '\t';
+        out += entry.sha256;
+        out += '\t';
         append_escaped(out, entry.path);
         break;
       case EntryType::symlink:

@@ -850,21 +850,24 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
   std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.path < b.path; });
   std::vector<Entry> entries;
   entries.reserve(found.size());
-  StatCache new_cache;
+  std::vector<StatCache::NewEntry> cache_entries;
+  cache_entries.reserve(result.files);
   for (Found& item : found) {
     Entry entry;
-    entry.path = item.path;
+    entry.path = std::move(item.path);
     entry.type = item.type;
     if (item.type == EntryType::file) {
       entry.executable = is_executable(item.stat.mode);
       entry.size = item.stat.size;
-      entry.sha256 = item.sha256;
-      new_cache.put(item.path, item.stat, item.sha256);
+      entry.sha256 = std::move(item.sha256);
     } else if (item.type == EntryType::symlink) {
       entry.link_target = std::move(item.link_target);
       entry.size = entry.link_target.size();
     }
     entries.push_back(std::move(entry));
+    if (item.type == EntryType::file) {
+      cache_entries.push_back({entries.back().path, item.stat, entries.back().sha256});
+    }
   }
   std::string text = serialize_manifest(entries);
   result.id = util::sha256_hex(text);
@@ -875,7 +878,7 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
 
   // 5. The cache for next time; losing it only costs a re-read.
   try {
-    new_cache.save(cache_file, started_ns);
+    StatCache::save(cache_file, started_ns, cache_entries);
   } catch (const std::exception& error) {
     warn(fmt::format("could not save the snapshot stat cache ({}); the next snapshot will read every file",
                      error.what()));

@@ -134,23 +134,25 @@ TEST_CASE("the stat cache skips unchanged files", "[snapshot][cache]") {
 
 TEST_CASE("racy entries are hashed again", "[snapshot][cache]") {
   SECTION("an entry as new as the snapshot that recorded it is not trusted") {
-    snapshot::StatCache cache;
     snapshot::FileStat stat;
     stat.size = 3;
     stat.mtime_ns = 5'000'000'123;
     stat.ctime_ns = 5'000'000'123;
-    cache.put("a", stat, util::sha256_hex("abc"));
+    std::string sha = util::sha256_hex("abc");
     TempDir temp;
-    cache.save(temp.path / "cache", /*started_ns=*/5'000'000'123);
+    auto save = [&](std::int64_t started_ns) {
+      snapshot::StatCache::save(temp.path / "cache", started_ns, {{"a", stat, sha}});
+    };
+    save(/*started_ns=*/5'000'000'123);
     CHECK_FALSE(snapshot::StatCache::load(temp.path / "cache").find_fresh("a", stat).has_value());
-    cache.save(temp.path / "cache", /*started_ns=*/5'000'000'124);
-    CHECK(snapshot::StatCache::load(temp.path / "cache").find_fresh("a", stat) == util::sha256_hex("abc"));
+    save(/*started_ns=*/5'000'000'124);
+    CHECK(snapshot::StatCache::load(temp.path / "cache").find_fresh("a", stat) == sha);
+    CHECK_FALSE(snapshot::StatCache::load(temp.path / "cache").find_fresh("b", stat).has_value());
     // Whole-second timestamps (a coarse filesystem) need a two-second margin.
     stat.ctime_ns = 5'000'000'000;
-    cache.put("a", stat, util::sha256_hex("abc"));
-    cache.save(temp.path / "cache", /*started_ns=*/6'000'000'000);
+    save(/*started_ns=*/6'000'000'000);
     CHECK_FALSE(snapshot::StatCache::load(temp.path / "cache").find_fresh("a", stat).has_value());
-    cache.save(temp.path / "cache", /*started_ns=*/7'000'000'001);
+    save(/*started_ns=*/7'000'000'001);
     CHECK(snapshot::StatCache::load(temp.path / "cache").find_fresh("a", stat).has_value());
   }
   SECTION("a file with a future mtime is hashed on every snapshot") {
