@@ -127,7 +127,8 @@ StatCache StatCache::load(const std::filesystem::path& file) {
         !reader.get_bytes(32, digest)) {
       return cache;
     }
-    if (!records.empty() && !(records.back().path < record.path)) return cache;  // lookups need the order
+    if (!records.empty() && !(records.back().path < record.path))
+      return cache;  // lookups need the order
     record.sha256 = reinterpret_cast<const unsigned char*>(digest.data());
     records.push_back(record);
   }
@@ -138,9 +139,11 @@ StatCache StatCache::load(const std::filesystem::path& file) {
   return cache;
 }
 
-std::optional<std::string> StatCache::find_fresh(std::string_view path, const FileStat& current) const {
-  auto it = std::lower_bound(m_records.begin(), m_records.end(), path,
-                             [](const Record& record, std::string_view key) { return record.path < key; });
+std::optional<std::string> StatCache::find_fresh(std::string_view path,
+                                                 const FileStat& current) const {
+  auto it = std::lower_bound(
+      m_records.begin(), m_records.end(), path,
+      [](const Record& record, std::string_view key) { return record.path < key; });
   if (it == m_records.end() || it->path != path || !(it->stat == current)) {
     return std::nullopt;
   }

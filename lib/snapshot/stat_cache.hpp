@@ -17,9 +17,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
-#include <memory>
 #include <string_view>
 #include <vector>
 
