@@ -33,7 +33,8 @@ namespace {
 
 // Stored objects carry this mtime; any write through a hard link moves it.
 constexpr time_t k_object_mtime = 1;
-constexpr std::size_t k_copy_buffer_bytes = 256 * 1024;
+constexpr std::size_t k_copy_buffer_bytes =
+    256 * 1024;  // fits in L2: read, hash and write from cache
 constexpr std::uint64_t k_max_ignore_file_bytes = 16 << 20;
 constexpr std::size_t k_listed_largest = 3;
 
@@ -109,6 +110,7 @@ std::string describe_special(mode_t mode) {
   if (S_ISSOCK(mode)) return "a socket";
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode)) return "a directory";
   return "not a regular file";
 }
 

@@ -1,6 +1,7 @@
 // take(), materialize() and the store, on real files.
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 
 #include <atomic>
@@ -621,4 +622,64 @@ TEST_CASE("manifest text round-trips any name", "[snapshot][manifest]") {
   CHECK(text == "amlrun-snapshot 1\nl\ta\\tb\\\\c\\nd\\x01\tt\\n\\\\x\nd\tdir\nf\t755\t12\t" +
                     std::string(64, 'f') + "\tdir/\xff\n");
   CHECK(snapshot::parse_manifest(text, "m") == entries);
+}
+
+TEST_CASE("a missing object is stored again; materialize names what is missing", "[snapshot]") {
+  Workspace workspace;
+  make_small_tree(workspace.source);
+  wait_until_settled(workspace.source);
+  auto snapshot = workspace.take();
+  fs::remove(object_path(workspace, "print('train')\n"));
+  TempDir runs;
+  CHECK(message_of([&] {
+          snapshot::materialize(workspace.store, snapshot.id, runs.path / "run",
+                                MaterializeMode::hardlink);
+        }) == "snapshot " + snapshot.id + ": the stored content of train.py is missing from " +
+                  (workspace.store / "objects").string() + "; submit again to take a new snapshot");
+  auto again = workspace.take();  // the stat cache hit does not hide it
+  CHECK(again.hashed_files == 1);
+  fs::remove_all(runs.path / "run");
+  snapshot::materialize(workspace.store, snapshot.id, runs.path / "run", MaterializeMode::hardlink);
+  CHECK(read_text(runs.path / "run/train.py") == "print('train')\n");
+}
+
+TEST_CASE("an ignore file that is a symlink or not a file is not used", "[snapshot][ignore]") {
+  Workspace workspace;
+  write_file(workspace.source / "rules", "*.log\n");
+  fs::create_symlink("rules", workspace.source / ".gitignore");
+  write_file(workspace.source / "a.log", "log");
+  fs::create_directories(workspace.source / "sub/.amlignore");
+  auto snapshot = workspace.take();
+  CHECK(workspace.paths(snapshot.id) ==
+        std::vector<std::string>{".gitignore", "a.log", "rules", "sub", "sub/.amlignore"});
+  std::string src = workspace.source.string();
+  CHECK(workspace.warnings ==
+        std::vector<std::string>{"not using " + src + "/.gitignore: it is a symlink",
+                                 "not using " + src +
+                                     "/sub/.amlignore: it is a directory, not a "
+                                     "regular file"});
+}
+
+TEST_CASE("source directory errors name the directory", "[snapshot]") {
+  Workspace workspace;
+  CHECK(message_of([&] { snapshot::take(workspace.temp.path / "nope", workspace.options); }) ==
+        "source directory " + (workspace.temp.path / "nope").string() + " does not exist");
+  write_file(workspace.temp.path / "file", "x");
+  CHECK(message_of([&] { snapshot::take(workspace.temp.path / "file", workspace.options); }) ==
+        "source directory " + (workspace.temp.path / "file").string() + " is not a directory");
+}
+
+TEST_CASE("a device node is skipped with a warning", "[snapshot]") {
+  Workspace workspace;
+  if (::mknod((workspace.source / "null").c_str(), S_IFCHR | 0644, makedev(1, 3)) != 0) {
+    WARN("cannot create a device node here; skipping");
+    return;
+  }
+  auto snapshot = workspace.take();
+  CHECK(workspace.paths(snapshot.id).empty());
+  CHECK(workspace.warnings ==
+        std::vector<std::string>{
+            "skipping " + workspace.source.string() +
+            "/null: it is a character device; only regular files, directories and "
+            "symlinks are snapshotted (add it to .amlignore to silence this warning)"});
 }
