@@ -22,6 +22,7 @@
 #include "lib/util/fs.hpp"
 #include "lib/util/hash.hpp"
 #include "lib/util/log.hpp"
+#include "lib/util/random.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::snapshot {
@@ -555,7 +556,10 @@ void check_limits(const fs::path& source_dir, const std::vector<Found>& found,
 class Copier {
  public:
   Copier(const fs::path& source_dir, int root_fd, const Store& store)
-      : m_source(source_dir), m_root_fd(root_fd), m_store(store) {}
+      : m_source(source_dir),
+        m_root_fd(root_fd),
+        m_store(store),
+        m_token(fmt::format("{}-{}", ::getpid(), util::random_hex(4))) {}
 
   // Copies one file into the store; sets entry.sha256 and entry.stat to what
   // was read. A file that changes during the copy is read once more.
@@ -605,10 +609,9 @@ class Copier {
     ::posix_fadvise(source.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     bool executable = is_executable(before.st_mode);
 
-    // Unique within the process (pid) and across concurrent take() calls in
-    // it (one counter for all); O_EXCL catches anything else.
-    std::string temp_name =
-        fmt::format("{}-{}-{}", ::getpid(), worker, s_temp_counter.fetch_add(1));
+    // Unique per take() (random token; a pid alone repeats after a restart
+    // in a container) and per file; O_EXCL catches anything else.
+    std::string temp_name = fmt::format("{}-{}-{}", m_token, worker, s_temp_counter.fetch_add(1));
     UniqueFd temp(::openat(m_store.tmp_fd.get(), temp_name.c_str(),
                            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!temp)
@@ -674,6 +677,7 @@ class Copier {
   fs::path m_source;
   int m_root_fd;
   const Store& m_store;
+  std::string m_token;
   static inline std::atomic<std::uint64_t> s_temp_counter{0};
 };
 
