@@ -13,7 +13,9 @@ namespace {
 // an enclosing "**" can still make progress.
 enum class Outcome { match, no_match, stop_all, stop_to_double_star };
 
-bool is_glob_special(char c) { return c == '*' || c == '?' || c == '[' || c == '\\'; }
+bool is_glob_special(char c) {
+  return c == '*' || c == '?' || c == '[' || c == '\\';
+}
 
 // POSIX character class names inside brackets ("[[:digit:]]"), ASCII only,
 // as git has them (its ctype does not depend on the locale).
@@ -138,8 +140,9 @@ Outcome match_from(std::string_view pattern, std::string_view text, bool pathnam
           while (p < pattern.size() && pattern[p] == '*') ++p;
           // "**" is special only as a whole path segment.
           bool segment_start = star == 0 || pattern[star - 1] == '/';
-          bool segment_end = p == pattern.size() || pattern[p] == '/' ||
-                             (pattern[p] == '\\' && p + 1 < pattern.size() && pattern[p + 1] == '/');
+          bool segment_end =
+              p == pattern.size() || pattern[p] == '/' ||
+              (pattern[p] == '\\' && p + 1 < pattern.size() && pattern[p + 1] == '/');
           if (pathname && segment_start && segment_end) {
             // "**/" may stand for no directory at all: "a/**/b" matches "a/b".
             if (p < pattern.size() && pattern[p] == '/' &&

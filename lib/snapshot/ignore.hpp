@@ -34,8 +34,8 @@ class IgnoreFile {
 
  private:
   struct Pattern {
-    std::string glob;         // without '!', trailing '/' and leading '/'
-    bool negated = false;     // "!pattern": re-include
+    std::string glob;             // without '!', trailing '/' and leading '/'
+    bool negated = false;         // "!pattern": re-include
     bool directory_only = false;  // "pattern/": matches directories only
     bool basename_only = false;   // no slash in it: matches a name at any depth
   };

@@ -14,7 +14,9 @@ namespace {
 
 constexpr std::string_view k_header = "amlrun-snapshot 1";
 
-bool needs_escape(unsigned char c) { return c < 0x20 || c == 0x7f || c == '\\'; }
+bool needs_escape(unsigned char c) {
+  return c < 0x20 || c == 0x7f || c == '\\';
+}
 
 void append_escaped(std::string& out, std::string_view text) {
   for (char ch : text) {
@@ -49,9 +51,15 @@ bool unescape(std::string_view text, std::string& out) {
     }
     if (++i >= text.size()) return false;
     switch (text[i]) {
-      case '\\': out.push_back('\\'); break;
-      case 't': out.push_back('\t'); break;
-      case 'n': out.push_back('\n'); break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
       case 'x': {
         if (i + 2 >= text.size()) return false;
         int high = hex_value(text[i + 1]);
@@ -61,7 +69,8 @@ bool unescape(std::string_view text, std::string& out) {
         i += 2;
         break;
       }
-      default: return false;
+      default:
+        return false;
     }
   }
   return true;
@@ -109,8 +118,8 @@ bool is_safe_relative_path(std::string_view path) {
   std::size_t start = 0;
   for (;;) {
     std::size_t slash = path.find('/', start);
-    std::string_view name = path.substr(start, slash == std::string_view::npos ? std::string_view::npos
-                                                                               : slash - start);
+    std::string_view name = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (name.empty() || name == "." || name == "..") return false;
     if (slash == std::string_view::npos) return true;
     start = slash + 1;
@@ -129,8 +138,11 @@ std::string serialize_manifest(const std::vector<Entry>& entries) {
         append_escaped(out, entry.path);
         break;
       case EntryType::file:
-        out += fmt::format("f\t{}\t{}\t{}\t", entry.executable ? "755" : "644", entry.size,
-                           entry.sha256);
+        out += entry.executable ? "f\t755\t" : "f\t644\t";
+        out += std::to_string(entry.size);
+        out += '\t';
+        out += entry.sha256;
+        out += '\t';
         append_escaped(out, entry.path);
         break;
       case EntryType::symlink:
@@ -166,7 +178,8 @@ std::vector<Entry> parse_manifest(std::string_view text, std::string_view origin
     start = end + 1;
     ++line_number;
     if (!header_seen) {
-      if (line != k_header) throw fail(line_number, "unknown format (expected 'amlrun-snapshot 1')");
+      if (line != k_header)
+        throw fail(line_number, "unknown format (expected 'amlrun-snapshot 1')");
       header_seen = true;
       continue;
     }
@@ -180,8 +193,8 @@ std::vector<Entry> parse_manifest(std::string_view text, std::string_view origin
       entry.type = EntryType::file;
       if (fields[1] != "644" && fields[1] != "755") throw fail(line_number, "bad file mode");
       entry.executable = fields[1] == "755";
-      auto [ptr, ec] = std::from_chars(fields[2].data(), fields[2].data() + fields[2].size(),
-                                       entry.size);
+      auto [ptr, ec] =
+          std::from_chars(fields[2].data(), fields[2].data() + fields[2].size(), entry.size);
       if (ec != std::errc() || ptr != fields[2].data() + fields[2].size() || fields[2].empty()) {
         throw fail(line_number, "bad file size");
       }

@@ -24,7 +24,7 @@ struct Entry {
 };
 
 struct Manifest {
-  std::string id;  // sha256 of the serialized text
+  std::string id;              // sha256 of the serialized text
   std::vector<Entry> entries;  // sorted by path, byte-wise
 };
 

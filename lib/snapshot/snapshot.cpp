@@ -5,11 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cerrno>
-#include <fmt/format.h>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +22,7 @@
 #include "lib/util/fs.hpp"
 #include "lib/util/hash.hpp"
 #include "lib/util/log.hpp"
+#include "lib/util/random.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::snapshot {
@@ -33,7 +34,8 @@ namespace {
 
 // Stored objects carry this mtime; any write through a hard link moves it.
 constexpr time_t k_object_mtime = 1;
-constexpr std::size_t k_copy_buffer_bytes = 256 * 1024;
+constexpr std::size_t k_copy_buffer_bytes =
+    256 * 1024;  // fits in L2: read, hash and write from cache
 constexpr std::uint64_t k_max_ignore_file_bytes = 16 << 20;
 constexpr std::size_t k_listed_largest = 3;
 
@@ -71,7 +73,9 @@ std::string object_name(const std::string& sha256, bool executable) {
   return name;
 }
 
-unsigned object_mode(bool executable) { return executable ? 0555 : 0444; }
+unsigned object_mode(bool executable) {
+  return executable ? 0555 : 0444;
+}
 
 // An object is trusted only while it is exactly as take() left it.
 bool object_intact(const struct stat& st, std::uint64_t size, bool executable) {
@@ -80,7 +84,9 @@ bool object_intact(const struct stat& st, std::uint64_t size, bool executable) {
          st.st_mtim.tv_nsec == 0;
 }
 
-bool is_executable(std::uint32_t mode) { return (mode & S_IXUSR) != 0; }
+bool is_executable(std::uint32_t mode) {
+  return (mode & S_IXUSR) != 0;
+}
 
 UniqueFd open_directory(const fs::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -95,8 +101,9 @@ void make_directory(const fs::path& path) {
 }
 
 bool is_valid_id(const std::string& id) {
-  return id.size() == 64 &&
-         std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 std::string describe_special(mode_t mode) {
@@ -104,6 +111,7 @@ std::string describe_special(mode_t mode) {
   if (S_ISSOCK(mode)) return "a socket";
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode)) return "a directory";
   return "not a regular file";
 }
 
@@ -121,8 +129,8 @@ struct Store {
     std::error_code error;
     fs::create_directories(store_dir, error);
     if (error) {
-      throw util::InfraError(
-          fmt::format("cannot create the snapshot store {}: {}", store_dir.string(), error.message()));
+      throw util::InfraError(fmt::format("cannot create the snapshot store {}: {}",
+                                         store_dir.string(), error.message()));
     }
     for (const char* sub : {"objects", "manifests", "cache", "tmp"}) {
       make_directory(store_dir / sub);
@@ -190,8 +198,8 @@ struct DeviceInode {
 // whose object is intact gets its sha256 here and will not be read.
 class Walker {
  public:
-  Walker(const fs::path& source_dir, int root_fd, std::set<DeviceInode> excluded, const StatCache& cache,
-         int objects_fd, unsigned threads)
+  Walker(const fs::path& source_dir, int root_fd, std::set<DeviceInode> excluded,
+         const StatCache& cache, int objects_fd, unsigned threads)
       : m_source(source_dir),
         m_root_fd(root_fd),
         m_excluded(std::move(excluded)),
@@ -210,7 +218,8 @@ class Walker {
     m_queue.push_back(Pending{"", {root.st_dev, root.st_ino}, std::make_shared<IgnoreChain>()});
     std::vector<Sink> sinks(m_threads);
     std::vector<std::thread> helpers;
-    for (unsigned i = 1; i < m_threads; ++i) helpers.emplace_back([this, &sinks, i] { work(sinks[i]); });
+    for (unsigned i = 1; i < m_threads; ++i)
+      helpers.emplace_back([this, &sinks, i] { work(sinks[i]); });
     work(sinks[0]);
     for (auto& helper : helpers) helper.join();
     if (m_error) std::rethrow_exception(m_error);
@@ -269,18 +278,18 @@ class Walker {
   }
 
   [[noreturn]] void unreadable_directory(const std::string& path, int error_number) {
-    throw SnapshotError(fmt::format("cannot read directory {}: {} — make it readable or add it to .amlignore",
-                                    source_display(m_source, path), std::strerror(error_number)));
+    throw SnapshotError(
+        fmt::format("cannot read directory {}: {} — make it readable or add it to .amlignore",
+                    source_display(m_source, path), std::strerror(error_number)));
   }
 
   void walk_directory(const Pending& directory, Sink& sink) {
     // Subdirectories are opened from the root by their path without
     // following a final symlink; the device/inode check then proves it is
     // the directory the walk saw, not something swapped in meanwhile.
-    UniqueFd fd(directory.path.empty()
-                    ? ::dup(m_root_fd)
-                    : ::openat(m_root_fd, directory.path.c_str(),
-                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(directory.path.empty() ? ::dup(m_root_fd)
+                                       : ::openat(m_root_fd, directory.path.c_str(),
+                                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) unreadable_directory(directory.path, errno);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0 || DeviceInode{st.st_dev, st.st_ino} != directory.identity) {
@@ -335,9 +344,10 @@ class Walker {
         found.link_target = read_link(dir_fd, name, path, entry);
       } else {
         sink.warnings.emplace_back(
-            path, fmt::format("skipping {}: it is {}; only regular files, directories and symlinks are "
-                              "snapshotted (add it to .amlignore to silence this warning)",
-                              source_display(m_source, path), describe_special(entry.st_mode)));
+            path,
+            fmt::format("skipping {}: it is {}; only regular files, directories and symlinks are "
+                        "snapshotted (add it to .amlignore to silence this warning)",
+                        source_display(m_source, path), describe_special(entry.st_mode)));
         continue;
       }
       sink.found.push_back(std::move(found));
@@ -350,7 +360,8 @@ class Walker {
     if (!sha256) return {};
     bool executable = is_executable(found.stat.mode);
     struct stat object {};
-    if (::fstatat(m_objects_fd, object_name(*sha256, executable).c_str(), &object, AT_SYMLINK_NOFOLLOW) != 0 ||
+    if (::fstatat(m_objects_fd, object_name(*sha256, executable).c_str(), &object,
+                  AT_SYMLINK_NOFOLLOW) != 0 ||
         !object_intact(object, found.stat.size, executable)) {
       return {};  // missing, or written through a hard link: store it again
     }
@@ -363,8 +374,8 @@ class Walker {
     for (;;) {
       ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
       if (n < 0) {
-        throw SnapshotError(fmt::format("cannot read symlink {}: {}", source_display(m_source, path),
-                                        std::strerror(errno)));
+        throw SnapshotError(fmt::format("cannot read symlink {}: {}",
+                                        source_display(m_source, path), std::strerror(errno)));
       }
       if (static_cast<std::size_t>(n) < target.size()) {
         target.resize(static_cast<std::size_t>(n));
@@ -376,13 +387,15 @@ class Walker {
 
   std::optional<std::string> read_ignore_file(int dir_fd, const std::string& path, Sink& sink) {
     std::string name = fs::path(path).filename().string();
-    UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    UniqueFd fd(
+        ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     int open_error = errno;
     struct stat st {};
     if (!fd && open_error == ENOENT) return std::nullopt;
     if (!fd && open_error == ELOOP) {
       // Like git, which no longer follows an in-tree symlinked ignore file.
-      sink.warnings.emplace_back(path, fmt::format("not using {}: it is a symlink", source_display(m_source, path)));
+      sink.warnings.emplace_back(
+          path, fmt::format("not using {}: it is a symlink", source_display(m_source, path)));
       return std::nullopt;
     }
     if (!fd) {
@@ -391,8 +404,9 @@ class Walker {
     }
     if (::fstat(fd.get(), &st) != 0) util::throw_errno(fmt::format("cannot stat {}", path));
     if (!S_ISREG(st.st_mode)) {
-      sink.warnings.emplace_back(path, fmt::format("not using {}: it is {}, not a regular file",
-                                                   source_display(m_source, path), describe_special(st.st_mode)));
+      sink.warnings.emplace_back(
+          path, fmt::format("not using {}: it is {}, not a regular file",
+                            source_display(m_source, path), describe_special(st.st_mode)));
       return std::nullopt;
     }
     if (static_cast<std::uint64_t>(st.st_size) > k_max_ignore_file_bytes) {
@@ -441,7 +455,8 @@ struct Totals {
   std::uint64_t bytes = 0;
 };
 
-void check_limits(const fs::path& source_dir, const std::vector<Found>& found, const Limits& limits) {
+void check_limits(const fs::path& source_dir, const std::vector<Found>& found,
+                  const Limits& limits) {
   Totals total;
   std::map<std::string, Totals> directories;  // recursive totals, root excluded
   for (const Found& entry : found) {
@@ -478,10 +493,12 @@ void check_limits(const fs::path& source_dir, const std::vector<Found>& found, c
   for (const auto& [path, totals] : directories) {
     auto it = largest_child.find(path);
     std::uint64_t child = it == largest_child.end() ? 0 : it->second;
-    if (metric(totals) > 0 && child * 10 < metric(totals) * 8) candidates.emplace_back(path, totals);
+    if (metric(totals) > 0 && child * 10 < metric(totals) * 8)
+      candidates.emplace_back(path, totals);
   }
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [&](const auto& a, const auto& b) { return metric(a.second) > metric(b.second); });
+  std::stable_sort(candidates.begin(), candidates.end(), [&](const auto& a, const auto& b) {
+    return metric(a.second) > metric(b.second);
+  });
   std::vector<std::string> listed_directories;
   for (std::size_t i = 0; i < candidates.size() && i < k_listed_largest; ++i) {
     listed_directories.push_back(fmt::format("{}/ ({} {}, {})", display_path(candidates[i].first),
@@ -502,9 +519,9 @@ void check_limits(const fs::path& source_dir, const std::vector<Found>& found, c
                            with_commas(limits.max_files));
     keys = {"snapshot.max_files"};
   } else {
-    message += fmt::format("{} in {} files, more than the limit of {}",
-                           util::format_bytes(total.bytes), with_commas(total.files),
-                           util::format_bytes(limits.max_bytes));
+    message +=
+        fmt::format("{} in {} files, more than the limit of {}", util::format_bytes(total.bytes),
+                    with_commas(total.files), util::format_bytes(limits.max_bytes));
     keys = {"snapshot.max_bytes"};
   }
   if (too_big) {
@@ -513,8 +530,8 @@ void check_limits(const fs::path& source_dir, const std::vector<Found>& found, c
       if (entry.type == EntryType::file) files.push_back(&entry);
     }
     std::size_t count = std::min(files.size(), k_listed_largest);
-    std::partial_sort(files.begin(), files.begin() + static_cast<std::ptrdiff_t>(count), files.end(),
-                      [](const Found* a, const Found* b) {
+    std::partial_sort(files.begin(), files.begin() + static_cast<std::ptrdiff_t>(count),
+                      files.end(), [](const Found* a, const Found* b) {
                         return a->stat.size != b->stat.size ? a->stat.size > b->stat.size
                                                             : a->path < b->path;
                       });
@@ -539,7 +556,10 @@ void check_limits(const fs::path& source_dir, const std::vector<Found>& found, c
 class Copier {
  public:
   Copier(const fs::path& source_dir, int root_fd, const Store& store)
-      : m_source(source_dir), m_root_fd(root_fd), m_store(store) {}
+      : m_source(source_dir),
+        m_root_fd(root_fd),
+        m_store(store),
+        m_token(fmt::format("{}-{}", ::getpid(), util::random_hex(4))) {}
 
   // Copies one file into the store; sets entry.sha256 and entry.stat to what
   // was read. A file that changes during the copy is read once more.
@@ -589,12 +609,14 @@ class Copier {
     ::posix_fadvise(source.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     bool executable = is_executable(before.st_mode);
 
-    // Unique within the process (pid) and across concurrent take() calls in
-    // it (one counter for all); O_EXCL catches anything else.
-    std::string temp_name = fmt::format("{}-{}-{}", ::getpid(), worker, s_temp_counter.fetch_add(1));
+    // Unique per take() (random token; a pid alone repeats after a restart
+    // in a container) and per file; O_EXCL catches anything else.
+    std::string temp_name = fmt::format("{}-{}-{}", m_token, worker, s_temp_counter.fetch_add(1));
     UniqueFd temp(::openat(m_store.tmp_fd.get(), temp_name.c_str(),
                            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!temp) util::throw_errno(fmt::format("cannot create {}", (m_store.dir / "tmp" / temp_name).string()));
+    if (!temp)
+      util::throw_errno(
+          fmt::format("cannot create {}", (m_store.dir / "tmp" / temp_name).string()));
     struct TempRemover {
       int dir_fd;
       const std::string& name;
@@ -623,15 +645,18 @@ class Copier {
     struct stat after {};
     if (::fstat(source.get(), &after) != 0) unreadable(entry, errno);
     if (total != expected || after.st_size != before.st_size ||
-        after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
-        after.st_ctim.tv_sec != before.st_ctim.tv_sec || after.st_ctim.tv_nsec != before.st_ctim.tv_nsec) {
+        after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+        after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
+        after.st_ctim.tv_sec != before.st_ctim.tv_sec ||
+        after.st_ctim.tv_nsec != before.st_ctim.tv_nsec) {
       return false;
     }
 
     std::string sha256 = hash.hex_digest();
     struct timespec times[2] = {{k_object_mtime, 0}, {k_object_mtime, 0}};
     if (::fchmod(temp.get(), object_mode(executable)) != 0 || ::futimens(temp.get(), times) != 0) {
-      util::throw_errno(fmt::format("cannot finish {}", (m_store.dir / "tmp" / temp_name).string()));
+      util::throw_errno(
+          fmt::format("cannot finish {}", (m_store.dir / "tmp" / temp_name).string()));
     }
     if (::close(temp.release()) != 0) {
       util::throw_errno(fmt::format("cannot write {}", (m_store.dir / "tmp" / temp_name).string()));
@@ -639,7 +664,8 @@ class Copier {
     // Renaming over an existing object is harmless (same content) and also
     // replaces one that was modified in place.
     std::string name = object_name(sha256, executable);
-    if (::renameat(m_store.tmp_fd.get(), temp_name.c_str(), m_store.objects_fd.get(), name.c_str()) != 0) {
+    if (::renameat(m_store.tmp_fd.get(), temp_name.c_str(), m_store.objects_fd.get(),
+                   name.c_str()) != 0) {
       util::throw_errno(fmt::format("cannot store {}", (m_store.dir / "objects" / name).string()));
     }
     remover.armed = false;
@@ -651,6 +677,7 @@ class Copier {
   fs::path m_source;
   int m_root_fd;
   const Store& m_store;
+  std::string m_token;
   static inline std::atomic<std::uint64_t> s_temp_counter{0};
 };
 
@@ -688,7 +715,8 @@ void copy_all(Copier& copier, std::vector<Found*>& work, unsigned threads,
       }
     }
   };
-  threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(work.size(), 1)));
+  threads =
+      static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(work.size(), 1)));
   std::vector<std::thread> helpers;
   for (unsigned i = 1; i < threads; ++i) helpers.emplace_back(run, i);
   run(0);
@@ -713,9 +741,11 @@ class DirectoryOpener {
     std::size_t start = 0;
     for (;;) {
       std::size_t slash = path.find('/', start);
-      std::string name = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      std::string name =
+          path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
       int parent = current ? current.get() : m_root_fd;
-      UniqueFd next(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd next(
+          ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!next) util::throw_errno(fmt::format("cannot open directory {}", display_path(path)));
       current = std::move(next);
       if (slash == std::string::npos) break;
@@ -741,9 +771,11 @@ std::pair<std::string, std::string> split_parent(const std::string& path) {
 void copy_object(int object_fd, int parent_fd, const std::string& name, const Entry& entry,
                  const fs::path& target_dir) {
   auto fail = [&](const char* what) {
-    util::throw_errno(fmt::format("cannot {} {}", what, display_path((target_dir / entry.path).string())));
+    util::throw_errno(
+        fmt::format("cannot {} {}", what, display_path((target_dir / entry.path).string())));
   };
-  UniqueFd out(::openat(parent_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+  UniqueFd out(::openat(parent_fd, name.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                         entry.executable ? 0755 : 0644));
   if (!out) fail("create");
   std::uint64_t left = entry.size;
@@ -769,13 +801,14 @@ void copy_object(int object_fd, int parent_fd, const std::string& name, const En
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail("copy into");
     if (n == 0) break;
-    util::write_all(out.get(), std::string_view(buffer.data(), static_cast<std::size_t>(n)),
-                    fmt::format("cannot write {}", display_path((target_dir / entry.path).string())));
+    util::write_all(
+        out.get(), std::string_view(buffer.data(), static_cast<std::size_t>(n)),
+        fmt::format("cannot write {}", display_path((target_dir / entry.path).string())));
     left -= static_cast<std::uint64_t>(n);
   }
   if (left != 0) {
-    throw util::InfraError(fmt::format("stored object for {} is shorter than recorded",
-                                       display_path(entry.path)));
+    throw util::InfraError(
+        fmt::format("stored object for {} is shorter than recorded", display_path(entry.path)));
   }
   if (::close(out.release()) != 0) fail("write");
 }
@@ -794,13 +827,15 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
   if (!root_fd) {
     int error = errno;
     if (error == ENOENT) {
-      throw SnapshotError(fmt::format("source directory {} does not exist", display_path(source_dir.string())));
+      throw SnapshotError(
+          fmt::format("source directory {} does not exist", display_path(source_dir.string())));
     }
     if (error == ENOTDIR) {
-      throw SnapshotError(fmt::format("source directory {} is not a directory", display_path(source_dir.string())));
+      throw SnapshotError(
+          fmt::format("source directory {} is not a directory", display_path(source_dir.string())));
     }
-    throw SnapshotError(fmt::format("cannot read source directory {}: {}", display_path(source_dir.string()),
-                                    std::strerror(error)));
+    throw SnapshotError(fmt::format("cannot read source directory {}: {}",
+                                    display_path(source_dir.string()), std::strerror(error)));
   }
   Store store = Store::open(options.store_dir);
   store.remove_stale_temp_files();
@@ -818,8 +853,9 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
   unsigned threads = worker_count(options.threads);
   fs::path cache_file = cache_file_for(options.store_dir, source_dir);
   StatCache old_cache = StatCache::load(cache_file);
-  Walker::Result walk =
-      Walker(source_dir, root_fd.get(), std::move(excluded), old_cache, store.objects_fd.get(), threads).run();
+  Walker::Result walk = Walker(source_dir, root_fd.get(), std::move(excluded), old_cache,
+                               store.objects_fd.get(), threads)
+                            .run();
   for (const auto& [path, message] : walk.warnings) warn(message);
   std::vector<Found>& found = walk.found;
 
@@ -847,24 +883,28 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
   result.hashed_bytes = hashed_bytes;
 
   // 4. The manifest names the snapshot.
-  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.path < b.path; });
+  std::sort(found.begin(), found.end(),
+            [](const Found& a, const Found& b) { return a.path < b.path; });
   std::vector<Entry> entries;
   entries.reserve(found.size());
-  StatCache new_cache;
+  std::vector<StatCache::NewEntry> cache_entries;
+  cache_entries.reserve(result.files);
   for (Found& item : found) {
     Entry entry;
-    entry.path = item.path;
+    entry.path = std::move(item.path);
     entry.type = item.type;
     if (item.type == EntryType::file) {
       entry.executable = is_executable(item.stat.mode);
       entry.size = item.stat.size;
-      entry.sha256 = item.sha256;
-      new_cache.put(item.path, item.stat, item.sha256);
+      entry.sha256 = std::move(item.sha256);
     } else if (item.type == EntryType::symlink) {
       entry.link_target = std::move(item.link_target);
       entry.size = entry.link_target.size();
     }
     entries.push_back(std::move(entry));
+    if (item.type == EntryType::file) {
+      cache_entries.push_back({entries.back().path, item.stat, entries.back().sha256});
+    }
   }
   std::string text = serialize_manifest(entries);
   result.id = util::sha256_hex(text);
@@ -875,10 +915,11 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
 
   // 5. The cache for next time; losing it only costs a re-read.
   try {
-    new_cache.save(cache_file, started_ns);
+    StatCache::save(cache_file, started_ns, cache_entries);
   } catch (const std::exception& error) {
-    warn(fmt::format("could not save the snapshot stat cache ({}); the next snapshot will read every file",
-                     error.what()));
+    warn(fmt::format(
+        "could not save the snapshot stat cache ({}); the next snapshot will read every file",
+        error.what()));
   }
   return result;
 }
@@ -899,9 +940,10 @@ Manifest read_manifest(const fs::path& store_dir, const std::string& snapshot_id
     throw;
   }
   if (util::sha256_hex(text) != snapshot_id) {
-    throw SnapshotError(fmt::format(
-        "{}: corrupt snapshot manifest: its content does not match its id; take a new snapshot (submit the job again)",
-        file.string()));
+    throw SnapshotError(
+        fmt::format("{}: corrupt snapshot manifest: its content does not match its id; take a new "
+                    "snapshot (submit the job again)",
+                    file.string()));
   }
   Manifest manifest;
   manifest.id = snapshot_id;
@@ -909,8 +951,8 @@ Manifest read_manifest(const fs::path& store_dir, const std::string& snapshot_id
   return manifest;
 }
 
-void materialize(const fs::path& store_dir, const std::string& snapshot_id, const fs::path& target_dir,
-                 MaterializeMode mode) {
+void materialize(const fs::path& store_dir, const std::string& snapshot_id,
+                 const fs::path& target_dir, MaterializeMode mode) {
   Manifest manifest = read_manifest(store_dir, snapshot_id);
 
   if (::mkdir(target_dir.c_str(), 0755) != 0) {
@@ -919,8 +961,9 @@ void materialize(const fs::path& store_dir, const std::string& snapshot_id, cons
     std::error_code error;
     if (::lstat(target_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
         !fs::is_empty(target_dir, error) || error) {
-      throw SnapshotError(fmt::format("cannot materialize snapshot into {}: it exists and is not an empty directory",
-                                      target_dir.string()));
+      throw SnapshotError(fmt::format(
+          "cannot materialize snapshot into {}: it exists and is not an empty directory",
+          target_dir.string()));
     }
   }
   UniqueFd target_fd(::open(target_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -935,7 +978,8 @@ void materialize(const fs::path& store_dir, const std::string& snapshot_id, cons
     auto [parent, name] = split_parent(entry.path);
     if (entry.type == EntryType::directory) {
       if (::mkdirat(directories.open(parent), name.c_str(), 0755) != 0) {
-        util::throw_errno(fmt::format("cannot create {}", display_path((target_dir / entry.path).string())));
+        util::throw_errno(
+            fmt::format("cannot create {}", display_path((target_dir / entry.path).string())));
       }
       continue;
     }
@@ -943,15 +987,17 @@ void materialize(const fs::path& store_dir, const std::string& snapshot_id, cons
     std::string object = object_name(entry.sha256, entry.executable);
     struct stat st {};
     if (::fstatat(objects_fd.get(), object.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      throw SnapshotError(fmt::format(
-          "snapshot {}: the stored content of {} is missing from {}; submit again to take a new snapshot",
-          snapshot_id, display_path(entry.path), (store_dir / "objects").string()));
+      throw SnapshotError(
+          fmt::format("snapshot {}: the stored content of {} is missing from {}; submit again to "
+                      "take a new snapshot",
+                      snapshot_id, display_path(entry.path), (store_dir / "objects").string()));
     }
     if (!object_intact(st, entry.size, entry.executable)) {
-      throw SnapshotError(fmt::format(
-          "snapshot {}: the stored content of {} was modified after it was stored (a run wrote into a "
-          "hard-linked file); submit again to take a new snapshot",
-          snapshot_id, display_path(entry.path)));
+      throw SnapshotError(
+          fmt::format("snapshot {}: the stored content of {} was modified after it was stored (a "
+                      "run wrote into a "
+                      "hard-linked file); submit again to take a new snapshot",
+                      snapshot_id, display_path(entry.path)));
     }
     int parent_fd = directories.open(parent);
     if (try_links) {
@@ -961,18 +1007,22 @@ void materialize(const fs::path& store_dir, const std::string& snapshot_id, cons
         try_links = false;  // this filesystem pair never links: stop trying
       } else if (error != EMLINK) {
         errno = error;
-        util::throw_errno(fmt::format("cannot link {}", display_path((target_dir / entry.path).string())));
+        util::throw_errno(
+            fmt::format("cannot link {}", display_path((target_dir / entry.path).string())));
       }
     }
-    UniqueFd object_fd(::openat(objects_fd.get(), object.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!object_fd) util::throw_errno(fmt::format("cannot open {}", (store_dir / "objects" / object).string()));
+    UniqueFd object_fd(
+        ::openat(objects_fd.get(), object.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!object_fd)
+      util::throw_errno(fmt::format("cannot open {}", (store_dir / "objects" / object).string()));
     copy_object(object_fd.get(), parent_fd, name, entry, target_dir);
   }
   for (const Entry& entry : manifest.entries) {
     if (entry.type != EntryType::symlink) continue;
     auto [parent, name] = split_parent(entry.path);
     if (::symlinkat(entry.link_target.c_str(), directories.open(parent), name.c_str()) != 0) {
-      util::throw_errno(fmt::format("cannot create symlink {}", display_path((target_dir / entry.path).string())));
+      util::throw_errno(fmt::format("cannot create symlink {}",
+                                    display_path((target_dir / entry.path).string())));
     }
   }
 }

@@ -57,9 +57,9 @@ struct Options {
 };
 
 struct Snapshot {
-  std::string id;              // sha256 of the canonical manifest
-  std::uint64_t files = 0;     // regular files
-  std::uint64_t bytes = 0;     // their total size
+  std::string id;           // sha256 of the canonical manifest
+  std::uint64_t files = 0;  // regular files
+  std::uint64_t bytes = 0;  // their total size
   std::uint64_t symlinks = 0;
   std::uint64_t directories = 0;
   std::uint64_t hashed_files = 0;  // files read this time (stat cache misses)

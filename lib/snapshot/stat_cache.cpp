@@ -64,16 +64,6 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string to_hex(const StatCache::Digest& digest) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out(64, '0');
-  for (std::size_t i = 0; i < digest.size(); ++i) {
-    out[2 * i] = digits[digest[i] >> 4];
-    out[2 * i + 1] = digits[digest[i] & 15];
-  }
-  return out;
-}
-
 std::string raw_sha256(std::string_view data) {
   std::string hex = util::sha256_hex(data);
   std::string raw(32, '\0');
@@ -104,15 +94,15 @@ std::int64_t filesystem_clock_ns() {
 
 StatCache StatCache::load(const std::filesystem::path& file) {
   StatCache cache;
-  std::string data;
+  auto data = std::make_shared<std::string>();
   try {
-    data = util::read_file(file);
+    *data = util::read_file(file);
   } catch (const std::exception&) {
     return cache;  // missing or unreadable: start cold
   }
-  if (data.size() < sizeof k_magic + 32) return cache;
-  std::string_view body(data.data(), data.size() - 32);
-  if (raw_sha256(body) != std::string_view(data).substr(body.size())) return cache;
+  if (data->size() < sizeof k_magic + 32) return cache;
+  std::string_view body(data->data(), data->size() - 32);
+  if (raw_sha256(body) != std::string_view(*data).substr(body.size())) return cache;
 
   Reader reader(body);
   std::string_view magic;
@@ -124,77 +114,73 @@ StatCache StatCache::load(const std::filesystem::path& file) {
       version != k_version || !reader.get(count) || !reader.get(started_ns)) {
     return cache;
   }
-  StatCache loaded;
-  loaded.m_started_ns = started_ns;
-  loaded.m_entries.reserve(count);
+  std::vector<Record> records;
+  records.reserve(std::min<std::size_t>(count, body.size() / 88));
   for (std::uint32_t i = 0; i < count; ++i) {
     std::uint32_t path_length = 0;
-    std::string_view path;
     std::string_view digest;
     Record record;
-    if (!reader.get(path_length) || !reader.get_bytes(path_length, path) ||
+    if (!reader.get(path_length) || !reader.get_bytes(path_length, record.path) ||
         !reader.get(record.stat.device) || !reader.get(record.stat.inode) ||
         !reader.get(record.stat.size) || !reader.get(record.stat.mtime_ns) ||
         !reader.get(record.stat.ctime_ns) || !reader.get(record.stat.mode) ||
         !reader.get_bytes(32, digest)) {
       return cache;
     }
-    std::memcpy(record.sha256.data(), digest.data(), 32);
-    loaded.m_entries.emplace(std::string(path), record);
+    if (!records.empty() && !(records.back().path < record.path))
+      return cache;  // lookups need the order
+    record.sha256 = reinterpret_cast<const unsigned char*>(digest.data());
+    records.push_back(record);
   }
   if (reader.offset() != body.size()) return cache;
-  return loaded;
+  cache.m_data = std::move(data);
+  cache.m_started_ns = started_ns;
+  cache.m_records = std::move(records);
+  return cache;
 }
 
-std::optional<std::string> StatCache::find_fresh(const std::string& path,
+std::optional<std::string> StatCache::find_fresh(std::string_view path,
                                                  const FileStat& current) const {
-  auto it = m_entries.find(path);
-  if (it == m_entries.end() || !(it->second.stat == current)) {
+  auto it = std::lower_bound(
+      m_records.begin(), m_records.end(), path,
+      [](const Record& record, std::string_view key) { return record.path < key; });
+  if (it == m_records.end() || it->path != path || !(it->stat == current)) {
     return std::nullopt;
   }
   std::int64_t margin = current.ctime_ns % 1'000'000'000 == 0 ? k_coarse_margin_ns : 0;
   if (current.mtime_ns >= m_started_ns || current.ctime_ns + margin >= m_started_ns) {
     return std::nullopt;  // racy: may have changed within the tick we hashed it in
   }
-  return to_hex(it->second.sha256);
-}
-
-void StatCache::put(const std::string& path, const FileStat& stat, std::string_view sha256_hex) {
-  Record record;
-  record.stat = stat;
+  static const char digits[] = "0123456789abcdef";
+  std::string hex(64, '0');
   for (std::size_t i = 0; i < 32; ++i) {
-    record.sha256[i] =
-        static_cast<unsigned char>(hex_value(sha256_hex[2 * i]) * 16 + hex_value(sha256_hex[2 * i + 1]));
+    hex[2 * i] = digits[it->sha256[i] >> 4];
+    hex[2 * i + 1] = digits[it->sha256[i] & 15];
   }
-  m_entries[path] = record;
+  return hex;
 }
 
-void StatCache::save(const std::filesystem::path& file, std::int64_t started_ns) const {
-  std::vector<const std::pair<const std::string, Record>*> sorted;
-  sorted.reserve(m_entries.size());
-  std::size_t bytes = 64;
-  for (const auto& item : m_entries) {
-    sorted.push_back(&item);
-    bytes += item.first.size() + 88;
-  }
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+void StatCache::save(const std::filesystem::path& file, std::int64_t started_ns,
+                     const std::vector<NewEntry>& entries) {
   std::string out;
-  out.reserve(bytes);
+  out.reserve(64 + entries.size() * 120);
   out.append(k_magic, sizeof k_magic);
   put_value(out, k_version);
-  put_value(out, static_cast<std::uint32_t>(sorted.size()));
+  put_value(out, static_cast<std::uint32_t>(entries.size()));
   put_value(out, started_ns);
-  for (const auto* item : sorted) {
-    const Record& record = item->second;
-    put_value(out, static_cast<std::uint32_t>(item->first.size()));
-    out += item->first;
-    put_value(out, record.stat.device);
-    put_value(out, record.stat.inode);
-    put_value(out, record.stat.size);
-    put_value(out, record.stat.mtime_ns);
-    put_value(out, record.stat.ctime_ns);
-    put_value(out, record.stat.mode);
-    out.append(reinterpret_cast<const char*>(record.sha256.data()), record.sha256.size());
+  for (const NewEntry& entry : entries) {
+    put_value(out, static_cast<std::uint32_t>(entry.path.size()));
+    out += entry.path;
+    put_value(out, entry.stat.device);
+    put_value(out, entry.stat.inode);
+    put_value(out, entry.stat.size);
+    put_value(out, entry.stat.mtime_ns);
+    put_value(out, entry.stat.ctime_ns);
+    put_value(out, entry.stat.mode);
+    for (std::size_t i = 0; i < 32; ++i) {
+      out.push_back(static_cast<char>(hex_value(entry.sha256_hex[2 * i]) * 16 +
+                                      hex_value(entry.sha256_hex[2 * i + 1])));
+    }
   }
   out += raw_sha256(out);
   util::write_file_replace(file, out, 0644);

@@ -15,12 +15,13 @@
 // A missing, truncated, corrupt or foreign-version file reads as empty.
 #include <sys/stat.h>
 
-#include <array>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <vector>
 
 namespace amlrun::snapshot {
 
@@ -38,32 +39,36 @@ struct FileStat {
 
 class StatCache {
  public:
-  using Digest = std::array<unsigned char, 32>;
-
   // Never throws: a cache that cannot be read is an empty cache.
   static StatCache load(const std::filesystem::path& file);
 
   // The recorded sha256 (hex) of `path` when `current` matches the recorded
-  // stat exactly and the entry is not racy.
-  std::optional<std::string> find_fresh(const std::string& path, const FileStat& current) const;
+  // stat exactly and the entry is not racy. Safe to call from many threads.
+  std::optional<std::string> find_fresh(std::string_view path, const FileStat& current) const;
 
-  void put(const std::string& path, const FileStat& stat, std::string_view sha256_hex);
+  struct NewEntry {
+    std::string_view path;
+    FileStat stat;
+    std::string_view sha256_hex;
+  };
+  // Writes a cache of `entries` (sorted by path, unique) by rename, without
+  // fsync: losing it only costs a re-hash. `started_ns` is when the snapshot
+  // that produced them began, on the filesystem clock. Throws
+  // util::InfraError when it cannot be written.
+  static void save(const std::filesystem::path& file, std::int64_t started_ns,
+                   const std::vector<NewEntry>& entries);
 
-  // Writes the cache by rename (no fsync: losing it only costs a re-hash).
-  // `started_ns` is when the snapshot that produced these entries began, on
-  // the filesystem clock. Throws util::InfraError when it cannot be written.
-  void save(const std::filesystem::path& file, std::int64_t started_ns) const;
-
-  std::size_t size() const { return m_entries.size(); }
-  std::int64_t started_ns() const { return m_started_ns; }
+  std::size_t size() const { return m_records.size(); }
 
  private:
   struct Record {
+    std::string_view path;  // into m_data
     FileStat stat;
-    Digest sha256;
+    const unsigned char* sha256;  // 32 bytes in m_data
   };
+  std::shared_ptr<const std::string> m_data;  // the file, which the records point into
   std::int64_t m_started_ns = 0;
-  std::unordered_map<std::string, Record> m_entries;
+  std::vector<Record> m_records;  // sorted by path, as written
 };
 
 // The filesystem's notion of "now" as it stamps mtime/ctime (the kernel's

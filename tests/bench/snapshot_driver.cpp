@@ -21,17 +21,20 @@ int main(int argc, char** argv) {
       if (argc == 5) options.threads = static_cast<unsigned>(std::atoi(argv[4]));
       auto start = std::chrono::steady_clock::now();
       auto result = snapshot::take(argv[2], options);
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::printf("%s %llu %llu %llu %llu %.6f\n", result.id.c_str(),
-                  static_cast<unsigned long long>(result.files), static_cast<unsigned long long>(result.bytes),
+                  static_cast<unsigned long long>(result.files),
+                  static_cast<unsigned long long>(result.bytes),
                   static_cast<unsigned long long>(result.hashed_files),
                   static_cast<unsigned long long>(result.hashed_bytes), seconds);
       return 0;
     }
     if (command == "materialize" && (argc == 5 || argc == 6)) {
       bool copy = argc == 6 && std::string(argv[5]) == "copy";
-      snapshot::materialize(argv[2], argv[3], argv[4],
-                            copy ? snapshot::MaterializeMode::copy : snapshot::MaterializeMode::hardlink);
+      snapshot::materialize(
+          argv[2], argv[3], argv[4],
+          copy ? snapshot::MaterializeMode::copy : snapshot::MaterializeMode::hardlink);
       return 0;
     }
     std::fprintf(stderr,

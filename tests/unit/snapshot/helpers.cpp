@@ -21,8 +21,9 @@ void wait_until_settled(const fs::path& root) {
   for (const auto& path : paths) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
-      newest = std::max<std::int64_t>({newest, st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec,
-                         st.st_ctim.tv_sec * 1'000'000'000ll + st.st_ctim.tv_nsec});
+      newest =
+          std::max<std::int64_t>({newest, st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec,
+                                  st.st_ctim.tv_sec * 1'000'000'000ll + st.st_ctim.tv_nsec});
     }
   }
   while (amlrun::snapshot::filesystem_clock_ns() <= newest) {

@@ -25,7 +25,8 @@ struct TempDir {
   ~TempDir() {
     // Objects are read-only and a test may leave unreadable modes behind.
     std::error_code error;
-    for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, error);
+    for (auto it = fs::recursive_directory_iterator(
+             path, fs::directory_options::skip_permission_denied, error);
          it != fs::recursive_directory_iterator(); it.increment(error)) {
       if (!it->is_symlink()) ::chmod(it->path().c_str(), it->is_directory() ? 0755 : 0644);
     }
@@ -67,7 +68,8 @@ struct Workspace {
 
   std::vector<std::string> paths(const std::string& id) {
     std::vector<std::string> out;
-    for (const auto& entry : amlrun::snapshot::read_manifest(store, id).entries) out.push_back(entry.path);
+    for (const auto& entry : amlrun::snapshot::read_manifest(store, id).entries)
+      out.push_back(entry.path);
     return out;
   }
 };

@@ -93,14 +93,14 @@ TEST_CASE("glob_match follows git's wildmatch rules", "[snapshot][ignore]") {
       {"a\\", "a", true, false},
       {"*.o", "dir/x.o", false, true},
       {"*.o", "dir/x.o", true, false},
-      {"-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-m-70-iso8859-1", true,
-       true},
-      {"-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-X-70-iso8859-1", true,
-       false},
+      {"-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-m-70-iso8859-1",
+       true, true},
+      {"-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-X-70-iso8859-1",
+       true, false},
       {"**/*a*b*g*n*t", "abcd/abcdefg/abcdefghijk/abcdefghijklmnop.txt", true, true},
       {"**/*a*b*g*n*t", "abcd/abcdefg/abcdefghijk/abcdefghijklmnop.txtz", true, false},
-      {"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true,
-       false},
+      {"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true, false},
   };
   for (const Case& c : cases) {
     INFO("pattern '" << c.pattern << "' text '" << c.text << "' pathname " << c.pathname);
@@ -131,17 +131,55 @@ namespace {
 
 // The tree every git comparison runs on: odd names included.
 const std::vector<std::string> k_tree = {
-    "a.txt", "a.log", "b.log", "c.md", ".hidden", "#hash", "!bang", " space", "trail ", "x[1].txt",
-    "star*name", "back\\slash", "Upper.TXT", "abcdef", "data.txt", "e.txt",
-    "build/out.o", "build/keep.txt", "build/sub/deep.o", "build/sub/x.a",
-    "src/main.py", "src/util.py", "src/build/gen.py", "src/data/x.csv", "src/data/y.csv",
-    "src/data/nested/z.csv", "src/node_modules/m.js", "src/e.txt/inner",
-    "docs/readme.md", "docs/img/logo.png", "docs/img/build/thing", "docs/build/out.html",
-    "foo/bar", "foo/baz/bar", "foo/x/y/bar", "foox/y/bar", "a/b/c/foo/bar", "a/bar",
-    "logs/today.log", "logs/keep/important.log", "logs/keep/other.txt",
-    "deep/a/b/c/d/e.txt", "deep/x.log", "deep/a/x.log",
-    "node_modules/pkg/index.js", "abc/def/ghi.txt", "abc/x",
-    "data/train/1.jpg", "data/val/2.jpg",
+    "a.txt",
+    "a.log",
+    "b.log",
+    "c.md",
+    ".hidden",
+    "#hash",
+    "!bang",
+    " space",
+    "trail ",
+    "x[1].txt",
+    "star*name",
+    "back\\slash",
+    "Upper.TXT",
+    "abcdef",
+    "data.txt",
+    "e.txt",
+    "build/out.o",
+    "build/keep.txt",
+    "build/sub/deep.o",
+    "build/sub/x.a",
+    "src/main.py",
+    "src/util.py",
+    "src/build/gen.py",
+    "src/data/x.csv",
+    "src/data/y.csv",
+    "src/data/nested/z.csv",
+    "src/node_modules/m.js",
+    "src/e.txt/inner",
+    "docs/readme.md",
+    "docs/img/logo.png",
+    "docs/img/build/thing",
+    "docs/build/out.html",
+    "foo/bar",
+    "foo/baz/bar",
+    "foo/x/y/bar",
+    "foox/y/bar",
+    "a/b/c/foo/bar",
+    "a/bar",
+    "logs/today.log",
+    "logs/keep/important.log",
+    "logs/keep/other.txt",
+    "deep/a/b/c/d/e.txt",
+    "deep/x.log",
+    "deep/a/x.log",
+    "node_modules/pkg/index.js",
+    "abc/def/ghi.txt",
+    "abc/x",
+    "data/train/1.jpg",
+    "data/val/2.jpg",
 };
 
 struct GitCase {
@@ -212,20 +250,26 @@ std::vector<GitCase> handwritten_cases() {
       {"nested deeper wins", {{".gitignore", "!*.o\n"}, {"build/.gitignore", "*.o\n"}}},
       {"nested anchored", {{"docs/.gitignore", "/img\n"}}},
       {"nested unanchored", {{"docs/.gitignore", "build\n"}}},
-      {"nested cannot re-include excluded parent", {{".gitignore", "src/data/\n"}, {"src/data/.gitignore", "!*\n"}}},
-      {"nested negation over parent rule", {{".gitignore", "*.txt\n"}, {"logs/.gitignore", "!*.txt\n"}}},
+      {"nested cannot re-include excluded parent",
+       {{".gitignore", "src/data/\n"}, {"src/data/.gitignore", "!*\n"}}},
+      {"nested negation over parent rule",
+       {{".gitignore", "*.txt\n"}, {"logs/.gitignore", "!*.txt\n"}}},
       {"nested path pattern", {{"src/.gitignore", "data/nested\n"}}},
       {"nested double star", {{"deep/.gitignore", "**/x.log\n"}}},
-      {"nested ignore file ignored by parent", {{".gitignore", "docs/.gitignore\n"}, {"docs/.gitignore", "*\n"}}},
+      {"nested ignore file ignored by parent",
+       {{".gitignore", "docs/.gitignore\n"}, {"docs/.gitignore", "*\n"}}},
   };
 }
 
 // Random patterns built from pieces that exercise every feature.
 std::vector<GitCase> generated_cases(std::size_t count) {
-  const std::vector<std::string> pieces = {"*", "**", "?", "a", "b*", "[a-c]", "[!a]*", "build", "src", "*.log",
-                                           "data", "foo", "bar", "*.py", "x*", "d?ep", "*.t?t", "keep"};
+  const std::vector<std::string> pieces = {"*",     "**",    "?",   "a",     "b*",    "[a-c]",
+                                           "[!a]*", "build", "src", "*.log", "data",  "foo",
+                                           "bar",   "*.py",  "x*",  "d?ep",  "*.t?t", "keep"};
   std::mt19937 random(20240611);  // fixed: the same cases every run
-  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(random); };
+  auto pick = [&](std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(random);
+  };
   std::vector<GitCase> cases;
   for (std::size_t i = 0; i < count; ++i) {
     std::string text;
@@ -250,7 +294,9 @@ std::vector<GitCase> generated_cases(std::size_t count) {
 
 std::set<std::string> git_included_files(const fs::path& repo) {
   util::SpawnOptions spawn;
-  spawn.argv = {"git", "-c", "core.excludesFile=/dev/null", "ls-files", "--others", "--exclude-standard", "-z"};
+  spawn.argv = {"git",      "-c",       "core.excludesFile=/dev/null",
+                "ls-files", "--others", "--exclude-standard",
+                "-z"};
   spawn.cwd = repo;
   auto result = util::run_capture(spawn);
   REQUIRE(result.exit_code == 0);
@@ -315,6 +361,7 @@ TEST_CASE(".amlignore replaces .gitignore in its directory", "[snapshot][ignore]
   auto snapshot = workspace.take();
   // The root uses .amlignore (not .gitignore); sub/ has only a .gitignore,
   // which applies there, on top of the root's .amlignore.
-  CHECK(workspace.paths(snapshot.id) ==
-        std::vector<std::string>{".amlignore", ".gitignore", "a.log", "sub", "sub/.gitignore", "sub/e.log"});
+  CHECK(workspace.paths(snapshot.id) == std::vector<std::string>{".amlignore", ".gitignore",
+                                                                 "a.log", "sub", "sub/.gitignore",
+                                                                 "sub/e.log"});
 }
