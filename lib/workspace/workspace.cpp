@@ -170,11 +170,7 @@ Config load_config(const fs::path& config_path) {
     diagnostics.error(root->mark, "", "expected a map of settings");
   }
   if (diagnostics.has_errors()) {
-    std::vector<spec::Diagnostic> errors;
-    for (const auto& d : diagnostics.all()) {
-      if (d.severity == spec::Diagnostic::Severity::error) errors.push_back(d);
-    }
-    throw spec::SpecError(source->name, errors);
+    throw spec::SpecError(source->name, diagnostics.errors_in_file_order());
   }
   return config;
 }
