@@ -27,9 +27,13 @@ const Command k_commands[] = {
     {"validate", "Check a job file and print the normalised spec", false,
      amlrun::cli::add_validate},
     {"init", "Create a workspace (.amlrun/) in a directory", false, amlrun::cli::add_init},
+    {"compute", "List the compute targets, or show one (Slurm: reachability, idle nodes)", false,
+     amlrun::cli::add_compute},
     {"_supervise", "internal: own a local run", true, amlrun::cli::add_supervise},
     {"_rank-exec", "internal: start one rank under mpirun or srun", true,
      amlrun::cli::add_rank_exec},
+    {"_slurm-run", "internal: run a Slurm job on its first node (the batch script)", true,
+     amlrun::cli::add_slurm_run},
 };
 
 int fail(ExitCode code, const std::string& message) {

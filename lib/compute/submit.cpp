@@ -77,6 +77,7 @@ SubmitResult submit_job(const SubmitRequest& request) {
   // 2. resolve the workspace and the compute target (before any copying).
   workspace::Workspace workspace = workspace::open_workspace(request.workspace);
   auto target = make_target(workspace, job.compute);
+  target->set_notice(notice);
 
   util::timing_mark("workspace and target");
   // 3. snapshot the source directory into the content-addressed store.
@@ -92,13 +93,14 @@ SubmitResult submit_job(const SubmitRequest& request) {
   }
 
   util::timing_mark("snapshot");
-  // 4. resolve the environment. The local target runs in the host
-  // environment; containers and venvs arrive with lib/env.
+  // 4. resolve the environment. Runs use the host environment (of this
+  // machine, or of the cluster's nodes); a Slurm target may name a container
+  // image for all its runs; per-job images and venvs arrive with lib/env.
   auto environment = spec::to_json(job)["environment"];
   if (!job.environment.image.empty()) {
     notice(fmt::format("note: running in the host environment; environment.image {} is not used "
-                       "on the local target",
-                       job.environment.image));
+                       "on the {} target",
+                       job.environment.image, target->type()));
   }
 
   util::timing_mark("environment");
