@@ -122,3 +122,56 @@ TEST_CASE("a finished run streams its whole sealed log; interrupt returns at onc
   ::close(interrupt[0]);
   ::close(interrupt[1]);
 }
+
+TEST_CASE("a target's log directories are followed: a shared directory, then the workspace") {
+  // As for Slurm runs: written under shared_dir, sealed there, then moved into
+  // the workspace; the refresh callback stands in for SlurmTarget::refresh.
+  TempDir dir;
+  workspace::Workspace ws(workspace::create_workspace(dir.path / ".amlrun"), {});
+  store::RunStore runs(ws);
+  store::RunRecord record;
+  record.id = store::RunStore::new_run_id("exp");
+  runs.create(record);
+  fs::path shared = dir.path / "shared" / "runs" / record.id;
+  fs::path live = shared / "wd" / "logs" / "user_logs";
+  fs::path sealed = shared / "artifacts" / "logs" / "user_logs";
+  fs::path collected = runs.run_dir(record.id) / "artifacts" / "logs" / "user_logs";
+
+  Capture capture;
+  stream::StreamOptions options;
+  options.output_fd = capture.fds[1];
+  options.log_dirs = {live, sealed, collected};
+  int refreshes = 0;
+  options.refresh = [&](store::RunRecord r) {
+    ++refreshes;
+    return r;
+  };
+  std::thread node([&] {
+    store::RunStore own(ws);
+    auto r = own.load(record.id);
+    own.transition(r, RunState::starting);
+    fs::create_directories(live);
+    own.transition(r, RunState::running);
+    append(live / "std_log_rank_0.txt", "first\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    append(live / "std_log_rank_0.txt", "second\n");
+    fs::create_directories(sealed.parent_path().parent_path());
+    fs::rename(shared / "wd" / "logs", shared / "artifacts" / "logs");
+    append(sealed / "std_log_rank_0.txt", "third\n");
+    own.transition(r, RunState::finalizing);
+    fs::create_directories(collected.parent_path().parent_path());
+    fs::rename(shared / "artifacts" / "logs", collected.parent_path());
+    own.transition(r, RunState::completed);
+  });
+  auto result = stream::stream_run(runs, record.id, options);
+  node.join();
+  CHECK(capture.finish() == "first\nsecond\nthird\n");
+  CHECK(result.record.state == RunState::completed);
+  CHECK(refreshes >= 1);  // the first one comes at once
+
+  // Reattaching after the end reads the collected copy.
+  Capture again;
+  options.output_fd = again.fds[1];
+  stream::stream_run(runs, record.id, options);
+  CHECK(again.finish() == "first\nsecond\nthird\n");
+}
