@@ -1,8 +1,8 @@
 // compute list, compute show: the compute targets of the workspace.
 #include <unistd.h>
 
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 #include <thread>
 
 #include "cli/amlrun/commands.hpp"
@@ -40,7 +40,8 @@ nlohmann::ordered_json settings_json(const compute::SlurmSettings& settings) {
 std::string slurm_summary(const compute::SlurmSettings& settings) {
   std::vector<std::string> parts;
   if (!settings.partition.empty()) parts.push_back("partition " + settings.partition);
-  if (settings.gpus_per_node) parts.push_back(fmt::format("{} GPUs per node", *settings.gpus_per_node));
+  if (settings.gpus_per_node)
+    parts.push_back(fmt::format("{} GPUs per node", *settings.gpus_per_node));
   if (settings.container) {
     parts.push_back(fmt::format("{} {}", settings.container->runtime, settings.container->image));
   }
@@ -61,7 +62,8 @@ ExitCode list_targets(const workspace::Workspace& workspace, OutputFormat output
   for (const auto& config : workspace.config().compute) {
     auto settings = compute::read_slurm_settings(config);
     rows.emplace_back(config.name, config.type, slurm_summary(settings));
-    json.push_back({{"name", config.name}, {"type", config.type}, {"settings", settings_json(settings)}});
+    json.push_back(
+        {{"name", config.name}, {"type", config.type}, {"settings", settings_json(settings)}});
   }
   if (output == OutputFormat::json) {
     std::printf("%s\n", json.dump(2).c_str());
@@ -117,7 +119,8 @@ ExitCode show_slurm(const compute::SlurmTarget& target, OutputFormat output) {
     if (settings.gpus_per_node) line("gpus_per_node", std::to_string(*settings.gpus_per_node));
     line("extra_sbatch_args", util::join(settings.extra_sbatch_args, " "));
     if (settings.container) {
-      line("container", fmt::format("{} {}", settings.container->runtime, settings.container->image));
+      line("container",
+           fmt::format("{} {}", settings.container->runtime, settings.container->image));
     }
     line("slurm", report.reachable ? "reachable" : "unreachable");
     if (report.reachable) {
@@ -138,7 +141,8 @@ ExitCode show_slurm(const compute::SlurmTarget& target, OutputFormat output) {
     bool known = false;
     for (const auto& p : report.partitions) known |= p.name == settings.partition;
     if (!known) {
-      std::fprintf(stderr, "amlrun: warning: Slurm has no partition '%s'; sbatch will refuse jobs\n",
+      std::fprintf(stderr,
+                   "amlrun: warning: Slurm has no partition '%s'; sbatch will refuse jobs\n",
                    settings.partition.c_str());
     }
   }

@@ -6,7 +6,8 @@
 
 namespace amlrun::compute {
 
-std::vector<std::string> sbatch_command(const SbatchRequest& request, const SlurmSettings& settings) {
+std::vector<std::string> sbatch_command(const SbatchRequest& request,
+                                        const SlurmSettings& settings) {
   std::vector<std::string> argv = {
       "sbatch",
       "--parsable",
@@ -20,20 +21,22 @@ std::vector<std::string> sbatch_command(const SbatchRequest& request, const Slur
       "--chdir=" + request.run_dir.string(),
   };
   if (request.timeout_seconds) {
-    argv.push_back(fmt::format(
-        "--time={}", slurm_time_limit_minutes(*request.timeout_seconds, request.kill_grace_seconds)));
+    argv.push_back(fmt::format("--time={}", slurm_time_limit_minutes(*request.timeout_seconds,
+                                                                     request.kill_grace_seconds)));
   }
   if (!settings.partition.empty()) argv.push_back("--partition=" + settings.partition);
   if (!settings.account.empty()) argv.push_back("--account=" + settings.account);
   if (!settings.qos.empty()) argv.push_back("--qos=" + settings.qos);
   if (!settings.constraint.empty()) argv.push_back("--constraint=" + settings.constraint);
-  if (request.gpus_per_node > 0) argv.push_back(fmt::format("--gpus-per-node={}", request.gpus_per_node));
+  if (request.gpus_per_node > 0)
+    argv.push_back(fmt::format("--gpus-per-node={}", request.gpus_per_node));
   argv.insert(argv.end(), settings.extra_sbatch_args.begin(), settings.extra_sbatch_args.end());
   argv.push_back(request.script.string());
   return argv;
 }
 
-std::string batch_script(const std::filesystem::path& amlrun, const std::filesystem::path& run_dir) {
+std::string batch_script(const std::filesystem::path& amlrun,
+                         const std::filesystem::path& run_dir) {
   return "#!/bin/sh\n"
          "# Written by amlrun. Scheduler options were given to sbatch as arguments, the\n"
          "# job's environment variables are in job.env (read by amlrun, never by a\n"

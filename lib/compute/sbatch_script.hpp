@@ -27,7 +27,8 @@ struct SbatchRequest {
   std::filesystem::path script;   // run_dir/job.sbatch
 };
 
-std::vector<std::string> sbatch_command(const SbatchRequest& request, const SlurmSettings& settings);
+std::vector<std::string> sbatch_command(const SbatchRequest& request,
+                                        const SlurmSettings& settings);
 
 // The batch script: `exec AMLRUN _slurm-run --run-dir RUN_DIR`, quoted.
 std::string batch_script(const std::filesystem::path& amlrun, const std::filesystem::path& run_dir);

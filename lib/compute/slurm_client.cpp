@@ -41,9 +41,9 @@ CommandRunner system_command_runner(std::chrono::milliseconds timeout) {
 }
 
 bool is_finished_slurm_state(const std::string& state) {
-  for (const char* finished : {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED",
-                               "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
-                               "SPECIAL_EXIT", "REVOKED"}) {
+  for (const char* finished :
+       {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY",
+        "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT", "REVOKED"}) {
     if (state == finished) return true;
   }
   return false;
@@ -114,16 +114,18 @@ util::CaptureResult SlurmClient::run(const std::vector<std::string>& argv) const
   try {
     auto result = m_run(argv);
     if (result.timed_out) {
-      throw SlurmNoAnswer(fmt::format("{} did not answer in time; is slurmctld reachable from "
-                                         "here?",
-                                         argv[0]));
+      throw SlurmNoAnswer(
+          fmt::format("{} did not answer in time; is slurmctld reachable from "
+                      "here?",
+                      argv[0]));
     }
     return result;
   } catch (const util::SpawnError& error) {
-    throw util::InfraError(fmt::format("{}; the slurm target needs Slurm's client commands on this "
-                                       "machine (Debian: apt-get install slurm-client) and a "
-                                       "slurm.conf (or SLURM_CONF) naming the cluster",
-                                       error.what()));
+    throw util::InfraError(
+        fmt::format("{}; the slurm target needs Slurm's client commands on this "
+                    "machine (Debian: apt-get install slurm-client) and a "
+                    "slurm.conf (or SLURM_CONF) naming the cluster",
+                    error.what()));
   }
 }
 
@@ -132,8 +134,8 @@ std::string SlurmClient::submit(const std::vector<std::string>& sbatch_argv) con
   std::string id = parse_sbatch_job_id(result.out);
   if (result.exit_code != 0 || id.empty()) {
     std::string message(util::trim(result.err.empty() ? result.out : result.err));
-    throw util::InfraError(fmt::format("sbatch refused the job (exit code {}): {}", result.exit_code,
-                                       message.empty() ? "no message" : message));
+    throw util::InfraError(fmt::format("sbatch refused the job (exit code {}): {}",
+                                       result.exit_code, message.empty() ? "no message" : message));
   }
   return id;
 }

@@ -59,17 +59,17 @@ bool has_control(std::string_view text) {
 // A short message when an extra sbatch argument is not allowed, else "".
 std::string check_extra_argument(const std::string& argument) {
   if (argument.empty() || argument[0] != '-' || argument == "-" || argument == "--") {
-    return fmt::format("{} is not an option; give each option with its value in one entry, e.g. "
-                       "--mem=64G",
-                       util::printable(argument));
+    return fmt::format(
+        "{} is not an option; give each option with its value in one entry, e.g. "
+        "--mem=64G",
+        util::printable(argument));
   }
   if (argument.find('\n') != std::string::npos || argument.find('\r') != std::string::npos) {
     return fmt::format("{} contains a line break", util::printable(argument));
   }
   if (argument[1] == '-') {
-    std::string name = argument.substr(2, argument.find('=') == std::string::npos
-                                              ? std::string::npos
-                                              : argument.find('=') - 2);
+    std::string name = argument.substr(
+        2, argument.find('=') == std::string::npos ? std::string::npos : argument.find('=') - 2);
     for (const auto& option : k_reserved) {
       std::string_view reserved = option.long_name;
       if (name.size() >= 2 && reserved.substr(0, name.size()) == name) {
@@ -131,7 +131,8 @@ SlurmSettings read_slurm_settings(const workspace::ComputeTargetConfig& config) 
   auto image = container.string("image");
   if (container.present()) {
     if (!container.has("runtime")) {
-      diagnostics.error(container.mark(), container.path(), "missing 'runtime' (pyxis or apptainer)");
+      diagnostics.error(container.mark(), container.path(),
+                        "missing 'runtime' (pyxis or apptainer)");
     }
     if (!container.has("image")) {
       diagnostics.error(container.mark(), container.path(),

@@ -21,9 +21,10 @@ void judge_by_slurm_state(const SlurmObservation& seen, const SlurmJobInfo& job,
         seen.cancel_requested
             ? (started ? "canceled by user (amlrun cancel)"
                        : "canceled by user (amlrun cancel) before it started")
-            : fmt::format("canceled in Slurm: job {} was canceled outside amlrun (scancel, or an "
-                          "administrator)",
-                          id);
+            : fmt::format(
+                  "canceled in Slurm: job {} was canceled outside amlrun (scancel, or an "
+                  "administrator)",
+                  id);
     return;
   }
   verdict.final_state = RunState::failed;
@@ -40,17 +41,17 @@ void judge_by_slurm_state(const SlurmObservation& seen, const SlurmJobInfo& job,
         fmt::format("node failure: a node of Slurm job {} {} (not a failure of the code)", id,
                     job.state == "NODE_FAIL" ? "failed" : "failed to boot");
   } else if (job.state == "OUT_OF_MEMORY") {
-    verdict.failure_reason =
-        fmt::format("out of memory: Slurm ended job {} for using more memory than it asked for", id);
+    verdict.failure_reason = fmt::format(
+        "out of memory: Slurm ended job {} for using more memory than it asked for", id);
   } else if (job.state == "DEADLINE") {
     verdict.failure_reason = fmt::format("Slurm ended job {} at its deadline", id);
   } else {
     verdict.infrastructure = true;
     if (!verdict.exit_code && job.exit_status) verdict.exit_code = *job.exit_status >> 8;
-    verdict.failure_reason =
-        fmt::format("the Slurm batch job {} ended ({}) without a result from amlrun on the node; "
-                    "its output is in logs/system/slurm-{}.out",
-                    id, job.state, id);
+    verdict.failure_reason = fmt::format(
+        "the Slurm batch job {} ended ({}) without a result from amlrun on the node; "
+        "its output is in logs/system/slurm-{}.out",
+        id, job.state, id);
   }
 }
 
@@ -82,9 +83,10 @@ SlurmVerdict judge_slurm_run(const SlurmObservation& seen) {
     verdict.failure_reason =
         seen.cancel_requested
             ? "canceled by user (amlrun cancel)"
-            : fmt::format("Slurm no longer knows job {} and it left no result (it was purged, or "
-                          "slurmctld lost its state)",
-                          seen.job_id);
+            : fmt::format(
+                  "Slurm no longer knows job {} and it left no result (it was purged, or "
+                  "slurmctld lost its state)",
+                  seen.job_id);
     return verdict;
   }
   // Still going. A status file from an earlier attempt says nothing about a

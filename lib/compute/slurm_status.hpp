@@ -16,9 +16,9 @@ namespace amlrun::compute {
 struct SlurmObservation {
   std::string job_id;
   std::optional<launch::SlurmJobStatus> status;  // status.json, when written
-  bool slurm_asked = false;           // false: Slurm was not (or could not be) asked
-  std::optional<SlurmJobInfo> job;    // when asked: nullopt = Slurm does not know the job
-  bool cancel_requested = false;      // amlrun cancel asked for this run
+  bool slurm_asked = false;                      // false: Slurm was not (or could not be) asked
+  std::optional<SlurmJobInfo> job;  // when asked: nullopt = Slurm does not know the job
+  bool cancel_requested = false;    // amlrun cancel asked for this run
 };
 
 struct SlurmVerdict {

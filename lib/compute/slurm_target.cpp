@@ -3,8 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <fmt/format.h>
+#include <cstdlib>
 
 #include "lib/compute/sbatch_script.hpp"
 #include "lib/launch/inputs.hpp"
@@ -113,9 +113,10 @@ void SlurmTarget::check_shared_dir() const {
         m_settings.shared_dir.string(), m_settings.name, m_workspace.config_path().string()));
   }
   if (::access(m_settings.shared_dir.c_str(), W_OK) != 0) {
-    throw util::InfraError(fmt::format("shared_dir {} of compute target '{}' is not writable by "
-                                       "this user",
-                                       m_settings.shared_dir.string(), m_settings.name));
+    throw util::InfraError(
+        fmt::format("shared_dir {} of compute target '{}' is not writable by "
+                    "this user",
+                    m_settings.shared_dir.string(), m_settings.name));
   }
 }
 
@@ -193,10 +194,11 @@ std::vector<std::pair<std::string, std::string>> SlurmTarget::prepare_inputs(
         throw util::InfraError(fmt::format("input '{}': cannot copy {} into {}: {}", input.name,
                                            input.path, run_dir.string(), error.message()));
       }
-      notice(fmt::format("input '{}': copied {} ({}) into the run directory under shared_dir, "
-                         "since the nodes may not see it (inputs under {} are used in place)",
-                         input.name, input.path, util::format_bytes(tree_bytes(target)),
-                         m_settings.shared_dir.string()));
+      notice(
+          fmt::format("input '{}': copied {} ({}) into the run directory under shared_dir, "
+                      "since the nodes may not see it (inputs under {} are used in place)",
+                      input.name, input.path, util::format_bytes(tree_bytes(target)),
+                      m_settings.shared_dir.string()));
       prepared.emplace_back(input.name, target.string());
     }
   }
@@ -236,12 +238,13 @@ void SlurmTarget::prepare_run_directory(store::RunStore& store, store::RunRecord
   plan.gpus_per_node = gpus_per_node(spec);
   plan.container = m_settings.container;
   plan.shared_dir = m_settings.shared_dir;
-  util::write_file_atomic(run_dir / launch::k_slurm_job_spec_file, spec::to_json(spec).dump(2) + "\n");
+  util::write_file_atomic(run_dir / launch::k_slurm_job_spec_file,
+                          spec::to_json(spec).dump(2) + "\n");
   util::write_file_atomic(run_dir / launch::k_slurm_launch_file, launch::to_json_text(plan));
   util::write_file_atomic(run_dir / launch::k_slurm_environment_file,
                           launch::encode_environment_file(spec.environment_variables), 0600);
-  util::write_file_atomic(run_dir / launch::k_slurm_script_file,
-                          batch_script(plan.amlrun, run_dir), 0755);
+  util::write_file_atomic(run_dir / launch::k_slurm_script_file, batch_script(plan.amlrun, run_dir),
+                          0755);
 }
 
 void SlurmTarget::fail_before_submission(store::RunStore& store, store::RunRecord& record,
@@ -295,9 +298,10 @@ void SlurmTarget::submit(store::RunStore& store, store::RunRecord& record, store
   } catch (const SlurmNoAnswer& error) {
     // The job may exist: keep the record as submitting; the next command
     // looks for the token.
-    throw util::InfraError(fmt::format("{}; the job may still have been accepted: 'amlrun show "
-                                       "{}' finds it by its token once Slurm answers",
-                                       error.what(), record.id));
+    throw util::InfraError(
+        fmt::format("{}; the job may still have been accepted: 'amlrun show "
+                    "{}' finds it by its token once Slurm answers",
+                    error.what(), record.id));
   } catch (const std::exception& error) {
     fail_before_submission(store, record, error.what());
     throw;

@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cstdlib>
 #include <cstring>
-#include <fmt/format.h>
 #include <regex>
 
 #include "lib/launch/program.hpp"
@@ -50,9 +50,10 @@ std::string describe_exit(int code) {
 std::string required_variable(const char* name) {
   const char* value = ::getenv(name);
   if (!value || !*value) {
-    throw util::InfraError(fmt::format("{} is not set: amlrun _slurm-run runs inside a Slurm batch "
-                                       "job",
-                                       name));
+    throw util::InfraError(
+        fmt::format("{} is not set: amlrun _slurm-run runs inside a Slurm batch "
+                    "job",
+                    name));
   }
   return value;
 }
@@ -96,7 +97,8 @@ class SlurmDriver {
     log(fmt::format("attempt {} of job {} on {}", m_status.attempt, m_status.job_id,
                     util::join(m_status.nodes, ",")));
     if (m_status.attempt > 1) mark_new_attempt();
-    if (cancel_requested()) return end_without_start("Canceled", "canceled by user before it started");
+    if (cancel_requested())
+      return end_without_start("Canceled", "canceled by user before it started");
     try {
       start();
     } catch (const std::exception& error) {
@@ -142,17 +144,17 @@ class SlurmDriver {
       if (!name.empty()) nodes.emplace_back(name);
     }
     if (result.exit_code != 0 || nodes.empty()) {
-      throw util::InfraError(fmt::format("scontrol show hostnames {} failed: {}", nodelist,
-                                         util::trim(result.err)));
+      throw util::InfraError(
+          fmt::format("scontrol show hostnames {} failed: {}", nodelist, util::trim(result.err)));
     }
     return nodes;
   }
 
   // Logs are appended per attempt; a line in each says where one begins.
   void mark_new_attempt() {
-    std::string marker = fmt::format(
-        "--- amlrun: attempt {} of Slurm job {} (the job was requeued) ---\n", m_status.attempt,
-        m_status.job_id);
+    std::string marker =
+        fmt::format("--- amlrun: attempt {} of Slurm job {} (the job was requeued) ---\n",
+                    m_status.attempt, m_status.job_id);
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(m_logs_dir / "user_logs", error)) {
       util::UniqueFd fd(::open(entry.path().c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
@@ -207,8 +209,9 @@ class SlurmDriver {
       if (!launch.pmix) {
         auto mpirun = util::find_executable("mpirun");
         if (!mpirun) {
-          throw util::InfraError("this Slurm offers no PMIx (srun --mpi=list) and mpirun is not "
-                                 "in PATH on the node; an mpi job needs one of them");
+          throw util::InfraError(
+              "this Slurm offers no PMIx (srun --mpi=list) and mpirun is not "
+              "in PATH on the node; an mpi job needs one of them");
         }
         launch.mpirun = *mpirun;
         launch.hostfile = m_run_dir / "hostfile";
@@ -217,11 +220,11 @@ class SlurmDriver {
         log("srun offers no PMIx; starting the ranks with mpirun and a hostfile");
       }
     }
-    m_launcher_name = launch.distribution == spec::DistributionType::mpi && !launch.pmix ? "mpirun"
-                                                                                       : "srun";
+    m_launcher_name =
+        launch.distribution == spec::DistributionType::mpi && !launch.pmix ? "mpirun" : "srun";
     m_launcher_log = m_logs_dir / "system" / (m_launcher_name + ".txt");
-    util::UniqueFd launcher_log(::open(m_launcher_log.c_str(),
-                                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    util::UniqueFd launcher_log(
+        ::open(m_launcher_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (!launcher_log) util::throw_errno(fmt::format("cannot open {}", m_launcher_log.string()));
     util::SpawnOptions options;
     options.argv = slurm_rank_command(launch);
@@ -262,8 +265,8 @@ class SlurmDriver {
   void kill_steps() {
     log(fmt::format("ranks still running {} s after SIGTERM; sending SIGKILL",
                     m_plan.kill_grace_seconds));
-    auto steps = slurm_command({"squeue", "--noheader", "--steps", "--jobs=" + m_status.job_id,
-                                "--format=%i"});
+    auto steps = slurm_command(
+        {"squeue", "--noheader", "--steps", "--jobs=" + m_status.job_id, "--format=%i"});
     for (const auto& line : util::split(steps.out, '\n')) {
       std::string step(util::trim(line));
       if (step.empty() || step.ends_with(".batch") || step.ends_with(".extern")) continue;
@@ -273,15 +276,15 @@ class SlurmDriver {
   }
 
   void wait_for_launcher() {
-    std::int64_t timeout_deadline = m_plan.timeout_seconds
-                                        ? util::monotonic_ms() + *m_plan.timeout_seconds * 1000
-                                        : 0;
+    std::int64_t timeout_deadline =
+        m_plan.timeout_seconds ? util::monotonic_ms() + *m_plan.timeout_seconds * 1000 : 0;
     std::int64_t next_cancel_check = 0;
     while (!m_launcher_done) {
       std::int64_t now = util::monotonic_ms();
       if (timeout_deadline && now >= timeout_deadline && m_ending == Ending::none) {
-        begin_ending(Ending::timeout, fmt::format("timeout: the run exceeded its time limit of {} s",
-                                                  *m_plan.timeout_seconds));
+        begin_ending(Ending::timeout,
+                     fmt::format("timeout: the run exceeded its time limit of {} s",
+                                 *m_plan.timeout_seconds));
       }
       if (m_ending != Ending::none && !m_killed && now >= m_kill_deadline) {
         kill_steps();

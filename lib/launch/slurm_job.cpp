@@ -15,7 +15,8 @@ namespace {
 
 constexpr int k_plan_format = 1;
 
-nlohmann::ordered_json pairs_to_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
+nlohmann::ordered_json pairs_to_json(
+    const std::vector<std::pair<std::string, std::string>>& pairs) {
   // A list of [name, value] keeps the order (and cannot collide on keys).
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& [name, value] : pairs) out.push_back({name, value});
@@ -33,7 +34,8 @@ std::vector<std::pair<std::string, std::string>> pairs_from_json(const nlohmann:
 bool is_identifier(std::string_view name) {
   if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) return false;
   }
   return true;
@@ -50,8 +52,8 @@ std::string to_json_text(const SlurmLaunchPlan& plan) {
   j["amlrun"] = plan.amlrun.string();
   j["inputs"] = pairs_to_json(plan.inputs);
   j["outputs"] = pairs_to_json(plan.outputs);
-  j["timeout_seconds"] =
-      plan.timeout_seconds ? nlohmann::ordered_json(*plan.timeout_seconds) : nlohmann::ordered_json();
+  j["timeout_seconds"] = plan.timeout_seconds ? nlohmann::ordered_json(*plan.timeout_seconds)
+                                              : nlohmann::ordered_json();
   j["kill_grace_seconds"] = plan.kill_grace_seconds;
   j["gpus_per_node"] = plan.gpus_per_node;
   if (plan.container) {
@@ -68,9 +70,10 @@ SlurmLaunchPlan slurm_launch_plan_from_json(const std::string& text) {
     auto j = nlohmann::json::parse(text);
     int format = j.at("format_version").get<int>();
     if (format > k_plan_format) {
-      throw util::InfraError(fmt::format("{} has format {}, newer than this amlrun understands "
-                                         "({}); the nodes run an older amlrun than the submitter",
-                                         k_slurm_launch_file, format, k_plan_format));
+      throw util::InfraError(
+          fmt::format("{} has format {}, newer than this amlrun understands "
+                      "({}); the nodes run an older amlrun than the submitter",
+                      k_slurm_launch_file, format, k_plan_format));
     }
     SlurmLaunchPlan plan;
     plan.run_id = j.at("run_id").get<std::string>();
@@ -101,8 +104,8 @@ std::string encode_environment_file(
   for (const auto& [name, value] : variables) {
     if (!is_identifier(name) || value.find('\0') != std::string::npos) {
       // The spec loader refuses both; reaching here is a bug, not input.
-      throw util::InfraError(fmt::format("environment variable {} cannot be passed to Slurm",
-                                         util::printable(name)));
+      throw util::InfraError(
+          fmt::format("environment variable {} cannot be passed to Slurm", util::printable(name)));
     }
     out += name;
     out += '=';
@@ -119,9 +122,10 @@ std::vector<std::pair<std::string, std::string>> decode_environment_file(const s
   while (start < data.size()) {
     std::size_t end = data.find('\0', start);
     if (end == std::string::npos) {
-      throw util::InfraError(fmt::format("{}: the last entry is not NUL-terminated (a truncated "
-                                         "file?)",
-                                         name));
+      throw util::InfraError(
+          fmt::format("{}: the last entry is not NUL-terminated (a truncated "
+                      "file?)",
+                      name));
     }
     std::string_view entry(data.data() + start, end - start);
     std::size_t equals = entry.find('=');
@@ -169,7 +173,8 @@ void write_slurm_status(const fs::path& run_dir, const SlurmJobStatus& status) {
   j["nodes"] = status.nodes;
   j["started"] = status.started;
   j["result"] = status.result;
-  j["exit_code"] = status.exit_code ? nlohmann::ordered_json(*status.exit_code) : nlohmann::ordered_json();
+  j["exit_code"] =
+      status.exit_code ? nlohmann::ordered_json(*status.exit_code) : nlohmann::ordered_json();
   j["failure_reason"] = status.failure_reason;
   j["updated_at"] = util::utc_iso8601(util::Clock::now());
   util::write_file_atomic(run_dir / k_slurm_status_file, j.dump(2) + "\n");

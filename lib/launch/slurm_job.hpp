@@ -60,7 +60,8 @@ SlurmLaunchPlan slurm_launch_plan_from_json(const std::string& text);
 // The environment file: "KEY=value" entries separated by NUL bytes, so a
 // value may hold anything but NUL (quotes, $(), newlines, commas), and it is
 // never read by a shell. Keys must be shell identifiers.
-std::string encode_environment_file(const std::vector<std::pair<std::string, std::string>>& variables);
+std::string encode_environment_file(
+    const std::vector<std::pair<std::string, std::string>>& variables);
 // Throws util::InfraError naming the file when an entry is malformed.
 std::vector<std::pair<std::string, std::string>> decode_environment_file(const std::string& data,
                                                                          const std::string& name);

@@ -25,9 +25,9 @@ std::string pyxis_rank_script(const SlurmRankLaunch& launch) {
 }
 
 std::vector<std::string> rank_exec(const SlurmRankLaunch& launch) {
-  std::vector<std::string> argv = {launch.amlrun.string(), "_rank-exec", "--logs",
-                                   launch.logs_dir.string(), "--processes-per-node",
-                                   std::to_string(launch.tasks_per_node)};
+  std::vector<std::string> argv = {
+      launch.amlrun.string(),   "_rank-exec",           "--logs",
+      launch.logs_dir.string(), "--processes-per-node", std::to_string(launch.tasks_per_node)};
   // As locally: single-process jobs get no torch contract, so they don't try
   // to initialise a process group.
   if (launch.distribution == spec::DistributionType::none) argv.push_back("--no-torch-contract");
@@ -48,9 +48,10 @@ std::vector<std::string> slurm_rank_command(const SlurmRankLaunch& launch) {
   std::vector<std::string> argv;
   if (mpi && !launch.pmix) {
     if (pyxis) {
-      throw util::InfraError("this Slurm has no PMIx plugin (srun --mpi=list), which an mpi job "
-                             "in a pyxis container needs; ask the administrators for it or use "
-                             "container runtime apptainer");
+      throw util::InfraError(
+          "this Slurm has no PMIx plugin (srun --mpi=list), which an mpi job "
+          "in a pyxis container needs; ask the administrators for it or use "
+          "container runtime apptainer");
     }
     argv = {launch.mpirun.string()};
     if (launch.as_root) argv.push_back("--allow-run-as-root");

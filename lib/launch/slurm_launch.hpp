@@ -21,17 +21,17 @@ struct SlurmRankLaunch {
   spec::DistributionType distribution = spec::DistributionType::none;
   int nodes = 1;
   int tasks_per_node = 1;
-  fs::path amlrun;       // the staged binary, for `_rank-exec`
-  fs::path logs_dir;     // wd/logs
-  fs::path working_dir;  // wd
-  fs::path shared_dir;   // bound into containers so they see the run directory
+  fs::path amlrun;                   // the staged binary, for `_rank-exec`
+  fs::path logs_dir;                 // wd/logs
+  fs::path working_dir;              // wd
+  fs::path shared_dir;               // bound into containers so they see the run directory
   std::vector<std::string> program;  // the user program (user_program())
   std::optional<ContainerLaunch> container;
-  bool gpus = false;        // apptainer --nv
-  bool pmix = true;         // `srun --mpi=list` offers pmix
-  fs::path mpirun;          // for the fallback: the mpirun found on the node
-  fs::path hostfile;        // for the fallback: one line "<node> slots=<tasks>" per node
-  bool as_root = false;     // mpirun --allow-run-as-root
+  bool gpus = false;     // apptainer --nv
+  bool pmix = true;      // `srun --mpi=list` offers pmix
+  fs::path mpirun;       // for the fallback: the mpirun found on the node
+  fs::path hostfile;     // for the fallback: one line "<node> slots=<tasks>" per node
+  bool as_root = false;  // mpirun --allow-run-as-root
 };
 
 std::vector<std::string> slurm_rank_command(const SlurmRankLaunch& launch);

@@ -15,8 +15,9 @@ using unit_test::TempDir;
 
 namespace {
 
-const std::string k_hostile = "x'; touch /tmp/amlrun-pwned; echo '$(touch /tmp/amlrun-pwned)`id`\n"
-                              "#SBATCH --partition=evil,--time=1";
+const std::string k_hostile =
+    "x'; touch /tmp/amlrun-pwned; echo '$(touch /tmp/amlrun-pwned)`id`\n"
+    "#SBATCH --partition=evil,--time=1";
 
 compute::SbatchRequest request() {
   compute::SbatchRequest r;
@@ -56,10 +57,9 @@ TEST_CASE("sbatch gets every option as one argv word") {
                 "--comment=amlrun:exp_20261122T010600_0a1b2c3d:00112233", "--nodes=2",
                 "--ntasks-per-node=4",
                 "--output=/shared/runs/exp_20261122T010600_0a1b2c3d/slurm-%j.out",
-                "--chdir=/shared/runs/exp_20261122T010600_0a1b2c3d", "--time=62",
-                "--partition=gpu", "--account=ml", "--qos=high", "--constraint=a100",
-                "--gpus-per-node=4", "--mem=64G", "--exclusive",
-                "/shared/runs/exp_20261122T010600_0a1b2c3d/job.sbatch"});
+                "--chdir=/shared/runs/exp_20261122T010600_0a1b2c3d", "--time=62", "--partition=gpu",
+                "--account=ml", "--qos=high", "--constraint=a100", "--gpus-per-node=4", "--mem=64G",
+                "--exclusive", "/shared/runs/exp_20261122T010600_0a1b2c3d/job.sbatch"});
 }
 
 TEST_CASE("a hostile job name becomes one safe word and drops no option") {
@@ -103,9 +103,7 @@ TEST_CASE("the batch script passes hostile paths to the driver verbatim, through
   std::filesystem::create_directories(root);
   auto fake_amlrun = root / "amlrun";
   std::string printer = "#!/bin/sh\nfor a in \"$@\"; do printf '[%s]' \"$a\"; done\n";
-  {
-    std::ofstream(fake_amlrun) << printer;
-  }
+  { std::ofstream(fake_amlrun) << printer; }
   ::chmod(fake_amlrun.c_str(), 0755);
   auto run_dir = root / "runs" / "r";
   auto script = dir.write("job.sbatch", compute::batch_script(fake_amlrun, run_dir));

@@ -27,18 +27,19 @@ std::string error_of(const TempDir& dir, const std::string& yaml) {
 
 TEST_CASE("every key of a slurm target is read") {
   TempDir dir;
-  auto settings = settings_from(dir,
-                                "compute:\n"
-                                "  gpu-cluster:\n"
-                                "    type: slurm\n"
-                                "    shared_dir: /shared/amlrun/\n"
-                                "    partition: gpu\n"
-                                "    account: ml\n"
-                                "    qos: high\n"
-                                "    constraint: a100&ib\n"
-                                "    gpus_per_node: 4\n"
-                                "    extra_sbatch_args: [--mem=64G, --exclusive, -x, --no-requeue]\n"
-                                "    container: {runtime: pyxis, image: nvcr.io/nvidia/pytorch:24.01-py3}\n");
+  auto settings =
+      settings_from(dir,
+                    "compute:\n"
+                    "  gpu-cluster:\n"
+                    "    type: slurm\n"
+                    "    shared_dir: /shared/amlrun/\n"
+                    "    partition: gpu\n"
+                    "    account: ml\n"
+                    "    qos: high\n"
+                    "    constraint: a100&ib\n"
+                    "    gpus_per_node: 4\n"
+                    "    extra_sbatch_args: [--mem=64G, --exclusive, -x, --no-requeue]\n"
+                    "    container: {runtime: pyxis, image: nvcr.io/nvidia/pytorch:24.01-py3}\n");
   CHECK(settings.name == "gpu-cluster");
   CHECK(settings.shared_dir == "/shared/amlrun");
   CHECK(settings.partition == "gpu");
@@ -57,11 +58,13 @@ TEST_CASE("a slurm target without shared_dir is refused, saying what it is for")
   TempDir dir;
   auto file = (dir.path / "config.yml").string();
   CHECK(error_of(dir, "compute:\n  c: {type: slurm, partition: gpu}\n") ==
-        file + ":2:6: compute.c: missing 'shared_dir': a directory on a filesystem every node of "
-               "the cluster mounts at the same path (run directories live there)\n"
-               "    2 |   c: {type: slurm, partition: gpu}\n"
-               "      |      ^\n"
-               "1 error in " + file);
+        file +
+            ":2:6: compute.c: missing 'shared_dir': a directory on a filesystem every node of "
+            "the cluster mounts at the same path (run directories live there)\n"
+            "    2 |   c: {type: slurm, partition: gpu}\n"
+            "      |      ^\n"
+            "1 error in " +
+            file);
 }
 
 TEST_CASE("all problems of a slurm target are reported at once, at their positions") {
@@ -75,49 +78,67 @@ TEST_CASE("all problems of a slurm target are reported at once, at their positio
                  "    partiton: gpu\n"
                  "    qos: two words\n"
                  "    gpus_per_node: -1\n"
-                 "    extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, \"--mem=1\\n#SBATCH -p x\"]\n"
+                 "    extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, "
+                 "\"--mem=1\\n#SBATCH -p x\"]\n"
                  "    container: {runtime: docker}\n") ==
-        file + ":4:17: compute.c.shared_dir: 'shared/amlrun' is not an absolute path; nodes "
-               "see neither this directory nor its relative paths\n"
-               "    4 |     shared_dir: shared/amlrun\n"
-               "      |                 ^\n" +
-        file + ":5:5: compute.c.partiton: unknown key 'partiton' (did you mean 'partition'?)\n"
-               "    5 |     partiton: gpu\n"
-               "      |     ^\n" +
-        file + ":6:10: compute.c.qos: 'two words' must be one word without spaces or control "
-               "characters\n"
-               "    6 |     qos: two words\n"
-               "      |          ^\n" +
-        file + ":7:20: compute.c.gpus_per_node: must be between 0 and 1024, got -1\n"
-               "    7 |     gpus_per_node: -1\n"
-               "      |                    ^\n" +
-        file + ":8:25: compute.c.extra_sbatch_args[0]: '--output=/tmp/x' cannot be given here "
-               "('--output': amlrun writes the batch output into the run directory)\n"
-               "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, \"--mem=1\\n#SBATCH -p x\"]\n"
-               "      |                         ^\n" +
-        file + ":8:42: compute.c.extra_sbatch_args[1]: '-Jname' cannot be given here ('-J' is "
-               "'--job-name': amlrun names the job after the run (display_name or experiment))\n"
-               "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, \"--mem=1\\n#SBATCH -p x\"]\n"
-               "      |                                          ^\n" +
-        file + ":8:52: compute.c.extra_sbatch_args[2]: '--part=evil' cannot be given here "
-               "('--partition': use the target's 'partition' key)\n"
-               "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, \"--mem=1\\n#SBATCH -p x\"]\n"
-               "      |                                                    ^\n" +
-        file + ":8:65: compute.c.extra_sbatch_args[3]: '64G' is not an option; give each option "
-               "with its value in one entry, e.g. --mem=64G\n"
-               "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, \"--mem=1\\n#SBATCH -p x\"]\n"
-               "      |                                                                 ^\n" +
-        file + ":8:70: compute.c.extra_sbatch_args[4]: '--mem=1\\n#SBATCH -p x' contains a line "
-               "break\n"
-               "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, \"--mem=1\\n#SBATCH -p x\"]\n"
-               "      |                                                                      ^\n" +
-        file + ":9:16: compute.c.container: missing 'image' (e.g. docker://pytorch/pytorch:latest)\n"
-               "    9 |     container: {runtime: docker}\n"
-               "      |                ^\n" +
-        file + ":9:26: compute.c.container.runtime: 'docker' is not one of pyxis, apptainer\n"
-               "    9 |     container: {runtime: docker}\n"
-               "      |                          ^\n"
-               "11 errors in " + file);
+        file +
+            ":4:17: compute.c.shared_dir: 'shared/amlrun' is not an absolute path; nodes "
+            "see neither this directory nor its relative paths\n"
+            "    4 |     shared_dir: shared/amlrun\n"
+            "      |                 ^\n" +
+            file +
+            ":5:5: compute.c.partiton: unknown key 'partiton' (did you mean 'partition'?)\n"
+            "    5 |     partiton: gpu\n"
+            "      |     ^\n" +
+            file +
+            ":6:10: compute.c.qos: 'two words' must be one word without spaces or control "
+            "characters\n"
+            "    6 |     qos: two words\n"
+            "      |          ^\n" +
+            file +
+            ":7:20: compute.c.gpus_per_node: must be between 0 and 1024, got -1\n"
+            "    7 |     gpus_per_node: -1\n"
+            "      |                    ^\n" +
+            file +
+            ":8:25: compute.c.extra_sbatch_args[0]: '--output=/tmp/x' cannot be given here "
+            "('--output': amlrun writes the batch output into the run directory)\n"
+            "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, "
+            "\"--mem=1\\n#SBATCH -p x\"]\n"
+            "      |                         ^\n" +
+            file +
+            ":8:42: compute.c.extra_sbatch_args[1]: '-Jname' cannot be given here ('-J' is "
+            "'--job-name': amlrun names the job after the run (display_name or experiment))\n"
+            "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, "
+            "\"--mem=1\\n#SBATCH -p x\"]\n"
+            "      |                                          ^\n" +
+            file +
+            ":8:52: compute.c.extra_sbatch_args[2]: '--part=evil' cannot be given here "
+            "('--partition': use the target's 'partition' key)\n"
+            "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, "
+            "\"--mem=1\\n#SBATCH -p x\"]\n"
+            "      |                                                    ^\n" +
+            file +
+            ":8:65: compute.c.extra_sbatch_args[3]: '64G' is not an option; give each option "
+            "with its value in one entry, e.g. --mem=64G\n"
+            "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, "
+            "\"--mem=1\\n#SBATCH -p x\"]\n"
+            "      |                                                                 ^\n" +
+            file +
+            ":8:70: compute.c.extra_sbatch_args[4]: '--mem=1\\n#SBATCH -p x' contains a line "
+            "break\n"
+            "    8 |     extra_sbatch_args: [--output=/tmp/x, '-Jname', --part=evil, 64G, "
+            "\"--mem=1\\n#SBATCH -p x\"]\n"
+            "      |                                                                      ^\n" +
+            file +
+            ":9:16: compute.c.container: missing 'image' (e.g. docker://pytorch/pytorch:latest)\n"
+            "    9 |     container: {runtime: docker}\n"
+            "      |                ^\n" +
+            file +
+            ":9:26: compute.c.container.runtime: 'docker' is not one of pyxis, apptainer\n"
+            "    9 |     container: {runtime: docker}\n"
+            "      |                          ^\n"
+            "11 errors in " +
+            file);
 }
 
 TEST_CASE("shared_dir may not hold what Slurm or a container runtime would misread") {
@@ -125,8 +146,9 @@ TEST_CASE("shared_dir may not hold what Slurm or a container runtime would misre
   CHECK_THAT(error_of(dir, "compute:\n  c: {type: slurm, shared_dir: /data/100%/x}\n"),
              Catch::Contains("compute.c.shared_dir: contains '%', which Slurm reads as a file "
                              "name pattern (%j, %u, ...); choose a directory without it"));
-  CHECK_THAT(error_of(dir, "compute:\n  c: {type: slurm, shared_dir: '/a,b',"
-                           " container: {runtime: apptainer, image: x.sif}}\n"),
+  CHECK_THAT(error_of(dir,
+                      "compute:\n  c: {type: slurm, shared_dir: '/a,b',"
+                      " container: {runtime: apptainer, image: x.sif}}\n"),
              Catch::Contains("compute.c.shared_dir: contains ',' or ':', which separate the "
                              "container runtime's bind mounts; choose a directory without them"));
   // Spaces are fine: every path is an argv word or quoted.

@@ -67,7 +67,8 @@ TEST_CASE("progress comes from the status file of the current attempt") {
   CHECK(judge_slurm_run(seen(status("finalizing"), job("COMPLETING"))).progress ==
         RunState::finalizing);
   // Unreachable Slurm: the status file still tells.
-  CHECK(judge_slurm_run(seen(status("running"), std::nullopt, false)).progress == RunState::running);
+  CHECK(judge_slurm_run(seen(status("running"), std::nullopt, false)).progress ==
+        RunState::running);
   CHECK_FALSE(judge_slurm_run(seen(std::nullopt, std::nullopt, false)).finished);
 }
 
@@ -149,8 +150,9 @@ TEST_CASE("squeue, sinfo and sbatch output is parsed") {
   CHECK(jobs[1].restarts == 2);
   CHECK(jobs[1].comment.empty());
 
-  auto partitions = compute::parse_sinfo_partitions("debug*|up|infinite|0/2/0/2|n[1-2]\n"
-                                                    "gpu|up|1-00:00:00|3/1/4/8|g[01-08]\n");
+  auto partitions = compute::parse_sinfo_partitions(
+      "debug*|up|infinite|0/2/0/2|n[1-2]\n"
+      "gpu|up|1-00:00:00|3/1/4/8|g[01-08]\n");
   REQUIRE(partitions.size() == 2);
   CHECK(partitions[0].name == "debug");
   CHECK(partitions[0].is_default);

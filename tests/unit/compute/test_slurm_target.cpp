@@ -39,7 +39,9 @@ struct FakeSlurm {
   }
 };
 
-util::CaptureResult ok(const std::string& out) { return {0, out, "", false}; }
+util::CaptureResult ok(const std::string& out) {
+  return {0, out, "", false};
+}
 
 struct Fixture {
   TempDir dir;
@@ -48,9 +50,7 @@ struct Fixture {
   store::RunStore runs;
   FakeSlurm slurm;
 
-  Fixture()
-      : ws(workspace::create_workspace(dir.path / ".amlrun"), {}),
-        runs(ws) {
+  Fixture() : ws(workspace::create_workspace(dir.path / ".amlrun"), {}), runs(ws) {
     fs::create_directories(shared);
   }
 
@@ -135,11 +135,11 @@ TEST_CASE("submit saves the token before sbatch runs, then the job id") {
 
   REQUIRE(f.slurm.calls.size() == 1);
   auto comment = record.target["comment"].get<std::string>();
-  CHECK(f.slurm.calls[0] ==
-        Strings{"sbatch", "--parsable", "--job-name=train_v2_whoami", "--comment=" + comment,
-                "--nodes=2", "--ntasks-per-node=2", "--output=" + (run_dir / "slurm-%j.out").string(),
-                "--chdir=" + run_dir.string(), "--time=12", "--partition=gpu",
-                (run_dir / "job.sbatch").string()});
+  CHECK(f.slurm.calls[0] == Strings{"sbatch", "--parsable", "--job-name=train_v2_whoami",
+                                    "--comment=" + comment, "--nodes=2", "--ntasks-per-node=2",
+                                    "--output=" + (run_dir / "slurm-%j.out").string(),
+                                    "--chdir=" + run_dir.string(), "--time=12", "--partition=gpu",
+                                    (run_dir / "job.sbatch").string()});
   CHECK(record.state == RunState::starting);
   CHECK(record.target["job_id"] == "77");
   CHECK(record.target["submission"] == "submitted");
@@ -149,12 +149,13 @@ TEST_CASE("submit saves the token before sbatch runs, then the job id") {
   for (const char* file : {"job.json", "launch.json", "job.env", "job.sbatch"}) {
     CHECK(fs::exists(run_dir / file));
   }
-  for (const char* dir : {"wd/outputs/model", "wd/logs/user_logs", "wd/logs/system",
-                          "wd/logs/metrics"}) {
+  for (const char* dir :
+       {"wd/outputs/model", "wd/logs/user_logs", "wd/logs/system", "wd/logs/metrics"}) {
     CHECK(fs::is_directory(run_dir / dir));
   }
-  CHECK(launch::decode_environment_file(read(run_dir / "job.env"), "job.env") ==
-        std::vector<std::pair<std::string, std::string>>{{"NOTE", "a,b $(touch /tmp/x)\n'quoted'"}});
+  CHECK(
+      launch::decode_environment_file(read(run_dir / "job.env"), "job.env") ==
+      std::vector<std::pair<std::string, std::string>>{{"NOTE", "a,b $(touch /tmp/x)\n'quoted'"}});
   auto plan = launch::slurm_launch_plan_from_json(read(run_dir / "launch.json"));
   CHECK(plan.run_id == id);
   CHECK(plan.timeout_seconds == 600);
@@ -252,7 +253,8 @@ TEST_CASE("refresh follows the status file and collects the sealed artifacts") {
   CHECK_FALSE(fs::exists(run_dir));
   std::vector<std::string> history;
   for (const auto& change : r.history) history.push_back(store::to_string(change.state));
-  CHECK(history == Strings{"Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed"});
+  CHECK(history ==
+        Strings{"Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed"});
 }
 
 TEST_CASE("a node failure is reported as such, with what the ranks had written") {
@@ -270,7 +272,8 @@ TEST_CASE("a node failure is reported as such, with what the ranks had written")
   f.slurm.answer = [](const Strings&) { return ok("77|NODE_FAIL|NodeDown|0|0|n[1-2]|c\n"); };
   auto r = f.refreshed(record.id);
   CHECK(r.state == RunState::failed);
-  CHECK(r.failure_reason == "node failure: a node of Slurm job 77 failed (not a failure of the code)");
+  CHECK(r.failure_reason ==
+        "node failure: a node of Slurm job 77 failed (not a failure of the code)");
   CHECK(r.target["failure_kind"] == "infrastructure");
   CHECK(r.target["slurm_state"] == "NODE_FAIL");
   CHECK(read(f.runs.run_dir(record.id) / "artifacts" / "outputs" / "model" / "checkpoint") ==
@@ -316,7 +319,8 @@ TEST_CASE("an interrupted submission that reached no job is Failed, saying so") 
   CHECK(r.state == RunState::failed);
   CHECK(r.failure_reason ==
         "the submission was interrupted before Slurm accepted the job (no Slurm job carries its "
-        "token amlrun:" + id + ":feed); nothing runs: submit the job again");
+        "token amlrun:" +
+            id + ":feed); nothing runs: submit the job again");
 }
 
 TEST_CASE("cancel writes the request the driver reads, then calls scancel") {
@@ -341,8 +345,8 @@ TEST_CASE("the log directories lead from the shared directory to the workspace")
   store::RunRecord record;
   record.id = "exp_20261122T010600_0a1b2c3d";
   auto dirs = f.target().log_directories(f.runs, record);
-  CHECK(dirs == std::vector<fs::path>{
-                    f.shared / "runs" / record.id / "wd" / "logs" / "user_logs",
-                    f.shared / "runs" / record.id / "artifacts" / "logs" / "user_logs",
-                    f.runs.run_dir(record.id) / "artifacts" / "logs" / "user_logs"});
+  CHECK(dirs ==
+        std::vector<fs::path>{f.shared / "runs" / record.id / "wd" / "logs" / "user_logs",
+                              f.shared / "runs" / record.id / "artifacts" / "logs" / "user_logs",
+                              f.runs.run_dir(record.id) / "artifacts" / "logs" / "user_logs"});
 }

@@ -30,7 +30,8 @@ launch::SlurmRankLaunch plan(spec::DistributionType type, int nodes, int per_nod
   return l;
 }
 
-const Strings k_program = {"bash", "-c", "python train.py \"${AMLRUN_INPUT_lr}\"", "amlrun-command"};
+const Strings k_program = {"bash", "-c", "python train.py \"${AMLRUN_INPUT_lr}\"",
+                           "amlrun-command"};
 
 Strings concat(Strings a, const Strings& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -51,8 +52,7 @@ TEST_CASE("a single-process job gets no torch contract, as locally") {
   CHECK(launch::slurm_rank_command(plan(spec::DistributionType::none, 1, 1)) ==
         concat({"srun", "--mpi=none", "--nodes=1", "--ntasks=1", "--ntasks-per-node=1",
                 "--kill-on-bad-exit=1", "/shared/bin/v1/amlrun", "_rank-exec", "--logs",
-                "/shared/runs/r/wd/logs", "--processes-per-node", "1", "--no-torch-contract",
-                "--"},
+                "/shared/runs/r/wd/logs", "--processes-per-node", "1", "--no-torch-contract", "--"},
                k_program));
 }
 
@@ -69,12 +69,12 @@ TEST_CASE("an mpi job uses srun --mpi=pmix, or mpirun with a hostfile without PM
   without.mpirun = "/usr/bin/mpirun";
   without.hostfile = "/shared/runs/r/hostfile";
   without.as_root = true;
-  CHECK(launch::slurm_rank_command(without) ==
-        concat({"/usr/bin/mpirun", "--allow-run-as-root", "--hostfile", "/shared/runs/r/hostfile",
-                "-np", "6", "--map-by", "ppr:3:node", "--bind-to", "none",
-                "/shared/bin/v1/amlrun", "_rank-exec", "--logs", "/shared/runs/r/wd/logs",
-                "--processes-per-node", "3", "--"},
-               k_program));
+  CHECK(
+      launch::slurm_rank_command(without) ==
+      concat({"/usr/bin/mpirun", "--allow-run-as-root", "--hostfile", "/shared/runs/r/hostfile",
+              "-np", "6", "--map-by", "ppr:3:node", "--bind-to", "none", "/shared/bin/v1/amlrun",
+              "_rank-exec", "--logs", "/shared/runs/r/wd/logs", "--processes-per-node", "3", "--"},
+             k_program));
   CHECK(launch::mpirun_hostfile({"n1", "n2"}, 3) == "n1 slots=3\nn2 slots=3\n");
 }
 
@@ -84,8 +84,7 @@ TEST_CASE("pyxis: srun starts each task in the image and writes its log itself")
   CHECK(launch::slurm_rank_command(pyxis) ==
         concat({"srun", "--mpi=none", "--nodes=2", "--ntasks=4", "--ntasks-per-node=2",
                 "--kill-on-bad-exit=1", "--container-image=nvcr.io/nvidia/pytorch:24.01-py3",
-                "--container-mounts=/shared:/shared",
-                "--container-workdir=/shared/runs/r/wd",
+                "--container-mounts=/shared:/shared", "--container-workdir=/shared/runs/r/wd",
                 "--output=/shared/runs/r/wd/logs/user_logs/std_log_rank_%t.txt",
                 "--error=/shared/runs/r/wd/logs/user_logs/std_log_rank_%t.txt",
                 "--open-mode=append", "bash", "-c",
@@ -107,13 +106,28 @@ TEST_CASE("apptainer: _rank-exec on the node runs apptainer exec with the shared
   auto apptainer = plan(spec::DistributionType::mpi, 2, 1);
   apptainer.container = launch::ContainerLaunch{"apptainer", "docker://pytorch/pytorch:latest"};
   apptainer.gpus = true;
-  CHECK(launch::slurm_rank_command(apptainer) ==
-        concat({"srun", "--mpi=pmix", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1",
-                "--kill-on-bad-exit=1", "/shared/bin/v1/amlrun", "_rank-exec", "--logs",
-                "/shared/runs/r/wd/logs", "--processes-per-node", "1", "--", "apptainer", "exec",
-                "--bind", "/shared", "--pwd", "/shared/runs/r/wd", "--nv",
-                "docker://pytorch/pytorch:latest"},
-               k_program));
+  CHECK(launch::slurm_rank_command(apptainer) == concat({"srun",
+                                                         "--mpi=pmix",
+                                                         "--nodes=2",
+                                                         "--ntasks=2",
+                                                         "--ntasks-per-node=1",
+                                                         "--kill-on-bad-exit=1",
+                                                         "/shared/bin/v1/amlrun",
+                                                         "_rank-exec",
+                                                         "--logs",
+                                                         "/shared/runs/r/wd/logs",
+                                                         "--processes-per-node",
+                                                         "1",
+                                                         "--",
+                                                         "apptainer",
+                                                         "exec",
+                                                         "--bind",
+                                                         "/shared",
+                                                         "--pwd",
+                                                         "/shared/runs/r/wd",
+                                                         "--nv",
+                                                         "docker://pytorch/pytorch:latest"},
+                                                        k_program));
 }
 
 TEST_CASE("srun --mpi=list output is read for pmix") {
