@@ -68,7 +68,14 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
     line("snapshot", fmt::format("{} ({} files, {} bytes)", r.snapshot_id, r.snapshot_files,
                                  r.snapshot_bytes));
   }
-  line("environment", fmt::format("{} ({})", r.environment_hash.substr(0, 16), r.environment_mode));
+  std::string environment = fmt::format("{} ({}", r.environment_hash.substr(0, 16), r.environment_mode);
+  if (r.target.contains("environment") && r.target["environment"].contains("cache_hit")) {
+    const auto& facts = r.target["environment"];
+    environment += facts.value("cache_hit", false)
+                       ? ", cached"
+                       : fmt::format(", built in {}", util::format_duration(facts.value("seconds", 0.0)));
+  }
+  line("environment", environment + ")");
   std::string tags;
   for (const auto& [k, v] : r.tags) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
   line("tags", tags);
