@@ -1,7 +1,5 @@
 #include "lib/env/image.hpp"
 
-#include <fcntl.h>
-
 #include <fmt/format.h>
 
 #include "lib/env/context.hpp"
@@ -50,14 +48,7 @@ ImageResult ensure_image(const std::string& runtime, const Environment& environm
   if (!environment.build_context.empty() && runtime != "apptainer") {
     argv.insert(argv.end() - 1, {"--file", (context_dir / environment.dockerfile_path).string()});
   }
-  util::UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-  if (!log) util::throw_errno(fmt::format("cannot open {}", log_path.string()));
-  util::write_all(log.get(), fmt::format("$ {}\n", util::join(argv, " ")), "log");
-  util::SpawnOptions options;
-  options.argv = argv;
-  options.stdout_fd = log.get();
-  options.stderr_fd = log.get();
-  int status = util::exit_code_of(util::wait_for(util::spawn(options)));
+  int status = util::run_logged(argv, log_path);
   if (status != 0) {
     throw EnvironmentBuildError(fmt::format("{} build failed with exit code {}; see "
                                             "logs/system/env_build.txt",

@@ -1,6 +1,5 @@
 #include "lib/env/venv.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,14 +34,7 @@ fs::path resolve_python(const workspace::EnvironmentSettings& settings) {
 // Runs one build step with its output appended to the log.
 void run_step(const std::vector<std::string>& argv, const fs::path& log_path,
               const std::string& log_name, const std::string& what) {
-  util::UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-  if (!log) util::throw_errno(fmt::format("cannot open {}", log_path.string()));
-  util::write_all(log.get(), fmt::format("$ {}\n", util::join(argv, " ")), "log");
-  util::SpawnOptions options;
-  options.argv = argv;
-  options.stdout_fd = log.get();
-  options.stderr_fd = log.get();
-  int status = util::exit_code_of(util::wait_for(util::spawn(options)));
+  int status = util::run_logged(argv, log_path);
   if (status != 0) {
     throw EnvironmentBuildError(fmt::format("{} failed with exit code {}; see {}", what, status,
                                             log_name));

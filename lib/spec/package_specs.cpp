@@ -44,9 +44,10 @@ bool is_version_char(char c) {
          c == '!' || c == '-' || c == '_';
 }
 
-}  // namespace
-
-std::optional<std::string> normalise_pip_requirement(std::string_view text, std::string& error) {
+// What both kinds share: one line of text, not empty, not an option.
+// Returns the trimmed text, or nullopt with `error` set.
+std::optional<std::string_view> precheck(std::string_view text, std::string_view option_advice,
+                                         std::string& error) {
   if (has_control_character(text, error)) return std::nullopt;
   std::string_view s = util::trim(text);
   if (s.empty()) {
@@ -54,10 +55,21 @@ std::optional<std::string> normalise_pip_requirement(std::string_view text, std:
     return std::nullopt;
   }
   if (s[0] == '-') {
-    error = "is a pip option, not a requirement; set indexes and other options in pip.conf or "
-            "PIP_* environment variables (amlrun passes them to pip)";
+    error = std::string(option_advice);
     return std::nullopt;
   }
+  return s;
+}
+
+}  // namespace
+
+std::optional<std::string> normalise_pip_requirement(std::string_view text, std::string& error) {
+  auto checked = precheck(text,
+                          "is a pip option, not a requirement; set indexes and other options in "
+                          "pip.conf or PIP_* environment variables (amlrun passes them to pip)",
+                          error);
+  if (!checked) return std::nullopt;
+  std::string_view s = *checked;
   std::size_t i = 0;
   if (!is_name_start(s[0])) {
     error = "must start with a package name";
@@ -168,16 +180,10 @@ std::optional<std::string> normalise_pip_requirement(std::string_view text, std:
 }
 
 std::optional<std::string> normalise_conda_spec(std::string_view text, std::string& error) {
-  if (has_control_character(text, error)) return std::nullopt;
-  std::string_view s = util::trim(text);
-  if (s.empty()) {
-    error = "is empty";
-    return std::nullopt;
-  }
-  if (s[0] == '-') {
-    error = "is a conda option, not a package; set channels in the conda file or .condarc";
-    return std::nullopt;
-  }
+  auto checked = precheck(
+      text, "is a conda option, not a package; set channels in the conda file or .condarc", error);
+  if (!checked) return std::nullopt;
+  std::string_view s = *checked;
   std::string out;
   bool space = false;
   for (char c : s) {
