@@ -128,17 +128,27 @@ SubmitResult submit_job(const SubmitRequest& request) {
   record.amlrun_version = AMLRUN_VERSION;
   store::FileLock lock = store->create(record);
   fs::path run_dir = store->run_dir(record.id);
-  util::write_file_atomic(run_dir / "job.json", spec::to_json(job).dump(2) + "\n");
-  nlohmann::json environment_record = {{"hash", hash},
-                                       {"mode", env::to_string(mode)},
-                                       {"runtime", settings.runtime},
-                                       {"build_context", environment.build_context},
-                                       {"canonical", env::canonical_form(environment)}};
-  util::write_file_atomic(run_dir / "environment.json", environment_record.dump(2) + "\n");
+  try {
+    // Not fsynced: the run has not started, and a crash before the
+    // supervisor's first durable transition leaves a run that refresh()
+    // records as failed — nothing is lost that a resubmit does not restore.
+    util::write_file_replace(run_dir / "job.json", spec::to_json(job).dump(2) + "\n");
+    nlohmann::json environment_record = {{"hash", hash},
+                                         {"mode", env::to_string(mode)},
+                                         {"runtime", settings.runtime},
+                                         {"build_context", environment.build_context},
+                                         {"canonical", env::canonical_form(environment)}};
+    util::write_file_replace(run_dir / "environment.json", environment_record.dump(2) + "\n");
+    util::timing_mark("run record");
 
-  util::timing_mark("run record");
-  // 6. hand the run to the compute target.
-  target->submit(*store, record, std::move(lock));
+    // 6. hand the run to the compute target.
+    target->submit(*store, record, std::move(lock));
+  } catch (const std::exception& error) {
+    // The record exists: it must not stay Queued forever.
+    record.failure_reason = fmt::format("submission failed: {}", error.what());
+    store->transition(record, store::RunState::failed);
+    throw;
+  }
   util::timing_mark("handed to the target");
   return SubmitResult{record, run_dir, std::move(store)};
 }
