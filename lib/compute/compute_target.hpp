@@ -9,9 +9,18 @@
 
 #include "lib/store/file_lock.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/util/error.hpp"
 #include "lib/workspace/workspace.hpp"
 
 namespace amlrun::compute {
+
+// Thrown by submit() when the target may have accepted the run after all (a
+// scheduler that did not answer in time): the record is left as it is, for
+// refresh() to settle, instead of being recorded as Failed.
+class SubmissionOutcomeUnknown : public util::InfraError {
+ public:
+  using InfraError::InfraError;
+};
 
 class ComputeTarget {
  public:

@@ -238,6 +238,12 @@ void SlurmTarget::prepare_run_directory(store::RunStore& store, store::RunRecord
   plan.gpus_per_node = gpus_per_node(spec);
   plan.container = m_settings.container;
   plan.shared_dir = m_settings.shared_dir;
+  plan.venv = record.environment_mode == "venv" && !m_settings.container;
+  plan.venv_python = m_workspace.config().environments.python;
+  plan.venv_system_site_packages = m_workspace.config().environments.system_site_packages;
+  std::error_code error;
+  fs::copy_file(store.run_dir(record.id) / launch::k_slurm_environment_record_file,
+                run_dir / launch::k_slurm_environment_record_file, error);
   util::write_file_atomic(run_dir / launch::k_slurm_job_spec_file,
                           spec::to_json(spec).dump(2) + "\n");
   util::write_file_atomic(run_dir / launch::k_slurm_launch_file, launch::to_json_text(plan));
@@ -263,9 +269,18 @@ void SlurmTarget::submit(store::RunStore& store, store::RunRecord& record, store
     store.transition(record, RunState::preparing);
     auto spec = spec::job_spec_from_json(
         nlohmann::ordered_json::parse(util::read_file(store.run_dir(record.id) / "job.json")));
+    // The target's container, when it has one, is every run's environment;
+    // a job's own image needs a runtime the nodes do not have.
     if (m_settings.container) {
-      record.environment_mode = fmt::format("container ({} {})", m_settings.container->runtime,
-                                            m_settings.container->image);
+      record.environment_mode = "container";
+      record.target["container"] = {{"runtime", m_settings.container->runtime},
+                                    {"image", m_settings.container->image}};
+    } else if (record.environment_mode == "container") {
+      throw util::InputError(fmt::format(
+          "the job's environment would run in a container (environments.runtime in {}), which "
+          "compute target '{}' cannot start on its nodes; give the target a container: "
+          "{{runtime: pyxis|apptainer, image: ...}}, or leave out the job's image and build",
+          m_workspace.config_path().string(), m_settings.name));
     }
     prepare_run_directory(store, record, spec, run_dir);
     request.job_name = spec.display_name.empty() ? record.experiment : spec.display_name;
@@ -298,7 +313,7 @@ void SlurmTarget::submit(store::RunStore& store, store::RunRecord& record, store
   } catch (const SlurmNoAnswer& error) {
     // The job may exist: keep the record as submitting; the next command
     // looks for the token.
-    throw util::InfraError(
+    throw SubmissionOutcomeUnknown(
         fmt::format("{}; the job may still have been accepted: 'amlrun show "
                     "{}' finds it by its token once Slurm answers",
                     error.what(), record.id));

@@ -18,6 +18,8 @@
 #include <cstring>
 #include <regex>
 
+#include "lib/env/environment.hpp"
+#include "lib/env/venv.hpp"
 #include "lib/launch/program.hpp"
 #include "lib/launch/rank_environment.hpp"
 #include "lib/launch/slurm_job.hpp"
@@ -184,9 +186,34 @@ class SlurmDriver {
     return c;
   }
 
+  // venv mode: the environment's venv under shared_dir, built here on the
+  // first node (so with the nodes' own python) once, then first in PATH on
+  // every node.
+  void use_venv(std::vector<std::string>& environment) {
+    auto record = nlohmann::json::parse(
+        util::read_file(m_run_dir / k_slurm_environment_record_file));
+    env::Environment wanted = env::environment_from_canonical(record["canonical"]);
+    wanted.build_context = record.value("build_context", "");
+    workspace::EnvironmentSettings settings;
+    settings.python = m_plan.venv_python;
+    settings.system_site_packages = m_plan.venv_system_site_packages;
+    env::VenvRequest request{wanted, record.value("hash", ""), m_plan.shared_dir / "environments",
+                             settings, m_logs_dir / "system" / "env_build.txt"};
+    auto venv = env::ensure_venv(request);
+    log(fmt::format("environment {}: venv {} ({})", request.hash.substr(0, 12),
+                    venv.directory.string(),
+                    venv.cache_hit ? "cached" : fmt::format("built in {:.1f} s", venv.seconds)));
+    auto path = util::get_env(environment, "PATH").value_or("/usr/bin:/bin");
+    util::set_env(environment, "PATH", (venv.directory / "bin").string() + ":" + path);
+    util::set_env(environment, "VIRTUAL_ENV", venv.directory.string());
+    std::erase_if(environment,
+                  [](const std::string& e) { return e.rfind("PYTHONHOME=", 0) == 0; });
+  }
+
   void start() {
     RunContext c = context();
     auto environment = run_environment(c, util::current_environment());
+    if (m_plan.venv && !m_plan.container) use_venv(environment);
     if (c.distribution != spec::DistributionType::none) {
       util::set_env(environment, "MASTER_ADDR", c.master_address);
       util::set_env(environment, "MASTER_PORT", std::to_string(c.master_port));
@@ -199,7 +226,8 @@ class SlurmDriver {
     launch.logs_dir = m_logs_dir;
     launch.working_dir = m_working_dir;
     launch.shared_dir = m_plan.shared_dir;
-    launch.program = user_program(m_spec, c.inputs);
+    // In a container, program names are looked up in the image's PATH.
+    launch.program = user_program(m_spec, c.inputs, environment, !m_plan.container);
     launch.container = m_plan.container;
     launch.gpus = m_plan.gpus_per_node > 0;
     launch.as_root = ::geteuid() == 0;

@@ -62,6 +62,9 @@ std::string to_json_text(const SlurmLaunchPlan& plan) {
     j["container"] = nullptr;
   }
   j["shared_dir"] = plan.shared_dir.string();
+  j["venv"] = plan.venv;
+  j["venv_python"] = plan.venv_python;
+  j["venv_system_site_packages"] = plan.venv_system_site_packages;
   return j.dump(2) + "\n";
 }
 
@@ -92,6 +95,9 @@ SlurmLaunchPlan slurm_launch_plan_from_json(const std::string& text) {
                                        j["container"].at("image").get<std::string>()};
     }
     plan.shared_dir = j.at("shared_dir").get<std::string>();
+    plan.venv = j.value("venv", false);
+    plan.venv_python = j.value("venv_python", "python3");
+    plan.venv_system_site_packages = j.value("venv_system_site_packages", false);
     return plan;
   } catch (const nlohmann::json::exception& error) {
     throw util::InfraError(fmt::format("{} is not valid: {}", k_slurm_launch_file, error.what()));

@@ -9,6 +9,7 @@
 //     job.json       the normalised job spec
 //     launch.json    how to launch it (SlurmLaunchPlan)
 //     job.env        the job's environment_variables, NUL-separated KEY=value
+//     environment.json  the job's environment (hash, mode, canonical form)
 //     job.sbatch     the batch script (one exec of the driver, words quoted)
 //     slurm-<id>.out the batch step's own output (the driver's log)
 //     status.json    what the driver last did (SlurmJobStatus), atomically
@@ -33,6 +34,7 @@ inline constexpr const char* k_slurm_environment_file = "job.env";
 inline constexpr const char* k_slurm_script_file = "job.sbatch";
 inline constexpr const char* k_slurm_status_file = "status.json";
 inline constexpr const char* k_slurm_job_spec_file = "job.json";
+inline constexpr const char* k_slurm_environment_record_file = "environment.json";
 
 struct ContainerLaunch {
   std::string runtime;  // pyxis | apptainer
@@ -52,6 +54,11 @@ struct SlurmLaunchPlan {
   int gpus_per_node = 0;
   std::optional<ContainerLaunch> container;
   fs::path shared_dir;  // bound into containers
+  // venv mode (packages listed, no container): built on the first node under
+  // <shared_dir>/environments from environment.json, once per environment.
+  bool venv = false;
+  std::string venv_python = "python3";
+  bool venv_system_site_packages = false;
 };
 
 std::string to_json_text(const SlurmLaunchPlan& plan);

@@ -204,6 +204,46 @@ class MultiNodeTest(SlurmTest):
             self.assertEqual(there["MASTER_ADDR"], "n1")
 
 
+class EnvironmentTest(SlurmTest):
+    def test_a_venv_is_built_once_under_shared_dir_and_used_on_every_node(self):
+        from test_environments import tiny_wheel_dir
+        with open(os.path.join(self.project.workspace, "config.yml"), "a") as f:
+            f.write("environments:\n  python: /usr/bin/python3\n")
+        self.project.write("src/use.py", """
+            import os, socket, sys, tinypkg
+            print(tinypkg.VALUE, socket.gethostname(), sys.prefix.startswith(os.environ["VENV_ROOT"]))
+        """)
+        job = """
+            source_directory: src
+            entry_script: use.py
+            pip_packages: [tinypkg==0.1]
+            compute_target: cluster
+            node_count: 2
+            process_count_per_node: 1
+            distributed_backend: gloo
+            environment_variables:
+              VENV_ROOT: %s
+        """ % os.path.join(self.project.shared, "environments")
+        # pip's configuration reaches the nodes with the rest of the environment.
+        pip = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": tiny_wheel_dir()}
+        first = self.submit(job, "--all-ranks", env=pip, timeout=300)
+        self.assertEqual(first.returncode, 0, first.stderr)
+        self.assertEqual(sorted(first.stdout.splitlines()),
+                         ["[rank 0] tiny 0.1 n1 True", "[rank 1] tiny 0.1 n2 True"])
+        first_id = self.last_run()
+        self.assertEqual(self.project.show(first_id)["environment"]["mode"], "venv")
+        build_log = read_text(os.path.join(self.project.logs(first_id), "system", "env_build.txt"))
+        self.assertIn("Successfully installed tinypkg-0.1", build_log)
+        second = self.submit(job, env=pip, timeout=300)
+        self.assertEqual(second.returncode, 0, second.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.project.logs(self.last_run()), "system",
+                                                     "env_build.txt")))
+        driver_log = [f for f in os.listdir(os.path.join(self.project.logs(self.last_run()), "system"))
+                      if f.startswith("slurm-")][0]
+        self.assertIn("(cached)", read_text(os.path.join(self.project.logs(self.last_run()),
+                                                         "system", driver_log)))
+
+
 class ExitCodeTest(SlurmTest):
     def test_a_failing_job_reports_its_exit_code(self):
         result = self.submit("""
