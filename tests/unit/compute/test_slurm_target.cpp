@@ -350,3 +350,33 @@ TEST_CASE("the log directories lead from the shared directory to the workspace")
                               f.shared / "runs" / record.id / "artifacts" / "logs" / "user_logs",
                               f.runs.run_dir(record.id) / "artifacts" / "logs" / "user_logs"});
 }
+
+TEST_CASE("an sbatch that does not answer leaves the run for its token to settle") {
+  Fixture f;
+  auto [record, lock] = f.created(f.job());
+  f.slurm.answer = [](const Strings&) { return util::CaptureResult{-1, "", "", true}; };
+  auto target = f.target();
+  CHECK_THROWS_AS(target.submit(f.runs, record, std::move(lock)), compute::SubmissionOutcomeUnknown);
+  auto saved = f.runs.load(record.id);
+  CHECK(saved.state == RunState::preparing);
+  CHECK(saved.target["submission"] == "submitting");
+  CHECK(fs::exists(f.shared / "runs" / record.id / "job.sbatch"));
+}
+
+TEST_CASE("a job image that needs a container runtime the nodes lack is refused") {
+  Fixture f;
+  auto [record, lock] = f.created(f.job());
+  record.environment_mode = "container";
+  f.runs.save(record);
+  auto target = f.target();
+  std::string expected =
+      "the job's environment would run in a container (environments.runtime in " +
+      f.ws.config_path().string() +
+      "), which compute target 'cluster' cannot start on its nodes; give the target a "
+      "container: {runtime: pyxis|apptainer, image: ...}, or leave out the job's image and build";
+  CHECK(message_of([&] { target.submit(f.runs, record, std::move(lock)); }) == expected);
+  auto saved = f.runs.load(record.id);
+  CHECK(saved.state == RunState::failed);
+  CHECK(saved.failure_reason == "preparing: " + expected);
+  CHECK_FALSE(f.slurm.called("sbatch"));
+}
