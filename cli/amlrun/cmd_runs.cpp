@@ -10,6 +10,7 @@
 #include "lib/compute/compute_target.hpp"
 #include "lib/spec/job_spec.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
 
 
@@ -41,6 +42,19 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   line("ended", r.ended_at);
   line("duration", util::format_duration(r.duration_seconds()));
   line("compute", fmt::format("{} ({})", r.compute, r.compute_type));
+  if (r.target.contains("job_id")) {
+    // Where to look in squeue, and what Slurm last said.
+    std::string slurm = "job " + r.target.value("job_id", "");
+    std::string state = r.target.value("slurm_state", "");
+    std::string reason = r.target.value("slurm_reason", "");
+    if (!state.empty()) slurm += ", " + state + (reason.empty() || reason == "None" ? "" : " (" + reason + ")");
+    if (r.target.value("attempt", 1) > 1) slurm += fmt::format(", attempt {}", r.target.value("attempt", 1));
+    if (r.target.contains("nodes")) {
+      std::vector<std::string> nodes = r.target["nodes"].get<std::vector<std::string>>();
+      slurm += " on " + util::join(nodes, ",");
+    }
+    line("slurm", slurm);
+  }
   line("processes", fmt::format("{} on {} node{} ({})", r.process_count, r.instance_count,
                                 r.instance_count == 1 ? "" : "s", r.distribution));
   if (!r.snapshot_id.empty()) {
