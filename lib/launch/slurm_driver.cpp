@@ -290,6 +290,24 @@ class SlurmDriver {
     m_kill_deadline = util::monotonic_ms() + m_plan.kill_grace_seconds * 1000LL;
   }
 
+  void handle_signals() {
+    signalfd_siginfo info;
+    while (::read(m_signal_fd.get(), &info, sizeof info) == sizeof info) {
+      int signal = static_cast<int>(info.ssi_signo);
+      if (signal == SIGCHLD) continue;
+      // Slurm signals the batch step for scancel, its time limit,
+      // preemption and requeue; only a cancel request tells them apart.
+      if (cancel_requested()) {
+        begin_ending(Ending::canceled, "canceled by user (amlrun cancel)", /*from_slurm=*/true);
+      } else {
+        begin_ending(Ending::interrupted,
+                     fmt::format("Slurm ended this attempt ({}); the job's state in Slurm says why",
+                                 signal_name(signal)),
+                     /*from_slurm=*/true);
+      }
+    }
+  }
+
   void kill_steps() {
     log(fmt::format("ranks still running {} s after SIGTERM; sending SIGKILL",
                     m_plan.kill_grace_seconds));
@@ -327,22 +345,7 @@ class SlurmDriver {
       if (m_ending != Ending::none && !m_killed) wake = std::min(wake, m_kill_deadline);
       struct pollfd fd = {m_signal_fd.get(), POLLIN, 0};
       ::poll(&fd, 1, static_cast<int>(std::max<std::int64_t>(0, wake - now)));
-      signalfd_siginfo info;
-      while (::read(m_signal_fd.get(), &info, sizeof info) == sizeof info) {
-        int signal = static_cast<int>(info.ssi_signo);
-        if (signal == SIGCHLD) continue;
-        // Slurm signals the batch step for scancel, its time limit,
-        // preemption and requeue; only a cancel request tells them apart.
-        if (cancel_requested()) {
-          begin_ending(Ending::canceled, "canceled by user (amlrun cancel)", /*from_slurm=*/true);
-        } else {
-          begin_ending(Ending::interrupted,
-                       fmt::format("Slurm ended this attempt ({}); the job's state in Slurm says "
-                                   "why",
-                                   signal_name(signal)),
-                       /*from_slurm=*/true);
-        }
-      }
+      handle_signals();
       int status = 0;
       pid_t pid = ::waitpid(m_launcher, &status, WNOHANG);
       if (pid == m_launcher) {
@@ -375,7 +378,28 @@ class SlurmDriver {
     if (error) log(fmt::format("cannot remove the working directory: {}", error.message()));
   }
 
+  // The ranks can end before this batch step hears of Slurm's own reason
+  // (a requeue, preemption, node failure, time limit or scancel kills the
+  // steps first): a failure is the code's only while the job still runs.
+  void check_for_slurm_ending() {
+    if (m_ending != Ending::none || m_exit_code == 0) return;
+    handle_signals();
+    if (m_ending != Ending::none) return;
+    auto result = slurm_command(
+        {"squeue", "--noheader", "--states=all", "--jobs=" + m_status.job_id, "--format=%T"});
+    std::string state(util::trim(result.out));
+    if (result.exit_code != 0 || state.empty() || state == "RUNNING") return;
+    if (cancel_requested()) {
+      begin_ending(Ending::canceled, "canceled by user (amlrun cancel)", /*from_slurm=*/true);
+    } else {
+      begin_ending(Ending::interrupted,
+                   fmt::format("Slurm ended this attempt (job state {}) while the ranks ran", state),
+                   /*from_slurm=*/true);
+    }
+  }
+
   int finish() {
+    check_for_slurm_ending();
     if (m_ending == Ending::interrupted) {
       m_status.state = "interrupted";
       m_status.exit_code = m_exit_code;
