@@ -103,7 +103,12 @@ start_munge() {
   # munged refuses directories and a log it does not own (a munged once
   # started as root leaves its log owned by root).
   chown -R munge:munge /run/munge /var/log/munge /var/lib/munge
-  [ -s /etc/munge/munge.key ] || die "/etc/munge/munge.key is missing (reinstall munge, or run mungekey)"
+  if [ ! -s /etc/munge/munge.key ]; then
+    # Debian's package makes one at install time; a stripped image may not have it.
+    mungekey --create --keyfile=/etc/munge/munge.key || die "cannot create /etc/munge/munge.key (mungekey)"
+    chown munge:munge /etc/munge/munge.key
+    chmod 0400 /etc/munge/munge.key
+  fi
   # As the munge user, who owns its key, log and state directories.
   runuser -u munge -- munged --force || die "munged did not start (see /var/log/munge/munged.log)"
   touch "$STATE/munged.started-by-us"
