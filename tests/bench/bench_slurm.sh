@@ -8,7 +8,8 @@
 #      each, interleaved; medians. Target: overhead <= 0.3 s.
 #   2. log latency from the shared directory: a job prints a wall-clock
 #      timestamp every 10 ms; the time until each line arrives on amlrun's
-#      stdout (p50/p99), against `tail -F` of the hand-written job's output (srun --unbuffered).
+#      stdout (p50/p99), against the hand-written job's output file (srun
+#      --unbuffered) read by a loop that polls it every millisecond.
 # Usage: tests/bench/bench_slurm.sh [RUNS] [LINES]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/common.sh"
@@ -119,14 +120,29 @@ ours_latency = latencies(follow([amlrun, "submit", "--stream", "latency.yml"], p
 wait_for_idle()
 job = subprocess.run(["sbatch", "--parsable", "--output=" + plain + "/latency-%j.out", "latency.sh"],
                      cwd=plain, capture_output=True, text=True, check=True).stdout.strip()
-base_latency = latencies(follow(["tail", "-n", "+1", "-F", os.path.join(plain, "latency-%s.out" % job)],
-                                plain, lambda n: n >= lines))
+def poll_file(path, count):
+    # The floor for reading a shared file: poll it every millisecond.
+    seen, partial = [], ""
+    while not os.path.exists(path):
+        time.sleep(0.001)
+    with open(path) as f:
+        while len(seen) < count:
+            chunk = f.read()
+            now = time.time_ns()
+            if not chunk:
+                time.sleep(0.001)
+                continue
+            partial += chunk
+            *complete, partial = partial.split("\n")
+            seen.extend((now, line) for line in complete)
+    return seen
+base_latency = latencies(poll_file(os.path.join(plain, "latency-%s.out" % job), lines))
 
 print("| benchmark | amlrun | baseline | overhead | target |")
 print("|---|---|---|---|---|")
 print("| Slurm: submit to first line of output, median of %d | %.2f s | sbatch of a hand-written script: %.2f s | %+.2f s | <= 0.3 s |"
       % (runs, m_ours, m_base, m_ours - m_base))
-print("| Slurm: log latency from the shared dir, p50 / p99 (%d lines) | %.2f / %.2f ms | tail -F of the sbatch output: %.2f / %.2f ms | | |"
+print("| Slurm: log latency from the shared dir, p50 / p99 (%d lines) | %.2f / %.2f ms | the sbatch output file polled every 1 ms: %.2f / %.2f ms | | |"
       % (len(ours_latency), percentile(ours_latency, 50), percentile(ours_latency, 99),
          percentile(base_latency, 50), percentile(base_latency, 99)))
 print("(submit to first line: amlrun min %.2f / max %.2f s, sbatch min %.2f / max %.2f s)"
