@@ -64,6 +64,7 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   auto target = compute::make_target(store.workspace(), initial.compute);
   stream::StreamOptions stream_options;
   stream_options.log_dirs = target->log_directories(store, initial);
+  stream_options.state_dirs = target->state_directories(store, initial);
   stream_options.all_ranks = options.all_ranks;
   // In json mode stdout carries the result alone; the logs go to stderr.
   stream_options.output_fd = text ? 1 : 2;

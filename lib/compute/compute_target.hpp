@@ -40,6 +40,12 @@ class ComputeTarget {
   // order to look: where they are written first, where they are sealed last.
   virtual std::vector<std::filesystem::path> log_directories(const store::RunStore& store,
                                                              const store::RunRecord& record) const;
+  // Where files that change the run's state appear (watched while
+  // streaming, so refresh() runs as soon as one does); none by default.
+  virtual std::vector<std::filesystem::path> state_directories(const store::RunStore& store,
+                                                               const store::RunRecord& record) const {
+    return {};
+  }
   // One-line notices for the user while submitting (copied inputs, ...).
   void set_notice(std::function<void(const std::string&)> notice) { m_notice = std::move(notice); }
 

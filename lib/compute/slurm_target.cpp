@@ -104,6 +104,11 @@ SlurmTargetReport SlurmTarget::report() const {
   return report;
 }
 
+std::vector<fs::path> SlurmTarget::state_directories(const store::RunStore&,
+                                                     const store::RunRecord& record) const {
+  return {recorded_shared_run_dir(record, shared_run_dir(record.id))};
+}
+
 void SlurmTarget::check_shared_dir() const {
   std::error_code error;
   if (!fs::is_directory(m_settings.shared_dir, error)) {

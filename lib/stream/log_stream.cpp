@@ -39,6 +39,10 @@ class Streamer {
     m_inotify = util::UniqueFd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
     if (m_inotify) {
       ::inotify_add_watch(m_inotify.get(), m_run_dir.c_str(), IN_MOVED_TO | IN_CREATE);
+      for (const auto& dir : options.state_dirs) {
+        int watch = ::inotify_add_watch(m_inotify.get(), dir.c_str(), IN_MOVED_TO | IN_CREATE);
+        if (watch >= 0) m_state_watches.push_back(watch);
+      }
     }
   }
 
@@ -66,9 +70,10 @@ class Streamer {
         result.record = record;
         return result;
       }
-      drain_inotify();
+      bool state_changed = drain_inotify();
       record = reload(record);
-      if (util::monotonic_ms() - last_refresh >= k_refresh_interval_ms && m_options.refresh) {
+      if (m_options.refresh &&
+          (state_changed || util::monotonic_ms() - last_refresh >= k_refresh_interval_ms)) {
         record = m_options.refresh(record);
         last_refresh = util::monotonic_ms();
       }
@@ -165,11 +170,20 @@ class Streamer {
     }
   }
 
-  void drain_inotify() {
-    if (!m_inotify) return;
-    char buffer[4096];
-    while (::read(m_inotify.get(), buffer, sizeof buffer) > 0) {
+  // True when an event came from one of the state directories.
+  bool drain_inotify() {
+    if (!m_inotify) return false;
+    bool state_changed = false;
+    alignas(inotify_event) char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(m_inotify.get(), buffer, sizeof buffer)) > 0) {
+      for (ssize_t at = 0; at < n;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
+        for (int watch : m_state_watches) state_changed |= event->wd == watch;
+        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+      }
     }
+    return state_changed;
   }
 
   store::RunRecord reload(const store::RunRecord& previous) {
@@ -193,6 +207,7 @@ class Streamer {
   std::string m_run_id;
   std::vector<fs::path> m_log_dirs;
   util::UniqueFd m_inotify;
+  std::vector<int> m_state_watches;
   bool m_watching_logs = false;
   std::map<int, RankLog> m_logs;
   bool m_reported = false;

@@ -28,6 +28,10 @@ struct StreamOptions {
   // from the first directory it is found in, also when it is moved (renamed)
   // to a later one.
   std::vector<std::filesystem::path> log_dirs;
+  // Directories where a file appearing (created or renamed into place) may
+  // change the run's state, such as a Slurm run's status.json: refresh is
+  // then called at once instead of at the next second.
+  std::vector<std::filesystem::path> state_dirs;
 };
 
 struct StreamResult {
