@@ -40,8 +40,9 @@ nlohmann::ordered_json settings_json(const compute::SlurmSettings& settings) {
 std::string slurm_summary(const compute::SlurmSettings& settings) {
   std::vector<std::string> parts;
   if (!settings.partition.empty()) parts.push_back("partition " + settings.partition);
-  if (settings.gpus_per_node)
+  if (settings.gpus_per_node) {
     parts.push_back(fmt::format("{} GPUs per node", *settings.gpus_per_node));
+  }
   if (settings.container) {
     parts.push_back(fmt::format("{} {}", settings.container->runtime, settings.container->image));
   }

@@ -28,8 +28,9 @@ std::vector<std::string> sbatch_command(const SbatchRequest& request,
   if (!settings.account.empty()) argv.push_back("--account=" + settings.account);
   if (!settings.qos.empty()) argv.push_back("--qos=" + settings.qos);
   if (!settings.constraint.empty()) argv.push_back("--constraint=" + settings.constraint);
-  if (request.gpus_per_node > 0)
+  if (request.gpus_per_node > 0) {
     argv.push_back(fmt::format("--gpus-per-node={}", request.gpus_per_node));
+  }
   argv.insert(argv.end(), settings.extra_sbatch_args.begin(), settings.extra_sbatch_args.end());
   argv.push_back(request.script.string());
   return argv;

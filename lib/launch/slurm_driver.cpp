@@ -53,9 +53,7 @@ std::string required_variable(const char* name) {
   const char* value = ::getenv(name);
   if (!value || !*value) {
     throw util::InfraError(
-        fmt::format("{} is not set: amlrun _slurm-run runs inside a Slurm batch "
-                    "job",
-                    name));
+        fmt::format("{} is not set: amlrun _slurm-run runs inside a Slurm batch job", name));
   }
   return value;
 }
@@ -99,8 +97,9 @@ class SlurmDriver {
     log(fmt::format("attempt {} of job {} on {}", m_status.attempt, m_status.job_id,
                     util::join(m_status.nodes, ",")));
     if (m_status.attempt > 1) mark_new_attempt();
-    if (cancel_requested())
+    if (cancel_requested()) {
       return end_without_start("Canceled", "canceled by user before it started");
+    }
     try {
       start();
     } catch (const std::exception& error) {
