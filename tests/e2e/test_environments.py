@@ -1,6 +1,7 @@
 """Environments end to end: a venv built with real pip from a wheel the test
 makes itself (no network), reused, built once under concurrency; a failing
 build; the env commands."""
+import atexit
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ def tiny_wheel_dir():
     if WHEELS:
         return WHEELS
     source = tempfile.mkdtemp(prefix="amlrun-e2e-tinypkg-")
+    atexit.register(shutil.rmtree, source, True)
     os.makedirs(os.path.join(source, "tinypkg"))
     with open(os.path.join(source, "tinypkg", "__init__.py"), "w") as f:
         f.write('VALUE = "tiny 0.1"\n')
