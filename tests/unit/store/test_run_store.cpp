@@ -157,6 +157,6 @@ TEST_CASE("an index with a newer schema is refused and left untouched") {
   sqlite3_close(db);
   CHECK(message_of([&] { store::RunStore runs(ws); }) ==
         "the run index " + ws.index_path().string() +
-            " has schema version 7, newer than this amlrun understands (1); it was written by a "
+            " has schema version 7, newer than this amlrun understands (2); it was written by a "
             "newer amlrun: upgrade amlrun (the index was left untouched)");
 }
