@@ -24,6 +24,8 @@ const Command k_commands[] = {
     {"stream", "Follow a run's logs until it ends (reattach)", false, amlrun::cli::add_stream},
     {"cancel", "Cancel a run", false, amlrun::cli::add_cancel},
     {"show", "Show a run's state, exit code and details", false, amlrun::cli::add_show},
+    {"runs", "List runs and tag them (runs list, runs tag)", false, amlrun::cli::add_runs},
+    {"metrics", "Print or plot a run's metrics (compare runs)", false, amlrun::cli::add_metrics},
     {"validate", "Check a job file and print the normalised spec", false,
      amlrun::cli::add_validate},
     {"init", "Create a workspace (.amlrun/) in a directory", false, amlrun::cli::add_init},
