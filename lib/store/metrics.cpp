@@ -92,6 +92,14 @@ bool has_ingested_metrics(const RunStore& store, const std::string& run_id) {
   return query.step();
 }
 
+std::map<int, std::int64_t> ingested_offsets(const RunStore& store, const std::string& run_id) {
+  Statement query(store.database(), "SELECT rank, offset FROM metric_sources WHERE run_id = ?1");
+  query.bind(1, run_id);
+  std::map<int, std::int64_t> offsets;
+  while (query.step()) offsets[static_cast<int>(query.integer(0))] = query.integer(1);
+  return offsets;
+}
+
 std::vector<std::string> runs_with_metrics(const RunStore& store) {
   Statement query(store.database(),
                   "SELECT run_id FROM metric_sources UNION SELECT run_id FROM metric_series");

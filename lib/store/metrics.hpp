@@ -3,6 +3,7 @@
 // (metric_ingest.hpp): summaries for `amlrun show`, points for
 // `amlrun metrics`, and what ingestion had to skip.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,9 @@ IngestReport ingest_report(const RunStore& store, const std::string& run_id);
 
 // Whether any metrics file of the run was ever ingested.
 bool has_ingested_metrics(const RunStore& store, const std::string& run_id);
+
+// Bytes of each rank's metrics file already ingested, by rank.
+std::map<int, std::int64_t> ingested_offsets(const RunStore& store, const std::string& run_id);
 
 // Every run id that has metric rows (doctor: rows of runs that are gone).
 std::vector<std::string> runs_with_metrics(const RunStore& store);
