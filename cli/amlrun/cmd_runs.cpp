@@ -7,15 +7,14 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
-#include "lib/compute/compute_target.hpp"
 #include "cli/amlrun/metrics_view.hpp"
 #include "cli/amlrun/terminal.hpp"
+#include "lib/compute/compute_target.hpp"
+#include "lib/spec/job_spec.hpp"
 #include "lib/store/metrics.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
-
-#include <yaml-cpp/emitter.h>
 
 namespace amlrun::cli {
 
@@ -23,27 +22,6 @@ namespace {
 
 const std::map<std::string, OutputFormat> k_show_formats = {
     {"text", OutputFormat::text}, {"json", OutputFormat::json}, {"yaml", OutputFormat::yaml}};
-
-void emit_yaml(YAML::Emitter& out, const nlohmann::ordered_json& j) {
-  if (j.is_object()) {
-    out << YAML::BeginMap;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      out << YAML::Key << it.key() << YAML::Value;
-      emit_yaml(out, it.value());
-    }
-    out << YAML::EndMap;
-  } else if (j.is_array()) {
-    out << YAML::BeginSeq;
-    for (const auto& item : j) emit_yaml(out, item);
-    out << YAML::EndSeq;
-  } else if (j.is_string()) {
-    out << YAML::DoubleQuoted << j.get<std::string>();
-  } else if (j.is_null()) {
-    out << YAML::Null;
-  } else {
-    out << j.dump();
-  }
-}
 
 // The metrics block of `show`: last, min and max of each metric, and what
 // ingestion had to skip.
@@ -98,7 +76,14 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
                                  r.snapshot_files == 1 ? "" : "s",
                                  util::format_bytes(r.snapshot_bytes)));
   }
-  line("environment", fmt::format("{} ({})", r.environment_hash, r.environment_mode));
+  std::string environment = fmt::format("{} ({}", r.environment_hash, r.environment_mode);
+  if (r.target.contains("environment") && r.target["environment"].contains("cache_hit")) {
+    const auto& facts = r.target["environment"];
+    environment += facts.value("cache_hit", false)
+                       ? ", cached"
+                       : fmt::format(", built in {}", util::format_duration(facts.value("seconds", 0.0)));
+  }
+  line("environment", environment + ")");
   std::string tags;
   for (const auto& [k, v] : r.tags) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
   line("tags", tags);
@@ -172,9 +157,7 @@ void add_show(CLI::App& app, GlobalOptions& global, Handler& handler) {
     if (*output == OutputFormat::json) {
       std::printf("%s\n", run_json(store, record).dump(2).c_str());
     } else if (*output == OutputFormat::yaml) {
-      YAML::Emitter out;
-      emit_yaml(out, run_json(store, record));
-      std::printf("%s\n", out.c_str());
+      std::printf("%s", spec::json_to_yaml(run_json(store, record)).c_str());
     } else {
       print_text(store, record);
     }

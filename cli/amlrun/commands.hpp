@@ -38,6 +38,7 @@ void add_cancel(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_show(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_validate(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_init(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_env(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_supervise(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_rank_exec(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_runs(CLI::App& app, GlobalOptions& global, Handler& handler);
