@@ -8,6 +8,17 @@
 
 namespace amlrun::registry {
 
+void check_model_name(std::string_view name) { util::check_name("model", name); }
+
+void check_model_version(std::string_view version) {
+  if (!util::is_valid_name(version)) {
+    throw util::InputError(fmt::format(
+        "invalid model version {}: use 1-128 characters from [A-Za-z0-9._-], starting with a "
+        "letter or digit",
+        util::printable(version)));
+  }
+}
+
 ModelRef parse_model_ref(std::string_view text) {
   ModelRef ref;
   std::size_t colon = text.find(':');
@@ -27,11 +38,11 @@ ModelRef parse_model_ref(std::string_view text) {
   } else if (colon != std::string_view::npos) {
     ref.name = text.substr(0, colon);
     ref.version = text.substr(colon + 1);
-    util::check_name("model version", ref.version);
+    check_model_version(ref.version);
   } else {
     ref.name = text;
   }
-  util::check_name("model name", ref.name);
+  check_model_name(ref.name);
   return ref;
 }
 

@@ -16,4 +16,7 @@ struct ModelRef {
 // both are safe directory names. Throws InputError.
 ModelRef parse_model_ref(std::string_view text);
 
+void check_model_name(std::string_view name);
+void check_model_version(std::string_view version);
+
 }  // namespace amlrun::registry

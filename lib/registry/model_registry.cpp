@@ -164,16 +164,16 @@ fs::path ModelRegistry::models_dir() const { return m_store.workspace().models_d
 
 fs::path ModelRegistry::version_dir(const std::string& name, const std::string& version) const {
   // Both are checked names: single, safe path components.
-  util::check_name("model name", name);
-  util::check_name("model version", version);
+  check_model_name(name);
+  check_model_version(version);
   return models_dir() / name / version;
 }
 
 ModelVersion ModelRegistry::register_model(
     const RegisterRequest& request,
     const std::function<void(const artifacts::Skipped&)>& on_skipped) {
-  util::check_name("model name", request.name);
-  if (request.version) util::check_name("model version", *request.version);
+  check_model_name(request.name);
+  if (request.version) check_model_version(*request.version);
 
   // 1. What to copy, checked before anything is written.
   artifacts::CopyPlan plan;

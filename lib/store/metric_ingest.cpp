@@ -174,12 +174,14 @@ struct MetricIngestor::State {
     return series.size() - 1;
   }
 
-  void problem(Source& source, std::int64_t& counter, std::string_view what) {
+  // A skipped line (or file, with line 0), counted and remembered if first.
+  void problem(Source& source, std::int64_t& counter, std::string_view what, std::int64_t line) {
     ++counter;
     ++pass.skipped;
     source.dirty = true;
     if (source.first_problem.empty()) {
-      source.first_problem = fmt::format("rank_{}.jsonl:{}: {}", source.rank, source.line, what);
+      source.first_problem = line > 0 ? fmt::format("rank_{}.jsonl:{}: {}", source.rank, line, what)
+                                      : fmt::format("rank_{}.jsonl: {}", source.rank, what);
     }
   }
 
@@ -188,19 +190,20 @@ struct MetricIngestor::State {
     if (is_blank(line)) return;
     if (line.size() > k_max_line_bytes) {
       problem(source, source.malformed,
-              fmt::format("a line longer than {} bytes", k_max_line_bytes));
+              fmt::format("a line longer than {} bytes", k_max_line_bytes), source.line);
       return;
     }
     LineVerdict verdict = read_metric_line(line, parsed_line);
     if (verdict != LineVerdict::ok) {
-      problem(source, source.malformed, describe(verdict));
+      problem(source, source.malformed, describe(verdict), source.line);
       return;
     }
     if (!is_valid_metric_name(parsed_line.name)) {
       problem(source, source.bad_name,
               fmt::format("bad metric name {} (use 1-128 characters from [A-Za-z0-9_.:/-], "
                           "starting with a letter, digit or underscore)",
-                          util::printable(parsed_line.name, 40)));
+                          util::printable(parsed_line.name, 40)),
+              source.line);
       return;
     }
     std::size_t index = series_index(parsed_line.name);
@@ -210,7 +213,8 @@ struct MetricIngestor::State {
         parsed_line.has_step ? parsed_line.step : (last_step == k_no_step ? 0 : last_step + 1);
     if (last_step != k_no_step && step < last_step) {
       problem(source, source.backwards,
-              fmt::format("step {} of '{}' comes after step {}", step, parsed_line.name, last_step));
+              fmt::format("step {} of '{}' comes after step {}", step, parsed_line.name, last_step),
+              source.line);
       return;
     }
     last_step = step;
@@ -297,7 +301,7 @@ struct MetricIngestor::State {
     struct stat file {};
     if (!fd || ::fstat(fd.get(), &file) != 0 || !S_ISREG(file.st_mode)) {
       if (!source.unreadable_reported) {
-        problem(source, source.malformed, "not a regular file; not read");
+        problem(source, source.malformed, "not a regular file; not read", 0);
         source.unreadable_reported = true;
       }
       return;
@@ -306,14 +310,19 @@ struct MetricIngestor::State {
     if (size < source.offset) {
       problem(source, source.malformed,
               fmt::format("the file shrank from {} to {} bytes; earlier points are kept",
-                          source.offset, size));
+                          source.offset, size),
+              0);
       source.offset = size;
     }
     std::string buffer;
     while (source.offset < size && budget > 0) {
       if (!transaction) begin(transaction, holder);
-      std::size_t want = static_cast<std::size_t>(
-          std::min<std::int64_t>(size - source.offset, static_cast<std::int64_t>(k_chunk_bytes)));
+      // A budget smaller than a chunk shrinks it, but never below a line.
+      std::int64_t chunk_bytes = std::min<std::int64_t>(
+          static_cast<std::int64_t>(k_chunk_bytes),
+          std::max<std::int64_t>(budget, static_cast<std::int64_t>(k_max_line_bytes) + 1));
+      std::size_t want =
+          static_cast<std::size_t>(std::min<std::int64_t>(size - source.offset, chunk_bytes));
       buffer.resize(want);
       ssize_t got = ::pread(fd.get(), buffer.data(), want, source.offset);
       if (got <= 0) break;
@@ -341,7 +350,7 @@ struct MetricIngestor::State {
         // Too long to be a metric: skip to its newline, whenever it comes.
         if (!source.in_long_line) {
           problem(source, source.malformed,
-                  fmt::format("a line longer than {} bytes", k_max_line_bytes));
+                  fmt::format("a line longer than {} bytes", k_max_line_bytes), source.line + 1);
           source.in_long_line = true;
         }
         start = chunk.size();

@@ -111,6 +111,8 @@ RunRecord RunStore::update_tags(const std::string& id,
       record.tags.emplace_back(key, value);
     }
   }
+  // Sorted, as every later load returns them (run.json is read unordered).
+  std::sort(record.tags.begin(), record.tags.end());
   ++record.tags_revision;
   write_record(record);
   return record;
