@@ -38,9 +38,14 @@ double ProgressPrinter::elapsed_seconds() const {
 }
 
 void ProgressPrinter::update(const artifacts::CopyProgress& p) {
+  m_last = p;
   std::int64_t now = util::monotonic_ms();
   if (now < m_next_ms) return;
   m_next_ms = now + (m_terminal ? k_redraw_ms : k_plain_line_ms);
+  draw(p, now);
+}
+
+void ProgressPrinter::draw(const artifacts::CopyProgress& p, std::int64_t now) {
   double seconds = std::max(0.001, static_cast<double>(now - m_start_ms) / 1000.0);
   double rate = static_cast<double>(p.bytes_done) / seconds;
   double fraction = p.bytes_total ? std::min(1.0, static_cast<double>(p.bytes_done) /
@@ -62,12 +67,12 @@ void ProgressPrinter::update(const artifacts::CopyProgress& p) {
   std::string line = fmt::format("{:3.0f}% [{}{}] {}", fraction * 100, std::string(filled, '#'),
                                  std::string(bar - filled, ' '), numbers);
   write_text(m_fd, "\r\033[K" + truncate_to_width(line, static_cast<std::size_t>(width - 1)));
-  m_drawn = true;
 }
 
 void ProgressPrinter::finish() {
-  if (m_drawn) write_text(m_fd, "\r\033[K");
-  m_drawn = false;
+  if (!m_terminal) return;
+  draw(m_last, util::monotonic_ms());
+  write_text(m_fd, "\n");
 }
 
 }  // namespace amlrun::cli

@@ -13,7 +13,8 @@ class ProgressPrinter {
   // `what` starts each plain line ("download").
   ProgressPrinter(std::string what, int fd);
   void update(const artifacts::CopyProgress& progress);
-  // Clears the bar; the caller prints the summary.
+  // On a terminal, draws the bar's final state and ends its line (as curl
+  // and pip leave theirs); the caller prints the summary.
   void finish();
   double elapsed_seconds() const;
 
@@ -23,7 +24,8 @@ class ProgressPrinter {
   bool m_terminal;
   std::int64_t m_start_ms;
   std::int64_t m_next_ms = 0;
-  bool m_drawn = false;
+  artifacts::CopyProgress m_last;
+  void draw(const artifacts::CopyProgress& progress, std::int64_t now);
 };
 
 // "12.5 MiB/s"
