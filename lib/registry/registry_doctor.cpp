@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <set>
 
@@ -27,6 +28,7 @@ std::vector<std::string> entries(const fs::path& dir) {
   for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
     names.push_back(it->path().filename().string());
   }
+  std::sort(names.begin(), names.end());  // reports read the same every time
   return names;
 }
 

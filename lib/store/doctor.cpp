@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <set>
 
@@ -40,12 +41,18 @@ class RunChecker {
       check_indexed(row);
     }
     std::error_code error;
-    std::set<std::string> on_disk;
+    std::vector<fs::directory_entry> entries;
     for (fs::directory_iterator it(m_store.workspace().runs_dir(), error), end; !error && it != end;
          it.increment(error)) {
-      std::string name = it->path().filename().string();
-      if (!util::is_valid_name(name) || !it->is_directory()) {
-        add({fmt::format("{} is not a run directory", it->path().string()),
+      entries.push_back(*it);
+    }
+    // Sorted, so a report reads the same every time.
+    std::sort(entries.begin(), entries.end());
+    std::set<std::string> on_disk;
+    for (const auto& entry : entries) {
+      std::string name = entry.path().filename().string();
+      if (!util::is_valid_name(name) || !entry.is_directory()) {
+        add({fmt::format("{} is not a run directory", entry.path().string()),
              "move it out of the workspace", false});
         continue;
       }
