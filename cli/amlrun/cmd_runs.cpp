@@ -33,10 +33,10 @@ void print_metrics_summary(const store::RunStore& store, const std::string& run_
     for (std::size_t column = 1; column < 6; ++column) table.right_align(column);
     table.flexible(0);
     auto optional = [](const std::optional<double>& value) {
-      return value ? store::format_metric_value(*value) : std::string("-");
+      return value ? short_metric_value(*value) : std::string("-");
     };
     for (const auto& s : summaries) {
-      table.add({s.name, store::format_metric_value(s.last_value), std::to_string(s.last_step),
+      table.add({s.name, short_metric_value(s.last_value), std::to_string(s.last_step),
                  optional(s.min), optional(s.max),
                  s.non_finite ? fmt::format("{} ({} NaN/Inf)", s.count, s.non_finite)
                               : std::to_string(s.count)});

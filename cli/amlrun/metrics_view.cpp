@@ -13,6 +13,11 @@ nlohmann::ordered_json metric_value_json(double value) {
   return store::format_metric_value(value);
 }
 
+std::string short_metric_value(double value) {
+  if (!std::isfinite(value)) return store::format_metric_value(value);
+  return fmt::format("{:.6g}", value);
+}
+
 nlohmann::ordered_json metrics_summary_json(const std::vector<store::MetricSummary>& summaries) {
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& s : summaries) {

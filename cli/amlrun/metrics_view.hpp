@@ -11,6 +11,10 @@ namespace amlrun::cli {
 // "-Infinity" strings (JSON has no spelling for them).
 nlohmann::ordered_json metric_value_json(double value);
 
+// Six significant digits for tables people read ("0.105023"); JSON and CSV
+// keep every digit.
+std::string short_metric_value(double value);
+
 // {"loss": {"last": .., "last_step": .., "min": .., "max": .., "count": ..,
 // "non_finite": ..}, ...}
 nlohmann::ordered_json metrics_summary_json(const std::vector<store::MetricSummary>& summaries);
