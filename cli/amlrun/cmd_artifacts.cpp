@@ -1,6 +1,6 @@
 // download: a run's outputs and logs copied to a local directory.
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/progress.hpp"

@@ -1,6 +1,6 @@
 // doctor: check the workspace's index against its files, and repair it.
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
 #include "lib/registry/registry_doctor.hpp"
@@ -29,11 +29,13 @@ void add_doctor(CLI::App& app, GlobalOptions& global, Handler& handler) {
       }
     }
     std::size_t repairable = 0;
-    for (const auto& finding : report.findings) repairable += finding.repairable && !finding.repaired;
+    for (const auto& finding : report.findings)
+      repairable += finding.repairable && !finding.repaired;
     std::size_t left = report.unresolved();
-    std::string checked = fmt::format("{} run{} and {} model version{} in {}", report.runs_checked,
-                                      report.runs_checked == 1 ? "" : "s", report.models_checked,
-                                      report.models_checked == 1 ? "" : "s", workspace.root().string());
+    std::string checked =
+        fmt::format("{} run{} and {} model version{} in {}", report.runs_checked,
+                    report.runs_checked == 1 ? "" : "s", report.models_checked,
+                    report.models_checked == 1 ? "" : "s", workspace.root().string());
     if (report.findings.empty()) {
       std::fprintf(stderr, "amlrun: doctor: checked %s: no problems\n", checked.c_str());
       return ExitCode::ok;
@@ -45,8 +47,9 @@ void add_doctor(CLI::App& app, GlobalOptions& global, Handler& handler) {
     }
     std::fprintf(stderr, "amlrun: doctor: checked %s: %zu problem%s%s\n", checked.c_str(), left,
                  left == 1 ? "" : "s",
-                 repairable ? fmt::format("; amlrun doctor --repair fixes {} of them", repairable).c_str()
-                            : "");
+                 repairable
+                     ? fmt::format("; amlrun doctor --repair fixes {} of them", repairable).c_str()
+                     : "");
     return ExitCode::infrastructure;
   };
 }

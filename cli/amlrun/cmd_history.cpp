@@ -1,6 +1,6 @@
 // runs list, runs tag: finding runs and labelling them.
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/terminal.hpp"
@@ -86,8 +86,8 @@ nlohmann::ordered_json row_json(const store::IndexRow& row) {
   j["ended_at"] = row.ended_at;
   j["duration_seconds"] = row.problem.empty() ? nlohmann::ordered_json(row_duration(row))
                                               : nlohmann::ordered_json(nullptr);
-  j["exit_code"] = row.exit_code ? nlohmann::ordered_json(*row.exit_code)
-                                 : nlohmann::ordered_json(nullptr);
+  j["exit_code"] =
+      row.exit_code ? nlohmann::ordered_json(*row.exit_code) : nlohmann::ordered_json(nullptr);
   j["compute"] = row.compute;
   nlohmann::ordered_json tags = nlohmann::ordered_json::object();
   for (const auto& [key, value] : row.tags) tags[key] = value;
@@ -108,7 +108,8 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
   app.add_option("--experiment", options->experiment, "Only runs of this experiment");
   app.add_option("--status", options->status, "Only runs in this state (Completed, Failed, ...)");
   app.add_option("--tag", options->tags, "Only runs with this tag, key=value (repeatable)");
-  app.add_option("--limit", options->limit, "At most this many runs, newest first (default 50; 0: all)");
+  app.add_option("--limit", options->limit,
+                 "At most this many runs, newest first (default 50; 0: all)");
   const std::map<std::string, ListFormat> formats = {{"table", ListFormat::table},
                                                      {"json", ListFormat::json}};
   app.add_option("--output", options->output, "table (default) or json")
@@ -119,8 +120,8 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     if (!options->status.empty()) filter.state = parse_state(options->status);
     for (const auto& tag : options->tags) filter.tags.push_back(store::parse_tag(tag));
     if (options->limit < 0) {
-      throw util::InputError(fmt::format("--limit {}: give a number of runs, or 0 for all",
-                                         options->limit));
+      throw util::InputError(
+          fmt::format("--limit {}: give a number of runs, or 0 for all", options->limit));
     }
     // One more than shown, to tell whether the limit hid any.
     filter.limit = options->limit > 0 ? options->limit + 1 : 0;

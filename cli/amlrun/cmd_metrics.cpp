@@ -1,7 +1,7 @@
 // metrics: a run's metrics as a table, JSON or CSV, or drawn as line charts
 // in the terminal or an SVG file (several runs compared side by side).
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -41,11 +41,11 @@ void check_names(const std::vector<std::string>& wanted, const std::vector<RunMe
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
     std::vector<std::string> ids;
     for (const auto& run : runs) ids.push_back(run.id);
-    throw util::InputError(fmt::format(
-        "no metric '{}' in run{} {}{}; {}", name, ids.size() == 1 ? "" : "s", util::join(ids, ", "),
-        util::did_you_mean_suffix(name, known),
-        known.empty() ? std::string("it has no metrics")
-                      : fmt::format("the metrics are {}", util::join(known, ", "))));
+    throw util::InputError(
+        fmt::format("no metric '{}' in run{} {}{}; {}", name, ids.size() == 1 ? "" : "s",
+                    util::join(ids, ", "), util::did_you_mean_suffix(name, known),
+                    known.empty() ? std::string("it has no metrics")
+                                  : fmt::format("the metrics are {}", util::join(known, ", "))));
   }
 }
 
@@ -84,8 +84,9 @@ void print_points(const std::vector<RunMetrics>& runs, MetricsFormat format) {
     for (const auto& run : runs) {
       nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
       for (const auto& point : run.points) {
-        metrics[point.name].push_back(
-            {{"step", point.step}, {"value", metric_value_json(point.value)}, {"rank", point.rank}});
+        metrics[point.name].push_back({{"step", point.step},
+                                       {"value", metric_value_json(point.value)},
+                                       {"rank", point.rank}});
       }
       out["runs"].push_back(
           {{"id", run.id}, {"metrics", metrics}, {"skipped", ingest_report_json(run.report)}});
@@ -118,8 +119,8 @@ void print_points(const std::vector<RunMetrics>& runs, MetricsFormat format) {
     for (const auto& point : run.points) {
       std::vector<std::string> row;
       if (several_runs) row.push_back(run.id);
-      row.insert(row.end(), {point.name, std::to_string(point.step),
-                             store::format_metric_value(point.value)});
+      row.insert(row.end(),
+                 {point.name, std::to_string(point.step), store::format_metric_value(point.value)});
       if (several_ranks) row.push_back(std::to_string(point.rank));
       table.add(std::move(row));
     }
@@ -158,8 +159,8 @@ void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler) {
       bool repeated = false;
       for (const auto& run : runs) repeated |= run.id == id;
       if (repeated) continue;
-      RunMetrics run{id, {}, store::metric_points(store, id, options->name),
-                     store::ingest_report(store, id)};
+      RunMetrics run{
+          id, {}, store::metric_points(store, id, options->name), store::ingest_report(store, id)};
       for (const auto& summary : store::metric_summaries(store, id)) {
         run.names.push_back(summary.name);
       }
@@ -177,15 +178,17 @@ void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler) {
       bool any = false;
       for (const auto& run : runs) any |= !run.points.empty();
       if (!any && options->output == MetricsFormat::table) {
-        std::fprintf(stderr, "amlrun: no metrics recorded%s\n",
-                     options->name.empty() ? "" : fmt::format(" named '{}'", options->name).c_str());
+        std::fprintf(
+            stderr, "amlrun: no metrics recorded%s\n",
+            options->name.empty() ? "" : fmt::format(" named '{}'", options->name).c_str());
         return ExitCode::ok;
       }
       print_points(runs, options->output);
       return ExitCode::ok;
     }
     if (!options->name.empty()) {
-      throw util::InputError("--name selects rows of the table; with --plot, name the metrics there");
+      throw util::InputError(
+          "--name selects rows of the table; with --plot, name the metrics there");
     }
     std::vector<std::string> names;
     for (const auto& name : util::split(options->plot, ',')) {

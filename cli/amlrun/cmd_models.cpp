@@ -1,6 +1,6 @@
 // model register/list/show/download/delete: the model registry.
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/progress.hpp"
@@ -15,9 +15,8 @@ namespace {
 
 enum class ModelFormat { text, json };
 
-const std::map<std::string, ModelFormat> k_model_formats = {{"table", ModelFormat::text},
-                                                            {"text", ModelFormat::text},
-                                                            {"json", ModelFormat::json}};
+const std::map<std::string, ModelFormat> k_model_formats = {
+    {"table", ModelFormat::text}, {"text", ModelFormat::text}, {"json", ModelFormat::json}};
 
 std::string tags_text(const std::vector<store::Tag>& tags) {
   std::vector<std::string> parts;
@@ -26,7 +25,8 @@ std::string tags_text(const std::vector<store::Tag>& tags) {
 }
 
 std::string source_text(const registry::ModelVersion& v) {
-  return v.source_run.empty() ? v.source_path : fmt::format("{} of run {}", v.source_path, v.source_run);
+  return v.source_run.empty() ? v.source_path
+                              : fmt::format("{} of run {}", v.source_path, v.source_run);
 }
 
 nlohmann::ordered_json version_json(const registry::ModelVersion& v) {
@@ -80,9 +80,9 @@ Handler model_register(CLI::App& app, GlobalOptions& global) {
       throw util::InputError("model register: give --run ID --path PATH, or --from DIR");
     }
     if (from_run && (options->run.empty() || options->path.empty())) {
-      throw util::InputError(options->run.empty()
-                                 ? "model register: --path needs --run ID (the run to take it from)"
-                                 : "model register: --run needs --path (e.g. --path outputs/model)");
+      throw util::InputError(
+          options->run.empty() ? "model register: --path needs --run ID (the run to take it from)"
+                               : "model register: --run needs --path (e.g. --path outputs/model)");
     }
     registry::RegisterRequest request;
     request.name = options->name;
@@ -127,7 +127,8 @@ Handler model_list(CLI::App& app, GlobalOptions& global) {
     std::size_t width = static_cast<std::size_t>(terminal_width(1));
     if (!options->name.empty()) {
       auto versions = session.models.versions(options->name);
-      if (versions.empty()) session.models.find({options->name, ""});  // the error, with a suggestion
+      if (versions.empty())
+        session.models.find({options->name, ""});  // the error, with a suggestion
       if (options->output == ModelFormat::json) {
         nlohmann::ordered_json out = nlohmann::ordered_json::array();
         for (const auto& v : versions) out.push_back(version_json(v));
@@ -190,7 +191,8 @@ Handler model_show(CLI::App& app, GlobalOptions& global) {
       out["path"] = session.models.version_dir(model.name, model.version).string();
       out["manifest"] = nlohmann::ordered_json::array();
       for (const auto& file : files) {
-        out["manifest"].push_back({{"path", file.path}, {"size", file.size}, {"sha256", file.sha256}});
+        out["manifest"].push_back(
+            {{"path", file.path}, {"size", file.size}, {"sha256", file.sha256}});
       }
       std::printf("%s\n", out.dump(2).c_str());
       return ExitCode::ok;
@@ -236,10 +238,11 @@ Handler model_download(CLI::App& app, GlobalOptions& global) {
         model, options->output,
         [&](const artifacts::CopyProgress& progress) { printer.update(progress); });
     printer.finish();
-    std::fprintf(stderr, "amlrun: downloaded model %s version %s (%zu file%s, %s, checksums verified) to %s\n",
-                 model.name.c_str(), model.version.c_str(), copied.size(),
-                 copied.size() == 1 ? "" : "s", util::format_bytes(model.bytes).c_str(),
-                 options->output.c_str());
+    std::fprintf(
+        stderr,
+        "amlrun: downloaded model %s version %s (%zu file%s, %s, checksums verified) to %s\n",
+        model.name.c_str(), model.version.c_str(), copied.size(), copied.size() == 1 ? "" : "s",
+        util::format_bytes(model.bytes).c_str(), options->output.c_str());
     return ExitCode::ok;
   };
 }

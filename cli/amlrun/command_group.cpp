@@ -27,10 +27,9 @@ Handler group_handler(CLI::App& app, const std::string& group,
       throw util::InputError(fmt::format("amlrun {} needs a command: {} (see 'amlrun {} --help')",
                                          group, util::join(names, ", "), group));
     }
-    throw util::InputError(fmt::format("unknown command 'amlrun {} {}'{}; the {} commands are {}",
-                                       group, extras[0],
-                                       util::did_you_mean_suffix(extras[0], names), group,
-                                       util::join(names, ", ")));
+    throw util::InputError(
+        fmt::format("unknown command 'amlrun {} {}'{}; the {} commands are {}", group, extras[0],
+                    util::did_you_mean_suffix(extras[0], names), group, util::join(names, ", ")));
   };
 }
 

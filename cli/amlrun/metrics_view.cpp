@@ -1,7 +1,7 @@
 #include "cli/amlrun/metrics_view.hpp"
 
-#include <cmath>
 #include <fmt/format.h>
+#include <cmath>
 #include <vector>
 
 #include "lib/util/strings.hpp"
@@ -21,12 +21,13 @@ std::string short_metric_value(double value) {
 nlohmann::ordered_json metrics_summary_json(const std::vector<store::MetricSummary>& summaries) {
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& s : summaries) {
-    out[s.name] = {{"last", metric_value_json(s.last_value)},
-                   {"last_step", s.last_step},
-                   {"min", s.min ? nlohmann::ordered_json(*s.min) : nlohmann::ordered_json(nullptr)},
-                   {"max", s.max ? nlohmann::ordered_json(*s.max) : nlohmann::ordered_json(nullptr)},
-                   {"count", s.count},
-                   {"non_finite", s.non_finite}};
+    out[s.name] = {
+        {"last", metric_value_json(s.last_value)},
+        {"last_step", s.last_step},
+        {"min", s.min ? nlohmann::ordered_json(*s.min) : nlohmann::ordered_json(nullptr)},
+        {"max", s.max ? nlohmann::ordered_json(*s.max) : nlohmann::ordered_json(nullptr)},
+        {"count", s.count},
+        {"non_finite", s.non_finite}};
   }
   return out;
 }

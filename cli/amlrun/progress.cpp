@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 #include "cli/amlrun/terminal.hpp"
 #include "lib/util/strings.hpp"
@@ -28,7 +28,9 @@ std::string format_rate(double bytes_per_second) {
 }
 
 ProgressPrinter::ProgressPrinter(std::string what, int fd)
-    : m_what(std::move(what)), m_fd(fd), m_terminal(is_terminal(fd)),
+    : m_what(std::move(what)),
+      m_fd(fd),
+      m_terminal(is_terminal(fd)),
       m_start_ms(util::monotonic_ms()) {
   m_next_ms = m_start_ms + (m_terminal ? k_redraw_ms : k_plain_line_ms);
 }
@@ -48,12 +50,14 @@ void ProgressPrinter::update(const artifacts::CopyProgress& p) {
 void ProgressPrinter::draw(const artifacts::CopyProgress& p, std::int64_t now) {
   double seconds = std::max(0.001, static_cast<double>(now - m_start_ms) / 1000.0);
   double rate = static_cast<double>(p.bytes_done) / seconds;
-  double fraction = p.bytes_total ? std::min(1.0, static_cast<double>(p.bytes_done) /
-                                                      static_cast<double>(p.bytes_total))
-                                  : 1.0;
-  std::string eta = rate > 0 && p.bytes_total > p.bytes_done
-                        ? util::format_duration(static_cast<double>(p.bytes_total - p.bytes_done) / rate)
-                        : "0s";
+  double fraction =
+      p.bytes_total
+          ? std::min(1.0, static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total))
+          : 1.0;
+  std::string eta =
+      rate > 0 && p.bytes_total > p.bytes_done
+          ? util::format_duration(static_cast<double>(p.bytes_total - p.bytes_done) / rate)
+          : "0s";
   std::string numbers = fmt::format("{} / {}  {}  ETA {}", util::format_bytes(p.bytes_done),
                                     util::format_bytes(p.bytes_total), format_rate(rate), eta);
   if (!m_terminal) {

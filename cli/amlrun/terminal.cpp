@@ -9,7 +9,9 @@
 
 namespace amlrun::cli {
 
-bool is_terminal(int fd) { return ::isatty(fd) == 1; }
+bool is_terminal(int fd) {
+  return ::isatty(fd) == 1;
+}
 
 int terminal_width(int fd) {
   struct winsize size {};
@@ -63,7 +65,8 @@ std::string Table::render(std::size_t max_width, std::size_t indent) const {
     for (std::size_t w : widths) total += w;
     auto& flexible = widths[static_cast<std::size_t>(m_flexible)];
     std::size_t floor = std::min<std::size_t>(flexible, 8);
-    if (total > max_width) flexible = std::max(floor, flexible - std::min(flexible, total - max_width));
+    if (total > max_width)
+      flexible = std::max(floor, flexible - std::min(flexible, total - max_width));
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string out(indent, ' ');

@@ -51,10 +51,9 @@ CopyPlan plan_download(const store::RunStore& store, const DownloadRequest& requ
     }
     std::error_code error;
     if (!fs::exists(fs::symlink_status(source, error))) {
-      throw util::InputError(fmt::format("--prefix {}: run {} has no such file or folder{}",
-                                         request.prefix, request.run_id,
-                                         util::did_you_mean_suffix(relative.string(),
-                                                                   siblings_of(root, relative.string()))));
+      throw util::InputError(fmt::format(
+          "--prefix {}: run {} has no such file or folder{}", request.prefix, request.run_id,
+          util::did_you_mean_suffix(relative.string(), siblings_of(root, relative.string()))));
     }
     plan_tree(plan, root, source, "artifacts/" + relative.string(), root_name);
     return plan;

@@ -13,8 +13,8 @@ namespace amlrun::artifacts {
 struct DownloadRequest {
   std::string run_id;  // resolved
   fs::path destination;
-  std::string prefix;  // "outputs/model": only that file or folder; "" for all of outputs
-  bool all = false;    // outputs and logs
+  std::string prefix;    // "outputs/model": only that file or folder; "" for all of outputs
+  bool all = false;      // outputs and logs
   bool partial = false;  // allow a run that has not ended (what is there now)
 };
 

@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cerrno>
-#include <fmt/format.h>
 #include <optional>
 
 #include "lib/util/error.hpp"
@@ -48,12 +48,13 @@ struct Planner {
     fs::path shown = fs::read_symlink(link, error);
     fs::path target = fs::canonical(link, error);
     if (error) {
-      plan.skipped.push_back({relative, fmt::format("a dangling symbolic link to {}", shown.string())});
+      plan.skipped.push_back(
+          {relative, fmt::format("a dangling symbolic link to {}", shown.string())});
       return;
     }
     if (!util::is_within(root, target)) {
-      plan.skipped.push_back({relative, fmt::format("a symbolic link to {}, outside {}",
-                                                    shown.string(), root_name)});
+      plan.skipped.push_back(
+          {relative, fmt::format("a symbolic link to {}, outside {}", shown.string(), root_name)});
       return;
     }
     struct stat st {};
@@ -92,7 +93,8 @@ struct Planner {
       names.push_back(it->path().filename().string());
     }
     if (error) {
-      throw util::InfraError(fmt::format("cannot read {}: {}", directory.string(), error.message()));
+      throw util::InfraError(
+          fmt::format("cannot read {}: {}", directory.string(), error.message()));
     }
     // Sorted, so the copy fills one directory at a time and the order is
     // the same on every machine.
@@ -122,12 +124,14 @@ class DestinationDirs {
     std::string walked;
     for (const auto& part : util::split(relative_dir, '/')) {
       walked = join_relative(walked, part);
-      util::UniqueFd next(::openat(parent, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      util::UniqueFd next(
+          ::openat(parent, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!next && errno == ENOENT) {
         if (::mkdirat(parent, part.c_str(), 0755) != 0 && errno != EEXIST) {
           util::throw_errno(fmt::format("cannot create {}", (m_root / walked).string()));
         }
-        next = util::UniqueFd(::openat(parent, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        next = util::UniqueFd(
+            ::openat(parent, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       }
       if (!next) {
         if (errno == ENOTDIR || errno == ELOOP) {
@@ -174,11 +178,12 @@ class OutputFile {
   }
   int fd() const { return m_fd.get(); }
   void commit() {
-    if (::close(m_fd.release()) != 0) util::throw_errno(fmt::format("cannot write {}", m_shown.string()));
+    if (::close(m_fd.release()) != 0)
+      util::throw_errno(fmt::format("cannot write {}", m_shown.string()));
     if (!m_temp.empty() && ::renameat(m_dir_fd, m_temp.c_str(), m_dir_fd, m_name.c_str()) != 0) {
       if (errno == EISDIR) {
-        throw util::InputError(fmt::format("cannot write {}: a directory of that name is in the way",
-                                           m_shown.string()));
+        throw util::InputError(fmt::format(
+            "cannot write {}: a directory of that name is in the way", m_shown.string()));
       }
       util::throw_errno(fmt::format("cannot replace {}", m_shown.string()));
     }
@@ -223,8 +228,8 @@ void plan_tree(CopyPlan& plan, const fs::path& root, const fs::path& source,
   bool is_root = source.lexically_normal() == root.lexically_normal();
   fs::path parent = is_root ? canonical_root : fs::canonical(source.parent_path(), error);
   if (error || !util::is_within(canonical_root, parent)) {
-    throw util::InputError(fmt::format("{}: a symbolic link on the way leads out of {}",
-                                       source.string(), root_name));
+    throw util::InputError(
+        fmt::format("{}: a symbolic link on the way leads out of {}", source.string(), root_name));
   }
   Planner planner{plan, canonical_root, root_name};
   std::string prefix = destination_prefix.empty() ? source.filename().string() : destination_prefix;
@@ -261,12 +266,16 @@ std::vector<CopiedFile> copy_tree(const CopyPlan& plan, const fs::path& destinat
       ssize_t moved = -1;
       if (kernel_copy) {
         moved = ::copy_file_range(source.get(), nullptr, output.fd(), nullptr, k_step, 0);
-        if (moved < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                          errno == EOPNOTSUPP || errno == EPERM) && size == 0) {
+        if (moved < 0 &&
+            (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+             errno == EPERM) &&
+            size == 0) {
           kernel_copy = false;
           continue;
         }
-        if (moved < 0) util::throw_errno(fmt::format("cannot copy {} to {}", file.source.string(), shown.string()));
+        if (moved < 0)
+          util::throw_errno(
+              fmt::format("cannot copy {} to {}", file.source.string(), shown.string()));
       } else {
         buffer.resize(1 << 20);
         moved = ::read(source.get(), buffer.data(), buffer.size());
@@ -276,7 +285,8 @@ std::vector<CopiedFile> copy_tree(const CopyPlan& plan, const fs::path& destinat
         }
         if (moved > 0) {
           if (hash) hash->update(buffer.data(), static_cast<std::size_t>(moved));
-          util::write_all(output.fd(), std::string_view(buffer.data(), static_cast<std::size_t>(moved)),
+          util::write_all(output.fd(),
+                          std::string_view(buffer.data(), static_cast<std::size_t>(moved)),
                           fmt::format("cannot write {}", shown.string()));
         }
       }

@@ -21,10 +21,10 @@ namespace amlrun::artifacts {
 namespace fs = std::filesystem;
 
 struct PlannedFile {
-  fs::path source;        // what to read (a link's target, already checked)
-  std::string relative;   // where it goes below the destination ("a/b.txt")
+  fs::path source;       // what to read (a link's target, already checked)
+  std::string relative;  // where it goes below the destination ("a/b.txt")
   std::uint64_t size = 0;
-  unsigned mode = 0644;   // permission bits to give the copy
+  unsigned mode = 0644;  // permission bits to give the copy
 };
 
 struct Skipped {
@@ -53,7 +53,7 @@ struct CopyProgress {
 };
 
 struct CopyOptions {
-  bool hash = false;  // compute each file's sha256 while copying
+  bool hash = false;     // compute each file's sha256 while copying
   bool durable = false;  // fsync each file (what the registry promises must survive a crash)
   // Called as bytes move (often; the caller throttles what it prints).
   std::function<void(const CopyProgress&)> progress;

@@ -1,8 +1,8 @@
 #include "lib/plot/axis.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 
 namespace amlrun::plot {
 

@@ -15,7 +15,7 @@ struct Series {
 
 // One chart: one metric, one line per run.
 struct Panel {
-  std::string title;    // the metric name
+  std::string title;  // the metric name
   std::string x_label = "step";
   std::vector<Series> series;
 };
@@ -32,7 +32,6 @@ Extent extent_of(const Panel& panel);
 // last point, in their order (a million-point series becomes a small SVG).
 // Non-finite points are kept where they break the line.
 std::vector<std::pair<double, double>> reduce_for_width(
-    const std::vector<std::pair<double, double>>& points, double x_low, double x_high,
-    int buckets);
+    const std::vector<std::pair<double, double>>& points, double x_low, double x_high, int buckets);
 
 }  // namespace amlrun::plot

@@ -1,8 +1,8 @@
 #include "lib/plot/svg_chart.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 
 #include "lib/plot/axis.hpp"
 #include "lib/util/strings.hpp"
@@ -52,7 +52,8 @@ void render_panel(std::string& out, const Panel& panel, int origin_x, int origin
   for (double tick : y_axis.ticks) {
     double y = to_y(tick);
     out += fmt::format(
-        "<line class=\"grid\" x1=\"{}\" y1=\"{:.2f}\" x2=\"{}\" y2=\"{:.2f}\" stroke=\"#e6e6e6\"/>\n",
+        "<line class=\"grid\" x1=\"{}\" y1=\"{:.2f}\" x2=\"{}\" y2=\"{:.2f}\" "
+        "stroke=\"#e6e6e6\"/>\n",
         k_left, y, k_left + plot_w, y);
     out += fmt::format(
         "<text class=\"tick y-tick\" x=\"{}\" y=\"{:.2f}\" text-anchor=\"end\" "
@@ -62,15 +63,15 @@ void render_panel(std::string& out, const Panel& panel, int origin_x, int origin
   for (double tick : x_axis.ticks) {
     double x = to_x(tick);
     out += fmt::format(
-        "<line class=\"grid\" x1=\"{:.2f}\" y1=\"{}\" x2=\"{:.2f}\" y2=\"{}\" stroke=\"#e6e6e6\"/>\n",
+        "<line class=\"grid\" x1=\"{:.2f}\" y1=\"{}\" x2=\"{:.2f}\" y2=\"{}\" "
+        "stroke=\"#e6e6e6\"/>\n",
         x, k_top, x, k_top + plot_h);
     out += fmt::format(
         "<text class=\"tick x-tick\" x=\"{:.2f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x,
         k_top + plot_h + 18, xml_escape(tick_label(tick, x_axis.tick_step)));
   }
-  out += fmt::format(
-      "<path class=\"axis\" d=\"M{} {}V{}H{}\" fill=\"none\" stroke=\"#333\"/>\n", k_left, k_top,
-      k_top + plot_h, k_left + plot_w);
+  out += fmt::format("<path class=\"axis\" d=\"M{} {}V{}H{}\" fill=\"none\" stroke=\"#333\"/>\n",
+                     k_left, k_top, k_top + plot_h, k_left + plot_w);
   out += fmt::format(
       "<text class=\"axis-label x-label\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
       k_left + plot_w / 2, k_top + plot_h + 40, xml_escape(panel.x_label));
@@ -130,11 +131,21 @@ std::string xml_escape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         // XML 1.0 allows no control characters but tab, newline and return.
         if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {

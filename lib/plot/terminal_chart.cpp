@@ -1,10 +1,10 @@
 #include "lib/plot/terminal_chart.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <vector>
 
 #include "lib/plot/axis.hpp"
@@ -36,7 +36,10 @@ std::string braille(std::uint8_t mask) {
 class Canvas {
  public:
   Canvas(int columns, int rows)
-      : m_columns(columns), m_rows(rows), m_masks(columns * rows, 0), m_owner(columns * rows, -1),
+      : m_columns(columns),
+        m_rows(rows),
+        m_masks(columns * rows, 0),
+        m_owner(columns * rows, -1),
         m_marks(columns * rows, 0) {}
   int dot_width() const { return m_columns * 2; }
   int dot_height() const { return m_rows * 4; }
@@ -99,7 +102,8 @@ class Canvas {
 }  // namespace
 
 std::string render_terminal(const Panel& panel, const TerminalStyle& style) {
-  std::string out = style.color ? fmt::format("\033[1m{}\033[0m\n", panel.title) : panel.title + "\n";
+  std::string out =
+      style.color ? fmt::format("\033[1m{}\033[0m\n", panel.title) : panel.title + "\n";
   Extent extent = extent_of(panel);
   if (extent.empty) return out + "  (no finite values to draw)\n";
   int rows = std::max(4, style.height);
@@ -114,12 +118,12 @@ std::string render_terminal(const Panel& panel, const TerminalStyle& style) {
   Canvas canvas(columns, rows);
   Axis x_axis = nice_axis(extent.x_min, extent.x_max, std::max(2, columns / 12));
   auto to_x = [&](double x) {
-    return static_cast<int>(std::lround((x - x_axis.low) / (x_axis.high - x_axis.low) *
-                                        (canvas.dot_width() - 1)));
+    return static_cast<int>(
+        std::lround((x - x_axis.low) / (x_axis.high - x_axis.low) * (canvas.dot_width() - 1)));
   };
   auto to_y = [&](double y) {
-    return static_cast<int>(std::lround((y_axis.high - y) / (y_axis.high - y_axis.low) *
-                                        (canvas.dot_height() - 1)));
+    return static_cast<int>(
+        std::lround((y_axis.high - y) / (y_axis.high - y_axis.low) * (canvas.dot_height() - 1)));
   };
   bool numbered = !style.color && panel.series.size() > 1;
   for (std::size_t s = 0; s < panel.series.size(); ++s) {
@@ -170,8 +174,8 @@ std::string render_terminal(const Panel& panel, const TerminalStyle& style) {
   out += x_line + "\n";
   std::string x_name = panel.x_label;
   std::size_t center = margin + 2 + static_cast<std::size_t>(columns) / 2;
-  out += std::string(center > x_name.size() / 2 ? center - x_name.size() / 2 : 0, ' ') + x_name +
-         "\n";
+  out +=
+      std::string(center > x_name.size() / 2 ? center - x_name.size() / 2 : 0, ' ') + x_name + "\n";
   for (std::size_t s = 0; s < panel.series.size(); ++s) {
     std::string key = numbered && s < 9 ? fmt::format("{}", s + 1) : "━━";
     if (style.color) key = fmt::format("{}━━{}", k_colors[s % std::size(k_colors)], k_reset);

@@ -8,7 +8,9 @@
 
 namespace amlrun::registry {
 
-void check_model_name(std::string_view name) { util::check_name("model", name); }
+void check_model_name(std::string_view name) {
+  util::check_name("model", name);
+}
 
 void check_model_version(std::string_view version) {
   if (!util::is_valid_name(version)) {
@@ -24,8 +26,9 @@ ModelRef parse_model_ref(std::string_view text) {
   std::size_t colon = text.find(':');
   std::size_t at = text.find('@');
   if (colon != std::string_view::npos && at != std::string_view::npos) {
-    throw util::InputError(fmt::format(
-        "invalid model reference {}: write NAME, NAME:VERSION or NAME@latest", util::printable(text)));
+    throw util::InputError(
+        fmt::format("invalid model reference {}: write NAME, NAME:VERSION or NAME@latest",
+                    util::printable(text)));
   }
   if (at != std::string_view::npos) {
     if (text.substr(at + 1) != "latest") {

@@ -2,10 +2,10 @@
 
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <fmt/format.h>
-#include <map>
+#include <algorithm>
 #include <charconv>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "lib/store/database.hpp"
@@ -88,9 +88,7 @@ void insert_row(const store::Database& db, const ModelVersion& v) {
 // Removes a staging folder unless it was moved into place.
 class StagingDir {
  public:
-  explicit StagingDir(fs::path path) : m_path(std::move(path)) {
-    fs::create_directories(m_path);
-  }
+  explicit StagingDir(fs::path path) : m_path(std::move(path)) { fs::create_directories(m_path); }
   ~StagingDir() {
     std::error_code error;
     if (!m_path.empty()) fs::remove_all(m_path, error);
@@ -143,7 +141,8 @@ nlohmann::ordered_json manifest_json(const ModelVersion& model,
   manifest["source"] = {{"run", model.source_run}, {"path", model.source_path}};
   manifest["files"] = nlohmann::ordered_json::array();
   for (const auto& file : files) {
-    manifest["files"].push_back({{"path", file.relative}, {"size", file.size}, {"sha256", file.sha256}});
+    manifest["files"].push_back(
+        {{"path", file.relative}, {"size", file.size}, {"sha256", file.sha256}});
   }
   return manifest;
 }
@@ -160,7 +159,9 @@ std::string next_version(const std::vector<std::string>& existing) {
 
 ModelRegistry::ModelRegistry(const store::RunStore& store) : m_store(store) {}
 
-fs::path ModelRegistry::models_dir() const { return m_store.workspace().models_dir(); }
+fs::path ModelRegistry::models_dir() const {
+  return m_store.workspace().models_dir();
+}
 
 fs::path ModelRegistry::version_dir(const std::string& name, const std::string& version) const {
   // Both are checked names: single, safe path components.
@@ -212,7 +213,8 @@ ModelVersion ModelRegistry::register_model(
     fs::path from = fs::absolute(request.from).lexically_normal();
     auto status = fs::status(from, error);
     if (error || !fs::exists(status)) {
-      throw util::InputError(fmt::format("--from {}: no such file or folder", request.from.string()));
+      throw util::InputError(
+          fmt::format("--from {}: no such file or folder", request.from.string()));
     }
     fs::path canonical = fs::canonical(from, error);
     if (util::is_within(fs::canonical(m_store.workspace().root()), canonical)) {
@@ -239,8 +241,9 @@ ModelVersion ModelRegistry::register_model(
 
   // 2. Copy and hash into staging, outside the index's lock.
   fs::create_directories(models_dir() / ".staging");
-  StagingDir staging(models_dir() / ".staging" /
-                     fmt::format("{}-{}", util::utc_compact(util::Clock::now()), util::random_hex(6)));
+  StagingDir staging(
+      models_dir() / ".staging" /
+      fmt::format("{}-{}", util::utc_compact(util::Clock::now()), util::random_hex(6)));
   artifacts::CopyOptions copy;
   copy.hash = true;
   copy.durable = true;  // the index will promise these bytes
@@ -304,10 +307,11 @@ ModelVersion ModelRegistry::register_model(
 }
 
 std::vector<ModelName> ModelRegistry::names() const {
-  store::Statement query(m_store.database(),
-                         "SELECT m.name, m.version, c.n, m.created_at FROM models m JOIN "
-                         "(SELECT name, MAX(seq) AS last, COUNT(*) AS n FROM models GROUP BY name) c "
-                         "ON m.seq = c.last ORDER BY m.name");
+  store::Statement query(
+      m_store.database(),
+      "SELECT m.name, m.version, c.n, m.created_at FROM models m JOIN "
+      "(SELECT name, MAX(seq) AS last, COUNT(*) AS n FROM models GROUP BY name) c "
+      "ON m.seq = c.last ORDER BY m.name");
   std::vector<ModelName> out;
   while (query.step()) {
     out.push_back({query.text(0), query.text(1), query.integer(2), query.text(3)});
@@ -330,8 +334,9 @@ ModelVersion ModelRegistry::find(const ModelRef& ref) const {
   if (all.empty()) {
     std::vector<std::string> known;
     for (const auto& name : names()) known.push_back(name.name);
-    throw util::InputError(fmt::format("no model '{}' in the registry{}; amlrun model list shows them",
-                                       ref.name, util::did_you_mean_suffix(ref.name, known)));
+    throw util::InputError(
+        fmt::format("no model '{}' in the registry{}; amlrun model list shows them", ref.name,
+                    util::did_you_mean_suffix(ref.name, known)));
   }
   if (ref.latest()) return all.front();
   for (const auto& version : all) {
@@ -367,7 +372,8 @@ std::vector<ModelFile> ModelRegistry::manifest(const ModelVersion& version) cons
                        file.at("sha256").get<std::string>()});
     }
   } catch (const nlohmann::json::exception& error) {
-    throw util::InfraError(fmt::format("{} is not a valid manifest: {}", path.string(), error.what()));
+    throw util::InfraError(
+        fmt::format("{} is not a valid manifest: {}", path.string(), error.what()));
   }
   return files;
 }
@@ -440,7 +446,8 @@ void ModelRegistry::remove(const std::string& name, const std::string& version) 
 
 void ModelRegistry::reindex_from_manifests(
     const std::vector<std::pair<std::string, std::string>>& versions,
-    const std::function<void(const std::string&, const std::string&, const std::string&)>& on_error) {
+    const std::function<void(const std::string&, const std::string&, const std::string&)>&
+        on_error) {
   std::vector<ModelVersion> found;
   for (const auto& [name, version] : versions) {
     fs::path path = version_dir(name, version) / k_manifest;
@@ -452,14 +459,14 @@ void ModelRegistry::reindex_from_manifests(
       model.manifest_sha256 = util::sha256_hex(text);
       found.push_back(std::move(model));
     } catch (const std::exception& error) {
-      on_error(name, version, fmt::format("{} is not a valid manifest: {}", path.string(), error.what()));
+      on_error(name, version,
+               fmt::format("{} is not a valid manifest: {}", path.string(), error.what()));
     }
   }
   // Recorded in the order they were first registered, so @latest is again
   // the version registered last.
-  std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-    return a.created_at < b.created_at;
-  });
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.created_at < b.created_at; });
   store::Transaction transaction(m_store.database());
   for (const auto& model : found) insert_row(m_store.database(), model);
   transaction.commit();
@@ -467,7 +474,8 @@ void ModelRegistry::reindex_from_manifests(
 
 void ModelRegistry::unindex(const std::string& name, const std::string& version) {
   store::Transaction transaction(m_store.database());
-  store::Statement remove(m_store.database(), "DELETE FROM models WHERE name = ?1 AND version = ?2");
+  store::Statement remove(m_store.database(),
+                          "DELETE FROM models WHERE name = ?1 AND version = ?2");
   remove.bind(1, name);
   remove.bind(2, version);
   remove.step();

@@ -98,9 +98,9 @@ class ModelRegistry {
   // Rebuilds index rows from manifests (doctor --repair), in the order the
   // versions were registered; a version whose manifest cannot be read is
   // passed to `on_error` (name, version, message) and skipped.
-  void reindex_from_manifests(
-      const std::vector<std::pair<std::string, std::string>>& versions,
-      const std::function<void(const std::string&, const std::string&, const std::string&)>& on_error);
+  void reindex_from_manifests(const std::vector<std::pair<std::string, std::string>>& versions,
+                              const std::function<void(const std::string&, const std::string&,
+                                                       const std::string&)>& on_error);
   // Drops a version's index row (doctor --repair: its folder is gone).
   void unindex(const std::string& name, const std::string& version);
 

@@ -2,8 +2,8 @@
 
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 #include <set>
 
 #include "lib/util/error.hpp"
@@ -17,8 +17,8 @@ namespace {
 bool older_than(const fs::path& path, int seconds) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return false;
-  auto age = std::chrono::system_clock::now() -
-             std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+  auto age =
+      std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
   return age > std::chrono::seconds(seconds);
 }
 
@@ -48,9 +48,10 @@ void check_models(ModelRegistry& registry, const store::RunStore& store, bool re
       fs::path dir = registry.version_dir(version.name, version.version);
       std::error_code error;
       if (!fs::exists(dir / "manifest.json", error)) {
-        auto& finding = add({fmt::format("model {}:{} is in the index but {} is missing",
-                                         version.name, version.version, (dir / "manifest.json").string()),
-                             "drop the version from the index", true});
+        auto& finding =
+            add({fmt::format("model {}:{} is in the index but {} is missing", version.name,
+                             version.version, (dir / "manifest.json").string()),
+                 "drop the version from the index", true});
         if (repair) {
           registry.unindex(version.name, version.version);
           finding.repaired = true;
@@ -60,8 +61,9 @@ void check_models(ModelRegistry& registry, const store::RunStore& store, bool re
       try {
         registry.manifest(version);
       } catch (const util::Error& e) {
-        add({e.what(), fmt::format("delete it (amlrun model delete {}:{}) and register it again",
-                                   version.name, version.version),
+        add({e.what(),
+             fmt::format("delete it (amlrun model delete {}:{}) and register it again",
+                         version.name, version.version),
              false});
       }
     }
@@ -91,9 +93,9 @@ void check_models(ModelRegistry& registry, const store::RunStore& store, bool re
         to_index.emplace_back(name, version);
         to_index_findings.push_back(report.findings.size() - 1);
       } else {
-        auto& finding = add({fmt::format("{} has no manifest.json (an interrupted registration)",
-                                         dir.string()),
-                             "remove it", true});
+        auto& finding =
+            add({fmt::format("{} has no manifest.json (an interrupted registration)", dir.string()),
+                 "remove it", true});
         if (repair) {
           fs::remove_all(dir, error);
           finding.repaired = !error;
@@ -104,7 +106,8 @@ void check_models(ModelRegistry& registry, const store::RunStore& store, bool re
   if (repair && !to_index.empty()) {
     std::set<std::pair<std::string, std::string>> failed;
     registry.reindex_from_manifests(
-        to_index, [&](const std::string& name, const std::string& version, const std::string& message) {
+        to_index,
+        [&](const std::string& name, const std::string& version, const std::string& message) {
           failed.insert({name, version});
           for (std::size_t i = 0; i < to_index.size(); ++i) {
             if (to_index[i] == std::make_pair(name, version)) {
@@ -120,9 +123,9 @@ void check_models(ModelRegistry& registry, const store::RunStore& store, bool re
   for (const auto& name : entries(root / ".staging")) {
     fs::path dir = root / ".staging" / name;
     if (!older_than(dir, 3600)) continue;
-    auto& finding = add({fmt::format("{} is left over from an interrupted registration or deletion",
-                                     dir.string()),
-                         "remove it", true});
+    auto& finding = add(
+        {fmt::format("{} is left over from an interrupted registration or deletion", dir.string()),
+         "remove it", true});
     if (repair) {
       std::error_code error;
       fs::remove_all(dir, error);

@@ -2,8 +2,8 @@
 
 #include <sqlite3.h>
 
-#include <cmath>
 #include <fmt/format.h>
+#include <cmath>
 
 #include "lib/util/error.hpp"
 
@@ -157,7 +157,9 @@ Database::Database(const std::filesystem::path& path) : m_path(path) {
   }
 }
 
-Database::~Database() { sqlite3_close(m_db); }
+Database::~Database() {
+  sqlite3_close(m_db);
+}
 
 void Database::execute(const char* sql) const {
   char* error = nullptr;
@@ -168,7 +170,9 @@ void Database::execute(const char* sql) const {
   }
 }
 
-std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(m_db); }
+std::int64_t Database::last_insert_rowid() const {
+  return sqlite3_last_insert_rowid(m_db);
+}
 
 Statement::Statement(const Database& db, const char* sql) : m_db(db.handle()) {
   if (sqlite3_prepare_v2(m_db, sql, -1, &m_statement, nullptr) != SQLITE_OK) {
@@ -176,14 +180,18 @@ Statement::Statement(const Database& db, const char* sql) : m_db(db.handle()) {
   }
 }
 
-Statement::~Statement() { sqlite3_finalize(m_statement); }
+Statement::~Statement() {
+  sqlite3_finalize(m_statement);
+}
 
 void Statement::bind(int index, const std::string& value) {
   sqlite3_bind_text(m_statement, index, value.c_str(), static_cast<int>(value.size()),
                     SQLITE_TRANSIENT);
 }
 
-void Statement::bind(int index, std::int64_t value) { sqlite3_bind_int64(m_statement, index, value); }
+void Statement::bind(int index, std::int64_t value) {
+  sqlite3_bind_int64(m_statement, index, value);
+}
 
 void Statement::bind(int index, double value) {
   if (std::isnan(value)) {
@@ -193,7 +201,9 @@ void Statement::bind(int index, double value) {
   }
 }
 
-void Statement::bind_null(int index) { sqlite3_bind_null(m_statement, index); }
+void Statement::bind_null(int index) {
+  sqlite3_bind_null(m_statement, index);
+}
 
 bool Statement::step() {
   int rc = sqlite3_step(m_statement);
@@ -202,7 +212,9 @@ bool Statement::step() {
   throw util::InfraError(fmt::format("run index: {}", sqlite3_errmsg(m_db)));
 }
 
-void Statement::reset() { sqlite3_reset(m_statement); }
+void Statement::reset() {
+  sqlite3_reset(m_statement);
+}
 
 std::string Statement::text(int column) const {
   const unsigned char* value = sqlite3_column_text(m_statement, column);
@@ -213,11 +225,17 @@ bool Statement::is_null(int column) const {
   return sqlite3_column_type(m_statement, column) == SQLITE_NULL;
 }
 
-std::int64_t Statement::integer(int column) const { return sqlite3_column_int64(m_statement, column); }
+std::int64_t Statement::integer(int column) const {
+  return sqlite3_column_int64(m_statement, column);
+}
 
-double Statement::real(int column) const { return sqlite3_column_double(m_statement, column); }
+double Statement::real(int column) const {
+  return sqlite3_column_double(m_statement, column);
+}
 
-Transaction::Transaction(const Database& db) : m_db(db) { m_db.execute("BEGIN IMMEDIATE"); }
+Transaction::Transaction(const Database& db) : m_db(db) {
+  m_db.execute("BEGIN IMMEDIATE");
+}
 
 Transaction::~Transaction() {
   if (!m_done) sqlite3_exec(m_db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);

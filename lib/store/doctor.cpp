@@ -2,8 +2,8 @@
 
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 #include <set>
 
 #include "lib/store/file_lock.hpp"
@@ -21,8 +21,8 @@ namespace {
 bool older_than(const fs::path& path, int seconds) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return false;
-  auto age = std::chrono::system_clock::now() -
-             std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+  auto age =
+      std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
   return age > std::chrono::seconds(seconds);
 }
 
@@ -63,8 +63,9 @@ class RunChecker {
     }
     for (const auto& id : runs_with_metrics(m_store)) {
       if (on_disk.count(id)) continue;
-      auto& finding = add({fmt::format("the index holds metrics of run {}, which no longer exists", id),
-                           "drop them from the index", true});
+      auto& finding =
+          add({fmt::format("the index holds metrics of run {}, which no longer exists", id),
+               "drop them from the index", true});
       if (m_repair) {
         delete_run_metrics(m_store, id);
         finding.repaired = true;
@@ -82,8 +83,9 @@ class RunChecker {
     fs::path record = m_store.record_path(row.id);
     std::error_code error;
     if (!fs::exists(record, error)) {
-      auto& finding = add({fmt::format("run {} is in the index but {} is missing", row.id, record.string()),
-                           "drop it (and its metrics) from the index", true});
+      auto& finding =
+          add({fmt::format("run {} is in the index but {} is missing", row.id, record.string()),
+               "drop it (and its metrics) from the index", true});
       if (m_repair) {
         m_store.unindex(row.id);
         delete_run_metrics(m_store, row.id);
@@ -95,8 +97,9 @@ class RunChecker {
     try {
       loaded = m_store.load(row.id);
     } catch (const util::Error& e) {
-      add({e.what(), fmt::format("restore {} from a backup, or remove {}", record.string(),
-                                 m_store.run_dir(row.id).string()),
+      add({e.what(),
+           fmt::format("restore {} from a backup, or remove {}", record.string(),
+                       m_store.run_dir(row.id).string()),
            false});
       return;
     }
@@ -134,12 +137,14 @@ class RunChecker {
     try {
       loaded = m_store.load(id);
     } catch (const util::Error& e) {
-      add({e.what(), fmt::format("restore {} from a backup, or remove {}", record.string(),
-                                 m_store.run_dir(id).string()),
+      add({e.what(),
+           fmt::format("restore {} from a backup, or remove {}", record.string(),
+                       m_store.run_dir(id).string()),
            false});
       return;
     }
-    auto& finding = add({fmt::format("run {} is not in the index", id), "index it from its run.json", true});
+    auto& finding =
+        add({fmt::format("run {} is not in the index", id), "index it from its run.json", true});
     if (m_repair) {
       m_store.reindex(loaded);
       finding.repaired = true;
@@ -153,11 +158,13 @@ class RunChecker {
     for (fs::directory_iterator it(m_store.run_dir(id), error), end; !error && it != end;
          it.increment(error)) {
       std::string name = it->path().filename().string();
-      if (name.find(".tmp.") == std::string::npos || !older_than(it->path(), k_leftover_age_seconds)) {
+      if (name.find(".tmp.") == std::string::npos ||
+          !older_than(it->path(), k_leftover_age_seconds)) {
         continue;
       }
-      auto& finding = add({fmt::format("{} is left over from an interrupted write", it->path().string()),
-                           "remove it", true});
+      auto& finding =
+          add({fmt::format("{} is left over from an interrupted write", it->path().string()),
+               "remove it", true});
       if (m_repair) {
         std::error_code removed;
         fs::remove(it->path(), removed);

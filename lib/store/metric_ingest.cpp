@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <charconv>
 #include <cmath>
-#include <fmt/format.h>
 #include <limits>
 #include <map>
 #include <string_view>
@@ -94,7 +94,7 @@ struct MetricIngestor::State {
   std::int64_t points_uncommitted = 0;
   IngestPass pass;
   std::int64_t budget = 0;  // bytes this pass may still read
-  MetricLine parsed_line;  // reused: its name keeps its buffer between lines
+  MetricLine parsed_line;   // reused: its name keeps its buffer between lines
 
   State(const RunStore& s, std::string id, fs::path d)
       : store(s), run_id(std::move(id)), dir(std::move(d)) {}
@@ -366,9 +366,9 @@ struct MetricIngestor::State {
   void begin(Transaction*& transaction, std::unique_ptr<Transaction>& holder) {
     holder = std::make_unique<Transaction>(store.database());
     transaction = holder.get();
-    insert_point = std::make_unique<Statement>(
-        store.database(),
-        "INSERT INTO metric_points (series_id, seq, rank, step, value) VALUES (?1, ?2, ?3, ?4, ?5)");
+    insert_point = std::make_unique<Statement>(store.database(),
+                                               "INSERT INTO metric_points (series_id, seq, rank, "
+                                               "step, value) VALUES (?1, ?2, ?3, ?4, ?5)");
   }
 
   void commit(Transaction*& transaction, std::unique_ptr<Transaction>& holder) {

@@ -10,8 +10,8 @@
 // and ±Infinity ("NaN", "Infinity", "-Infinity") are kept and counted. A
 // pass commits its points together with the file offsets they came from, so
 // a kill at any moment neither loses nor repeats a point.
-#include <cstdint>
 #include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>

@@ -75,10 +75,10 @@ class LineReader final : public nlohmann::json_sax<nlohmann::json> {
   }
   bool key(string_t& key) override {
     if (m_depth == 1) {
-      m_field = key == "name" ? Field::name
+      m_field = key == "name"    ? Field::name
                 : key == "value" ? Field::value
-                : key == "step" ? Field::step
-                                : Field::none;
+                : key == "step"  ? Field::step
+                                 : Field::none;
     }
     return true;
   }

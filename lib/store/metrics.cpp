@@ -1,7 +1,7 @@
 #include "lib/store/metrics.hpp"
 
-#include <cmath>
 #include <fmt/format.h>
+#include <cmath>
 #include <limits>
 
 #include "lib/store/database.hpp"
@@ -110,11 +110,10 @@ std::vector<std::string> runs_with_metrics(const RunStore& store) {
 
 void delete_run_metrics(const RunStore& store, const std::string& run_id) {
   Transaction transaction(store.database());
-  for (const char* sql :
-       {"DELETE FROM metric_points WHERE series_id IN "
-        "(SELECT series_id FROM metric_series WHERE run_id = ?1)",
-        "DELETE FROM metric_series WHERE run_id = ?1",
-        "DELETE FROM metric_sources WHERE run_id = ?1"}) {
+  for (const char* sql : {"DELETE FROM metric_points WHERE series_id IN "
+                          "(SELECT series_id FROM metric_series WHERE run_id = ?1)",
+                          "DELETE FROM metric_series WHERE run_id = ?1",
+                          "DELETE FROM metric_sources WHERE run_id = ?1"}) {
     Statement remove(store.database(), sql);
     remove.bind(1, run_id);
     remove.step();

@@ -2,8 +2,8 @@
 
 #include <sys/stat.h>
 
-#include <cerrno>
 #include <fmt/format.h>
+#include <cerrno>
 
 #include "lib/util/error.hpp"
 

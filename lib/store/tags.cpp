@@ -9,7 +9,9 @@ namespace amlrun::store {
 
 namespace {
 
-bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+bool is_control(unsigned char c) {
+  return c < 0x20 || c == 0x7f;
+}
 
 }  // namespace
 
@@ -26,8 +28,7 @@ void check_tag_key(std::string_view key) {
 Tag parse_tag(std::string_view text) {
   std::size_t equals = text.find('=');
   if (equals == std::string_view::npos) {
-    throw util::InputError(
-        fmt::format("invalid tag {}: write key=value", util::printable(text)));
+    throw util::InputError(fmt::format("invalid tag {}: write key=value", util::printable(text)));
   }
   std::string_view key = text.substr(0, equals);
   std::string_view value = text.substr(equals + 1);

@@ -34,8 +34,7 @@ store::RunRecord finished_run(const std::string& experiment, int i) {
   record.state = i % 7 == 0 ? store::RunState::failed : store::RunState::completed;
   record.exit_code = i % 7 == 0 ? 1 : 0;
   record.tags = {{"seed", std::to_string(i % 5)}};
-  record.history = {{store::RunState::queued, record.created_at},
-                    {record.state, record.ended_at}};
+  record.history = {{store::RunState::queued, record.created_at}, {record.state, record.ended_at}};
   return record;
 }
 
@@ -61,8 +60,7 @@ int ingest(const std::string& dir, const std::string& metrics_dir) {
   auto start = std::chrono::steady_clock::now();
   store::MetricIngestor ingestor(store, record.id, metrics_dir);
   auto pass = ingestor.ingest(/*final=*/true);
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("%lld %lld %.3f %s\n", static_cast<long long>(pass.points),
               static_cast<long long>(pass.skipped), seconds, record.id.c_str());
   return 0;

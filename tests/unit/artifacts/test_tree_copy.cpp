@@ -35,13 +35,16 @@ TEST_CASE("planning takes files and inside links, and skips what would leave the
   CHECK(plan.total_bytes == 9);
   std::vector<std::string> skipped;
   for (const auto& s : plan.skipped) skipped.push_back(s.relative + ": " + s.reason);
-  CHECK(skipped == std::vector<std::string>{
-                       "artifacts/outputs/dangling: a dangling symbolic link to nowhere",
-                       "artifacts/outputs/dir_link: a symbolic link to model, which is a directory (not followed)",
-                       "artifacts/outputs/fifo: a FIFO",
-                       "artifacts/outputs/outside: a symbolic link to " + (dir.path / "secret.txt").string() +
-                           ", outside the run",
-                       "artifacts/outputs/relative_out: a symbolic link to ../../secret.txt, outside the run"});
+  CHECK(
+      skipped ==
+      std::vector<std::string>{
+          "artifacts/outputs/dangling: a dangling symbolic link to nowhere",
+          "artifacts/outputs/dir_link: a symbolic link to model, which is a directory (not "
+          "followed)",
+          "artifacts/outputs/fifo: a FIFO",
+          "artifacts/outputs/outside: a symbolic link to " + (dir.path / "secret.txt").string() +
+              ", outside the run",
+          "artifacts/outputs/relative_out: a symbolic link to ../../secret.txt, outside the run"});
   CHECK(plan.directories == std::vector<std::string>{"artifacts/outputs", "artifacts/outputs/empty",
                                                      "artifacts/outputs/model"});
   // A source reached through a link out of the root is refused outright.
@@ -118,7 +121,8 @@ TEST_CASE("a check that throws stops the copy and removes the file it judged") {
   options.check = [](const artifacts::PlannedFile& file, const std::string&) {
     if (file.relative == "b.txt") throw std::runtime_error("b is damaged");
   };
-  CHECK(message_of([&] { artifacts::copy_tree(plan, dir.path / "out", options); }) == "b is damaged");
+  CHECK(message_of([&] { artifacts::copy_tree(plan, dir.path / "out", options); }) ==
+        "b is damaged");
   CHECK(fs::exists(dir.path / "out" / "a.txt"));
   CHECK_FALSE(fs::exists(dir.path / "out" / "b.txt"));
   CHECK(std::distance(fs::directory_iterator(dir.path / "out"), fs::directory_iterator()) == 1);

@@ -96,7 +96,8 @@ TEST_CASE("the SVG has a panel per metric, a line group per series and a legend"
   CHECK(svg.ends_with("</svg>\n"));
   auto count = [&](const std::string& needle) {
     std::size_t n = 0;
-    for (std::size_t at = svg.find(needle); at != std::string::npos; at = svg.find(needle, at + 1)) ++n;
+    for (std::size_t at = svg.find(needle); at != std::string::npos; at = svg.find(needle, at + 1))
+      ++n;
     return n;
   };
   CHECK(count("<g class=\"panel\"") == 2);

@@ -250,7 +250,8 @@ TEST_CASE("a file cut at every byte ingests without error") {
     store::MetricIngestor ingestor(f.runs, run_id, dir);
     auto pass = ingestor.ingest(true);
     auto report = store::ingest_report(f.runs, run_id);
-    std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.begin() + cut, '\n'));
+    std::size_t lines =
+        static_cast<std::size_t>(std::count(text.begin(), text.begin() + cut, '\n'));
     CHECK(static_cast<std::size_t>(pass.points) >= lines);  // every complete line is good
     CHECK(pass.points + report.skipped() <= static_cast<std::int64_t>(lines) + 1);
   }
@@ -260,7 +261,8 @@ TEST_CASE("a new ingestor resumes without repeating points or forgetting steps")
   Fixture f;
   f.append(0, "{\"name\": \"loss\", \"value\": 1, \"step\": 5}\n");
   store::MetricIngestor(f.runs, f.id, f.metrics_dir).ingest(false);
-  f.append(0, "{\"name\": \"loss\", \"value\": 2, \"step\": 4}\n{\"name\": \"loss\", \"value\": 3}\n");
+  f.append(0,
+           "{\"name\": \"loss\", \"value\": 2, \"step\": 4}\n{\"name\": \"loss\", \"value\": 3}\n");
   store::MetricIngestor second(f.runs, f.id, f.metrics_dir);
   auto pass = second.ingest(true);
   CHECK(pass.points == 1);
@@ -274,7 +276,9 @@ TEST_CASE("a new ingestor resumes without repeating points or forgetting steps")
 TEST_CASE("steps go backwards per rank, not across ranks") {
   Fixture f;
   f.append(0, "{\"name\": \"loss\", \"value\": 1, \"step\": 10}\n");
-  f.append(1, "{\"name\": \"loss\", \"value\": 1, \"step\": 0}\n{\"name\": \"loss\", \"value\": 1, \"step\": 1}\n");
+  f.append(1,
+           "{\"name\": \"loss\", \"value\": 1, \"step\": 0}\n{\"name\": \"loss\", \"value\": 1, "
+           "\"step\": 1}\n");
   f.append(12, "not json\n");
   store::MetricIngestor ingestor(f.runs, f.id, f.metrics_dir);
   auto pass = ingestor.ingest(true);
