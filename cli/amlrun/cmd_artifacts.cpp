@@ -5,6 +5,7 @@
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/progress.hpp"
 #include "lib/artifacts/download.hpp"
+#include "lib/compute/compute_target.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
@@ -33,6 +34,9 @@ void add_download(CLI::App& app, GlobalOptions& global, Handler& handler) {
     store::RunStore store(workspace);
     artifacts::DownloadRequest request;
     request.run_id = store.resolve(options->id);
+    // A run whose supervisor died is recorded as ended first (as show does).
+    auto record = store.load(request.run_id);
+    compute::make_target(workspace, record.compute)->refresh(store, record);
     request.destination = options->output;
     request.prefix = options->prefix;
     request.all = options->all;

@@ -5,6 +5,7 @@
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/progress.hpp"
 #include "cli/amlrun/terminal.hpp"
+#include "lib/compute/compute_target.hpp"
 #include "lib/registry/model_registry.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/strings.hpp"
@@ -92,6 +93,9 @@ Handler model_register(CLI::App& app, GlobalOptions& global) {
     Session session(global);
     if (from_run) {
       request.run_id = session.store.resolve(options->run);
+      // A run whose supervisor died is recorded as ended first (as show does).
+      auto record = session.store.load(request.run_id);
+      compute::make_target(session.workspace, record.compute)->refresh(session.store, record);
       request.run_path = options->path;
     } else {
       request.from = options->from;

@@ -25,6 +25,7 @@ std::vector<std::string> siblings_of(const fs::path& root, const std::string& mi
 }  // namespace
 
 CopyPlan plan_download(const store::RunStore& store, const DownloadRequest& request) {
+  check_destination_outside(request.destination, store.workspace().root());
   auto record = store.load(request.run_id);
   fs::path run_dir = store.run_dir(request.run_id);
   fs::path sealed = run_dir / "artifacts";

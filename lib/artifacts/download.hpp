@@ -18,9 +18,9 @@ struct DownloadRequest {
   bool partial = false;  // allow a run that has not ended (what is there now)
 };
 
-// What will be copied, checked before anything is written: the run has ended
-// (or `partial`), the prefix exists. InputError otherwise, naming the run and
-// what to do.
+// What will be copied, checked before anything is written: the destination is
+// outside the workspace, the run has ended (or `partial`), the prefix exists.
+// InputError otherwise, naming the run and what to do.
 CopyPlan plan_download(const store::RunStore& store, const DownloadRequest& request);
 
 }  // namespace amlrun::artifacts

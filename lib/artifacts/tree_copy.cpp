@@ -34,6 +34,10 @@ struct Planner {
   CopyPlan& plan;
   fs::path root;  // canonical
   std::string root_name;
+  // The workspace's device and inode when it may lie inside the source.
+  dev_t workspace_device = 0;
+  ino_t workspace_inode = 0;
+  bool has_workspace = false;
 
   void add_file(const fs::path& source, const std::string& relative, const struct stat& st) {
     plan.files.push_back({source, relative, static_cast<std::uint64_t>(st.st_size),
@@ -78,6 +82,10 @@ struct Planner {
     } else if (S_ISLNK(st.st_mode)) {
       add_link(path, relative);
     } else if (S_ISDIR(st.st_mode)) {
+      if (has_workspace && st.st_dev == workspace_device && st.st_ino == workspace_inode) {
+        plan.skipped.push_back({relative, "the amlrun workspace (never copied into itself)"});
+        return;
+      }
       walk(path, relative);
     } else {
       plan.skipped.push_back({relative, describe_type(st.st_mode)});
@@ -217,7 +225,8 @@ constexpr std::size_t k_step = 8 << 20;  // bytes between progress reports
 }  // namespace
 
 void plan_tree(CopyPlan& plan, const fs::path& root, const fs::path& source,
-               const std::string& destination_prefix, const std::string& root_name) {
+               const std::string& destination_prefix, const std::string& root_name,
+               const fs::path& workspace) {
   std::error_code error;
   fs::path canonical_root = fs::canonical(root, error);
   if (error) {
@@ -232,12 +241,29 @@ void plan_tree(CopyPlan& plan, const fs::path& root, const fs::path& source,
         fmt::format("{}: a symbolic link on the way leads out of {}", source.string(), root_name));
   }
   Planner planner{plan, canonical_root, root_name};
+  struct stat workspace_stat {};
+  if (!workspace.empty() && ::stat(workspace.c_str(), &workspace_stat) == 0) {
+    planner.workspace_device = workspace_stat.st_dev;
+    planner.workspace_inode = workspace_stat.st_ino;
+    planner.has_workspace = true;
+  }
   std::string prefix = destination_prefix.empty() ? source.filename().string() : destination_prefix;
   struct stat st {};
   if (::lstat(source.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     planner.walk(source, destination_prefix);
   } else {
     planner.add(source, prefix);
+  }
+}
+
+void check_destination_outside(const fs::path& destination, const fs::path& workspace) {
+  std::error_code error;
+  fs::path resolved = fs::weakly_canonical(fs::absolute(destination), error);
+  fs::path root = fs::weakly_canonical(workspace, error);
+  if (!error && util::is_within(root, resolved)) {
+    throw util::InputError(fmt::format(
+        "{} is inside the workspace {}; choose a directory outside it", destination.string(),
+        root.string()));
   }
 }
 

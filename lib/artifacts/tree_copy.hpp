@@ -41,9 +41,16 @@ struct CopyPlan {
 
 // Adds `source` (a file or a directory, inside `root`) to the plan, its
 // files landing below `destination_prefix` ("" or "artifacts/outputs").
-// `root_name` names the root in skip reasons ("the run", "DIR").
+// `root_name` names the root in skip reasons ("the run", "DIR"). A directory
+// that is `workspace` (the .amlrun folder, when it lies inside the source) is
+// skipped: registering a project folder must not copy the registry into itself.
 void plan_tree(CopyPlan& plan, const fs::path& root, const fs::path& source,
-               const std::string& destination_prefix, const std::string& root_name);
+               const std::string& destination_prefix, const std::string& root_name,
+               const fs::path& workspace = {});
+
+// Throws InputError when `destination` is inside the workspace: copies go
+// out of the workspace, never into a run or the registry.
+void check_destination_outside(const fs::path& destination, const fs::path& workspace);
 
 struct CopyProgress {
   std::uint64_t bytes_done = 0;

@@ -224,7 +224,7 @@ ModelVersion ModelRegistry::register_model(
     }
     fs::path root = fs::is_directory(status) ? from : from.parent_path();
     artifacts::plan_tree(plan, root, from, fs::is_directory(status) ? "" : from.filename().string(),
-                         from.string());
+                         from.string(), m_store.workspace().root());
     model.source_path = from.string();
     source_text = from.string();
   }
@@ -381,6 +381,7 @@ std::vector<ModelFile> ModelRegistry::manifest(const ModelVersion& version) cons
 std::vector<artifacts::CopiedFile> ModelRegistry::download(
     const ModelVersion& version, const fs::path& destination,
     const std::function<void(const artifacts::CopyProgress&)>& progress) const {
+  artifacts::check_destination_outside(destination, m_store.workspace().root());
   auto files = manifest(version);
   fs::path root = version_dir(version.name, version.version) / k_files;
   std::string label = fmt::format("model {}:{}", version.name, version.version);

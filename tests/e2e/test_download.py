@@ -186,3 +186,15 @@ class DownloadRunningTest(ProjectTest):
         result = self.project.amlrun("download", self.last_run(), "-o", "dl")
         self.assertEqual(result.returncode, 0)
         self.assertEqual(result.stderr, "amlrun: run %s has no outputs to download\n" % self.last_run())
+
+
+class DownloadDestinationTest(ProjectTest):
+    def test_the_destination_must_be_outside_the_workspace(self):
+        self.submit("command: mkdir -p outputs && echo x > outputs/a\n")
+        run_id = self.last_run()
+        inside = os.path.join(self.project.workspace, "runs", run_id, "artifacts", "outputs", "copy")
+        result = self.project.amlrun("download", run_id, "-o", inside)
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stderr, "amlrun: error: %s is inside the workspace %s; choose a directory "
+                                        "outside it\n" % (inside, self.project.workspace))
+        self.assertFalse(os.path.exists(inside))

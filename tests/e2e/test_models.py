@@ -201,3 +201,19 @@ class ModelTest(ProjectTest):
         self.assertEqual(os.listdir(os.path.join(self.project.workspace, "models", ".staging")), [])
         doctor = self.project.amlrun("doctor")
         self.assertEqual(doctor.returncode, 0, doctor.stdout + doctor.stderr)
+
+
+class ProjectFolderTest(ProjectTest):
+    def test_registering_the_project_folder_skips_the_workspace(self):
+        self.project.write("model.txt", "weights")
+        result = self.project.amlrun("model", "register", "--name", "proj", "--from", ".")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("amlrun: warning: not registered: .amlrun: the amlrun workspace (never copied into "
+                      "itself)\n", result.stderr)
+        shown = json.loads(self.project.amlrun("model", "show", "proj", "--output", "json").stdout)
+        self.assertEqual([f["path"] for f in shown["manifest"]], ["model.txt"])
+        inside = os.path.join(self.project.workspace, "x")
+        download = self.project.amlrun("model", "download", "proj", "-o", inside)
+        self.assertEqual(download.returncode, 2)
+        self.assertEqual(download.stderr, "amlrun: error: %s is inside the workspace %s; choose a "
+                                          "directory outside it\n" % (inside, self.project.workspace))
