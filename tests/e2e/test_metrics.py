@@ -52,6 +52,16 @@ class MetricsTest(ProjectTest):
                                                           {"step": 1, "value": 0.75, "rank": 0}])
         self.assertEqual(out["runs"][0]["skipped"]["non_finite"], 1)
 
+    def test_several_runs_in_one_table(self):
+        first = self.submit_lines([{"name": "loss", "value": 1, "step": 0}], experiment="a")
+        second = self.submit_lines([{"name": "loss", "value": 2, "step": 0}], experiment="b")
+        table = self.metrics(first, second, first)  # a repeated id counts once
+        self.assertEqual(table.returncode, 0, table.stderr)
+        self.assertEqual(table.stdout.splitlines(), [
+            "RUN%s  NAME  STEP  VALUE" % (" " * (len(first) - 3)),
+            "%s  loss     0      1" % first,
+            "%s  loss     0      2" % second])
+
     def test_bad_lines_are_counted_never_fatal(self):
         run_id = self.submit_lines([{"name": "loss", "value": 1, "step": 5},
                                     "this is not json",

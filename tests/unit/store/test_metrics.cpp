@@ -49,6 +49,7 @@ bool same_value(double a, double b) {
 }  // namespace
 
 TEST_CASE("the canonical-shape shortcut reads lines exactly as the full parser does") {
+  static const char k_nul_line[] = "{\"name\": \"a\0b\", \"value\": 1}";
   std::vector<std::string> lines = {
       R"({"name": "loss", "value": 0.31, "step": 120})",
       R"({"step":3,"value":-2.5e-3,"name":"val/acc"})",
@@ -93,7 +94,7 @@ TEST_CASE("the canonical-shape shortcut reads lines exactly as the full parser d
       "",
       "{}",
       "{\"name\": \"a\x01b\", \"value\": 1}",
-      std::string("{\"name\": \"a\0b\", \"value\": 1}", 30),
+      std::string(k_nul_line, sizeof k_nul_line - 1),
   };
   // Mutations of a canonical line: every byte replaced, removed or doubled.
   std::string base = R"({"name": "loss", "value": -12.5e-1, "step": 42})";
