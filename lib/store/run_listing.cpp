@@ -1,24 +1,46 @@
 #include "lib/store/run_listing.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <fmt/format.h>
 #include <cerrno>
 
 #include "lib/util/error.hpp"
+#include "lib/util/fs.hpp"
+#include "lib/util/names.hpp"
 
 namespace amlrun::store {
 
-bool row_matches_record_file(const RunStore& store, const IndexRow& row) {
+namespace {
+
+// `runs_fd`: the runs/ directory, so each stat walks two path components
+// instead of the whole workspace path (a full listing stats every row).
+bool matches(int runs_fd, const IndexRow& row) {
+  if (!util::is_valid_name(row.id)) return false;
   struct stat file {};
-  if (::stat(store.record_path(row.id).c_str(), &file) != 0) return false;
+  std::string relative = row.id + "/run.json";
+  if (::fstatat(runs_fd, relative.c_str(), &file, 0) != 0) return false;
   std::int64_t mtime_ns = file.st_mtim.tv_sec * 1000000000LL + file.st_mtim.tv_nsec;
   return mtime_ns == row.record_mtime_ns && file.st_size == row.record_size;
 }
 
+util::UniqueFd open_runs_dir(const RunStore& store) {
+  return util::UniqueFd(
+      ::open(store.workspace().runs_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+
+}  // namespace
+
+bool row_matches_record_file(const RunStore& store, const IndexRow& row) {
+  auto runs_fd = open_runs_dir(store);
+  return runs_fd && matches(runs_fd.get(), row);
+}
+
 void check_listed_runs(const RunStore& store, std::vector<IndexRow>& rows) {
+  auto runs_fd = open_runs_dir(store);
   for (auto& row : rows) {
-    if (row_matches_record_file(store, row)) continue;
+    if (runs_fd && matches(runs_fd.get(), row)) continue;
     try {
       RunRecord record = store.load(row.id);
       row.experiment = record.experiment;
