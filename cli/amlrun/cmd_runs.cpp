@@ -7,12 +7,14 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
+#include "cli/amlrun/metrics_view.hpp"
+#include "cli/amlrun/terminal.hpp"
 #include "lib/compute/compute_target.hpp"
 #include "lib/spec/job_spec.hpp"
+#include "lib/store/metrics.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
-
 
 namespace amlrun::cli {
 
@@ -20,6 +22,31 @@ namespace {
 
 const std::map<std::string, OutputFormat> k_show_formats = {
     {"text", OutputFormat::text}, {"json", OutputFormat::json}, {"yaml", OutputFormat::yaml}};
+
+// The metrics block of `show`: last, min and max of each metric, and what
+// ingestion had to skip.
+void print_metrics_summary(const store::RunStore& store, const std::string& run_id) {
+  auto summaries = store::metric_summaries(store, run_id);
+  auto report = store::ingest_report(store, run_id);
+  if (!summaries.empty()) {
+    Table table({"METRIC", "LAST", "STEP", "MIN", "MAX", "POINTS"});
+    for (std::size_t column = 1; column < 6; ++column) table.right_align(column);
+    table.flexible(0);
+    auto optional = [](const std::optional<double>& value) {
+      return value ? short_metric_value(*value) : std::string("-");
+    };
+    for (const auto& s : summaries) {
+      table.add({s.name, short_metric_value(s.last_value), std::to_string(s.last_step),
+                 optional(s.min), optional(s.max),
+                 s.non_finite ? fmt::format("{} ({} NaN/Inf)", s.count, s.non_finite)
+                              : std::to_string(s.count)});
+    }
+    std::printf("metrics\n%s", table.render(static_cast<std::size_t>(terminal_width(1)), 2).c_str());
+  }
+  if (report.skipped() > 0) {
+    std::printf("%-16s %s\n", "metrics skipped", skipped_text(report).c_str());
+  }
+}
 
 store::RunRecord refreshed(store::RunStore& store, const std::string& id) {
   auto record = store.load(id);
@@ -58,10 +85,11 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   line("processes", fmt::format("{} on {} node{} ({})", r.process_count, r.instance_count,
                                 r.instance_count == 1 ? "" : "s", r.distribution));
   if (!r.snapshot_id.empty()) {
-    line("snapshot", fmt::format("{} ({} files, {} bytes)", r.snapshot_id, r.snapshot_files,
-                                 r.snapshot_bytes));
+    line("snapshot", fmt::format("{} ({} file{}, {})", r.snapshot_id, r.snapshot_files,
+                                 r.snapshot_files == 1 ? "" : "s",
+                                 util::format_bytes(r.snapshot_bytes)));
   }
-  std::string environment = fmt::format("{} ({}", r.environment_hash.substr(0, 16), r.environment_mode);
+  std::string environment = fmt::format("{} ({}", r.environment_hash, r.environment_mode);
   if (r.target.contains("environment") && r.target["environment"].contains("cache_hit")) {
     const auto& facts = r.target["environment"];
     environment += facts.value("cache_hit", false)
@@ -75,6 +103,7 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   auto dir = store.run_dir(r.id);
   line("outputs", (dir / "artifacts" / "outputs").string());
   line("logs", (dir / "artifacts" / "logs").string());
+  print_metrics_summary(store, r.id);
 }
 
 }  // namespace

@@ -44,6 +44,17 @@ void add_env(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_supervise(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_rank_exec(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_slurm_run(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_runs(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_download(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_model(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_doctor(CLI::App& app, GlobalOptions& global, Handler& handler);
+
+// The handler of a command group (amlrun runs, amlrun model): runs the
+// sub-command given; a missing or unknown one is an InputError with a
+// suggestion.
+Handler group_handler(CLI::App& app, const std::string& group,
+                      std::vector<std::pair<CLI::App*, Handler>> commands);
 
 // The workspace as the user pointed at it (flag, variable, or walking up).
 workspace::OpenOptions workspace_options(const GlobalOptions& global, bool create_if_missing);

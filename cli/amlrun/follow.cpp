@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fmt/format.h>
 
+#include "cli/amlrun/metrics_view.hpp"
 #include "lib/compute/compute_target.hpp"
 #include "lib/stream/log_stream.hpp"
 #include "lib/util/time.hpp"
@@ -48,6 +49,9 @@ nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRe
   j["paths"] = {{"run_dir", dir.string()},
                 {"outputs", (dir / "artifacts" / "outputs").string()},
                 {"logs", (dir / "artifacts" / "logs").string()}};
+  j["duration_seconds"] = record.duration_seconds();
+  j["metrics"] = metrics_summary_json(store::metric_summaries(store, record.id));
+  j["metrics_skipped"] = ingest_report_json(store::ingest_report(store, record.id));
   return j;
 }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <map>
+#include <optional>
 
 #include "lib/env/environment.hpp"
 #include "lib/env/image.hpp"
@@ -22,6 +23,7 @@
 #include "lib/launch/rank_environment.hpp"
 #include "lib/snapshot/snapshot.hpp"
 #include "lib/spec/job_spec.hpp"
+#include "lib/store/metric_ingest.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
@@ -95,6 +97,7 @@ class Supervisor {
     wait_for_processes();
     transition(RunState::finalizing);
     stop_everything();
+    ingest_metrics(/*final=*/true);
     seal();
     return finish();
   }
@@ -391,6 +394,25 @@ class Supervisor {
         }
       }
       reap();
+      if (util::monotonic_ms() >= m_next_metrics_ms) ingest_metrics(/*final=*/false);
+    }
+  }
+
+  // Stores what the ranks appended to their metrics files. Never fatal: a
+  // failure is logged and the next pass (or the final one) tries again.
+  void ingest_metrics(bool final) {
+    m_next_metrics_ms = util::monotonic_ms() + k_metrics_interval_ms;
+    try {
+      if (!m_metrics) {
+        m_metrics.emplace(m_store, m_record.id, m_logs_dir / "metrics");
+      }
+      auto pass = m_metrics->ingest(final, k_metrics_bytes_per_pass);
+      if (final && (pass.points > 0 || pass.skipped > 0)) {
+        log(fmt::format("metrics: {} points stored in the last pass, {} lines skipped", pass.points,
+                        pass.skipped));
+      }
+    } catch (const std::exception& error) {
+      log(fmt::format("metrics: ingestion failed (the run goes on): {}", error.what()));
     }
   }
 
@@ -518,6 +540,13 @@ class Supervisor {
   std::int64_t m_kill_deadline = 0;
   bool m_killed = false;
   long m_first_failure = -1;
+  // Created on the first pass; it resumes from the index if it ever has to be.
+  std::optional<store::MetricIngestor> m_metrics;
+  std::int64_t m_next_metrics_ms = 0;
+  // Metrics show up in `amlrun show` within about this long.
+  static constexpr std::int64_t k_metrics_interval_ms = 1000;
+  // About a quarter of a second of work; a flood waits for later passes.
+  static constexpr std::int64_t k_metrics_bytes_per_pass = 16 << 20;
 };
 
 }  // namespace

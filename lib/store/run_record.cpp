@@ -58,6 +58,7 @@ nlohmann::ordered_json to_json(const RunRecord& r) {
   nlohmann::ordered_json tags = nlohmann::ordered_json::object();
   for (const auto& [k, v] : r.tags) tags[k] = v;
   j["tags"] = tags;
+  j["tags_revision"] = r.tags_revision;
   j["state"] = to_string(r.state);
   nlohmann::ordered_json history = nlohmann::ordered_json::array();
   for (const auto& change : r.history) {
@@ -103,6 +104,7 @@ RunRecord run_record_from_json(const nlohmann::json& j) {
         r.tags.emplace_back(it.key(), it.value().get<std::string>());
       }
     }
+    r.tags_revision = j.value("tags_revision", 0);
     auto state = run_state_from_string(j.at("state").get<std::string>());
     if (!state) throw util::InfraError("unknown state " + j.at("state").dump());
     r.state = *state;

@@ -34,6 +34,9 @@ struct RunRecord {
   std::string display_name;
   std::string description;
   std::vector<std::pair<std::string, std::string>> tags;
+  // Counts `amlrun runs tag` changes, so a writer holding an older copy of the
+  // record keeps the newer tags (RunStore::save).
+  int tags_revision = 0;
   RunState state = RunState::queued;
   std::vector<StateChange> history;
   std::string created_at;

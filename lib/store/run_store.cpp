@@ -1,11 +1,15 @@
 #include "lib/store/run_store.hpp"
 
-#include <sqlite3.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fmt/format.h>
 
+#include "lib/store/database.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/names.hpp"
@@ -14,134 +18,10 @@
 
 namespace amlrun::store {
 
-namespace {
+RunStore::RunStore(const workspace::Workspace& workspace)
+    : m_workspace(workspace), m_db(m_workspace.index_path()) {}
 
-// A prepared statement that finalises itself.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : m_db(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &m_statement, nullptr) != SQLITE_OK) {
-      throw util::InfraError(fmt::format("run index: {}", sqlite3_errmsg(db)));
-    }
-  }
-  ~Statement() { sqlite3_finalize(m_statement); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  void bind(int index, const std::string& value) {
-    sqlite3_bind_text(m_statement, index, value.c_str(), static_cast<int>(value.size()),
-                      SQLITE_TRANSIENT);
-  }
-  void bind(int index, std::int64_t value) { sqlite3_bind_int64(m_statement, index, value); }
-  void bind_null(int index) { sqlite3_bind_null(m_statement, index); }
-  // true while rows come; false when done.
-  bool step() {
-    int rc = sqlite3_step(m_statement);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw util::InfraError(fmt::format("run index: {}", sqlite3_errmsg(m_db)));
-  }
-  std::string text(int column) const {
-    const unsigned char* value = sqlite3_column_text(m_statement, column);
-    return value ? reinterpret_cast<const char*>(value) : "";
-  }
-  bool is_null(int column) const { return sqlite3_column_type(m_statement, column) == SQLITE_NULL; }
-  std::int64_t integer(int column) const { return sqlite3_column_int64(m_statement, column); }
-
- private:
-  sqlite3* m_db;
-  sqlite3_stmt* m_statement = nullptr;
-};
-
-void execute(sqlite3* db, const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string message = error ? error : "unknown error";
-    sqlite3_free(error);
-    throw util::InfraError(fmt::format("run index: {}", message));
-  }
-}
-
-const char* k_schema = R"(
-CREATE TABLE IF NOT EXISTS runs (
-  id TEXT PRIMARY KEY,
-  experiment TEXT NOT NULL,
-  display_name TEXT NOT NULL,
-  state TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  ended_at TEXT NOT NULL,
-  exit_code INTEGER,
-  compute TEXT NOT NULL,
-  tags TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at DESC);
-CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, created_at DESC);
-CREATE INDEX IF NOT EXISTS runs_by_state ON runs(state, created_at DESC);
-CREATE TABLE IF NOT EXISTS run_tags (
-  run_id TEXT NOT NULL,
-  key TEXT NOT NULL,
-  value TEXT NOT NULL,
-  PRIMARY KEY (run_id, key)
-);
-CREATE INDEX IF NOT EXISTS run_tags_by_pair ON run_tags(key, value);
-)";
-
-std::int64_t read_user_version(sqlite3* db) {
-  Statement version(db, "PRAGMA user_version");
-  version.step();
-  return version.integer(0);
-}
-
-}  // namespace
-
-RunStore::RunStore(const workspace::Workspace& workspace) : m_workspace(workspace) {
-  std::string path = m_workspace.index_path().string();
-  if (sqlite3_open_v2(path.c_str(), &m_db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    std::string message = m_db ? sqlite3_errmsg(m_db) : "out of memory";
-    sqlite3_close(m_db);
-    m_db = nullptr;
-    throw util::InfraError(fmt::format("cannot open the run index {}: {}", path, message));
-  }
-  // Several processes (supervisors, clients) share the index: wait for each
-  // other instead of failing, and let readers run during writes (WAL).
-  sqlite3_busy_timeout(m_db, 10000);
-  // Every amlrun process opens the index briefly; checkpointing and deleting
-  // the WAL at each close would cost an fsync and two file creations per
-  // command. SQLite checkpoints on its own as the WAL grows.
-  int on = 1;
-  sqlite3_db_config(m_db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  sqlite3_file_control(m_db, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
-  try {
-    // The common case, an index of the current schema, needs no write lock:
-    // read the version first and take the lock only to create or refuse.
-    std::int64_t found = read_user_version(m_db);
-    if (found != k_index_schema_version) {
-      execute(m_db, "PRAGMA journal_mode=WAL");
-      execute(m_db, "BEGIN IMMEDIATE");
-      found = read_user_version(m_db);
-      if (found > k_index_schema_version) {
-        execute(m_db, "ROLLBACK");
-        throw util::InfraError(fmt::format(
-            "the run index {} has schema version {}, newer than this amlrun understands ({}); it "
-            "was written by a newer amlrun: upgrade amlrun (the index was left untouched)",
-            path, found, k_index_schema_version));
-      }
-      if (found < k_index_schema_version) {
-        execute(m_db, k_schema);
-        execute(m_db, fmt::format("PRAGMA user_version = {}", k_index_schema_version).c_str());
-      }
-      execute(m_db, "COMMIT");
-    }
-    execute(m_db, "PRAGMA synchronous=NORMAL");
-  } catch (...) {
-    sqlite3_close(m_db);
-    m_db = nullptr;
-    throw;
-  }
-}
-
-RunStore::~RunStore() { sqlite3_close(m_db); }
+RunStore::~RunStore() = default;
 
 std::string RunStore::new_run_id(const std::string& experiment) {
   // Keep the id a valid name (at most 128 characters).
@@ -164,52 +44,140 @@ FileLock RunStore::create(RunRecord& record) {
   return lock;
 }
 
+namespace {
+
+// Serialises read-modify-writes of one run's record across processes (the
+// supervisor's transitions against `amlrun runs tag`): flock on the run
+// directory, so no extra file is needed and a dead holder never blocks.
+class RecordLock {
+ public:
+  explicit RecordLock(const fs::path& dir)
+      : m_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    if (!m_fd) util::throw_errno(fmt::format("cannot open {}", dir.string()));
+    while (::flock(m_fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) util::throw_errno(fmt::format("cannot lock {}", dir.string()));
+    }
+  }
+
+ private:
+  util::UniqueFd m_fd;  // closing it drops the lock
+};
+
+// The tags of the record on disk when they are newer than `record`'s
+// (someone ran `amlrun runs tag` since `record` was loaded).
+std::optional<RunRecord> newer_tags_on_disk(const fs::path& path, const RunRecord& record) {
+  try {
+    auto json = nlohmann::json::parse(util::read_file(path));
+    if (json.value("tags_revision", 0) <= record.tags_revision) return std::nullopt;
+    return run_record_from_json(json);
+  } catch (const std::exception&) {
+    return std::nullopt;  // missing or damaged: the record being saved replaces it
+  }
+}
+
+}  // namespace
+
 void RunStore::save(const RunRecord& record) {
+  RecordLock lock(run_dir(record.id));
+  if (auto on_disk = newer_tags_on_disk(record_path(record.id), record)) {
+    RunRecord merged = record;
+    merged.tags = on_disk->tags;
+    merged.tags_revision = on_disk->tags_revision;
+    write_record(merged);
+  } else {
+    write_record(record);
+  }
+}
+
+void RunStore::write_record(const RunRecord& record) {
   util::write_file_atomic(record_path(record.id), to_json(record).dump(2) + "\n");
   index(record);
 }
 
+RunRecord RunStore::update_tags(const std::string& id,
+                                const std::vector<std::pair<std::string, std::string>>& set,
+                                const std::vector<std::string>& remove) {
+  RecordLock lock(run_dir(id));
+  RunRecord record = load(id);
+  for (const auto& key : remove) {
+    std::erase_if(record.tags, [&](const auto& tag) { return tag.first == key; });
+  }
+  for (const auto& [key, value] : set) {
+    auto found = std::find_if(record.tags.begin(), record.tags.end(),
+                              [&](const auto& tag) { return tag.first == key; });
+    if (found != record.tags.end()) {
+      found->second = value;
+    } else {
+      record.tags.emplace_back(key, value);
+    }
+  }
+  // Sorted, as every later load returns them (run.json is read unordered).
+  std::sort(record.tags.begin(), record.tags.end());
+  ++record.tags_revision;
+  write_record(record);
+  return record;
+}
+
 void RunStore::reindex(const RunRecord& record) { index(record); }
 
-void RunStore::index(const RunRecord& record) {
-  execute(m_db, "BEGIN IMMEDIATE");
-  try {
-    Statement upsert(m_db,
-                     "INSERT INTO runs (id, experiment, display_name, state, created_at, ended_at, "
-                     "exit_code, compute, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                     "ON CONFLICT(id) DO UPDATE SET experiment=?2, display_name=?3, state=?4, "
-                     "created_at=?5, ended_at=?6, exit_code=?7, compute=?8, tags=?9");
-    upsert.bind(1, record.id);
-    upsert.bind(2, record.experiment);
-    upsert.bind(3, record.display_name);
-    upsert.bind(4, to_string(record.state));
-    upsert.bind(5, record.created_at);
-    upsert.bind(6, record.ended_at);
-    if (record.exit_code) {
-      upsert.bind(7, static_cast<std::int64_t>(*record.exit_code));
-    } else {
-      upsert.bind_null(7);
-    }
-    upsert.bind(8, record.compute);
-    nlohmann::ordered_json tags = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : record.tags) tags[k] = v;
-    upsert.bind(9, tags.dump());
-    upsert.step();
-    Statement clear(m_db, "DELETE FROM run_tags WHERE run_id = ?1");
-    clear.bind(1, record.id);
-    clear.step();
-    for (const auto& [k, v] : record.tags) {
-      Statement tag(m_db, "INSERT OR REPLACE INTO run_tags (run_id, key, value) VALUES (?1, ?2, ?3)");
-      tag.bind(1, record.id);
-      tag.bind(2, k);
-      tag.bind(3, v);
-      tag.step();
-    }
-    execute(m_db, "COMMIT");
-  } catch (...) {
-    sqlite3_exec(m_db, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
+void RunStore::unindex(const std::string& id) {
+  Transaction transaction(m_db);
+  for (const char* sql : {"DELETE FROM runs WHERE id = ?1", "DELETE FROM run_tags WHERE run_id = ?1"}) {
+    Statement remove(m_db, sql);
+    remove.bind(1, id);
+    remove.step();
   }
+  transaction.commit();
+}
+
+void RunStore::index(const RunRecord& record) {
+  // The file's stat as indexed: a listing compares it to notice a record
+  // that changed (or was damaged) behind the index's back.
+  struct stat file {};
+  std::int64_t mtime_ns = 0;
+  std::int64_t size = -1;
+  if (::stat(record_path(record.id).c_str(), &file) == 0) {
+    mtime_ns = file.st_mtim.tv_sec * 1000000000LL + file.st_mtim.tv_nsec;
+    size = file.st_size;
+  }
+  Transaction transaction(m_db);
+  Statement upsert(m_db,
+                   "INSERT INTO runs (id, experiment, display_name, state, created_at, ended_at, "
+                   "exit_code, compute, tags, record_mtime_ns, record_size) VALUES (?1, ?2, ?3, "
+                   "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                   "ON CONFLICT(id) DO UPDATE SET experiment=?2, display_name=?3, state=?4, "
+                   "created_at=?5, ended_at=?6, exit_code=?7, compute=?8, tags=?9, "
+                   "record_mtime_ns=?10, record_size=?11");
+  upsert.bind(1, record.id);
+  upsert.bind(2, record.experiment);
+  upsert.bind(3, record.display_name);
+  upsert.bind(4, to_string(record.state));
+  upsert.bind(5, record.created_at);
+  upsert.bind(6, record.ended_at);
+  if (record.exit_code) {
+    upsert.bind(7, static_cast<std::int64_t>(*record.exit_code));
+  } else {
+    upsert.bind_null(7);
+  }
+  upsert.bind(8, record.compute);
+  nlohmann::ordered_json tags = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : record.tags) tags[k] = v;
+  upsert.bind(9, tags.dump());
+  upsert.bind(10, mtime_ns);
+  upsert.bind(11, size);
+  upsert.step();
+  Statement clear(m_db, "DELETE FROM run_tags WHERE run_id = ?1");
+  clear.bind(1, record.id);
+  clear.step();
+  Statement tag(m_db, "INSERT OR REPLACE INTO run_tags (run_id, key, value) VALUES (?1, ?2, ?3)");
+  for (const auto& [k, v] : record.tags) {
+    tag.reset();
+    tag.bind(1, record.id);
+    tag.bind(2, k);
+    tag.bind(3, v);
+    tag.step();
+  }
+  transaction.commit();
 }
 
 RunRecord RunStore::load(const std::string& id) const {
@@ -260,8 +228,8 @@ std::string RunStore::resolve(const std::string& id_or_prefix) const {
 
 std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
   std::string sql =
-      "SELECT id, experiment, display_name, state, created_at, ended_at, exit_code, compute "
-      "FROM runs WHERE 1=1";
+      "SELECT id, experiment, display_name, state, created_at, ended_at, exit_code, compute, "
+      "record_mtime_ns, record_size, tags FROM runs WHERE 1=1";
   if (!filter.experiment.empty()) sql += " AND experiment = ?1";
   if (filter.state) sql += " AND state = ?2";
   for (std::size_t i = 0; i < filter.tags.size(); ++i) {
@@ -273,7 +241,7 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
   Statement query(m_db, sql.c_str());
   if (!filter.experiment.empty()) query.bind(1, filter.experiment);
   if (filter.state) query.bind(2, to_string(*filter.state));
-  query.bind(3, static_cast<std::int64_t>(filter.limit));
+  query.bind(3, static_cast<std::int64_t>(filter.limit > 0 ? filter.limit : -1));
   for (std::size_t i = 0; i < filter.tags.size(); ++i) {
     query.bind(static_cast<int>(10 + 2 * i), filter.tags[i].first);
     query.bind(static_cast<int>(11 + 2 * i), filter.tags[i].second);
@@ -289,6 +257,16 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
     row.ended_at = query.text(5);
     if (!query.is_null(6)) row.exit_code = static_cast<int>(query.integer(6));
     row.compute = query.text(7);
+    row.record_mtime_ns = query.integer(8);
+    row.record_size = query.integer(9);
+    try {
+      auto tags = nlohmann::json::parse(query.text(10));
+      for (auto it = tags.begin(); it != tags.end(); ++it) {
+        row.tags.emplace_back(it.key(), it.value().get<std::string>());
+      }
+    } catch (const nlohmann::json::exception&) {
+      // Only ever written by index(); a damaged cell costs the row its tags.
+    }
     rows.push_back(row);
   }
   return rows;

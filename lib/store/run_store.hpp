@@ -7,23 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "lib/store/database.hpp"
 #include "lib/store/file_lock.hpp"
 #include "lib/store/run_record.hpp"
 #include "lib/workspace/workspace.hpp"
-
-struct sqlite3;
 
 namespace amlrun::store {
 
 namespace fs = std::filesystem;
 
-inline constexpr int k_index_schema_version = 1;
-
 struct RunFilter {
   std::string experiment;
   std::optional<RunState> state;
   std::vector<std::pair<std::string, std::string>> tags;
-  int limit = 50;
+  int limit = 50;  // 0: all
 };
 
 // One row of the index: enough to list runs without opening their files.
@@ -36,6 +33,14 @@ struct IndexRow {
   std::string ended_at;
   std::optional<int> exit_code;
   std::string compute;
+  std::vector<std::pair<std::string, std::string>> tags;
+  // run.json's modification time and size when it was indexed; a listing
+  // compares them to the file (see run_listing.hpp).
+  std::int64_t record_mtime_ns = 0;
+  std::int64_t record_size = -1;
+  // Set by check_listed_runs: "" when the row matches run.json, else why not
+  // ("run.json is corrupt: ...", "run.json is missing").
+  std::string problem;
 };
 
 class RunStore {
@@ -60,8 +65,14 @@ class RunStore {
   // a live run without a lock holder. The caller hands the lock on to the
   // process that will own the run.
   FileLock create(RunRecord& record);
-  // Writes run.json (durably) and then the index row.
+  // Writes run.json (durably) and then the index row, under the run's record
+  // lock. Tags set by `amlrun runs tag` since `record` was loaded are kept.
   void save(const RunRecord& record);
+  // Sets and removes tags of a stored run (read, change and write under the
+  // record lock, so a concurrent transition keeps them); returns the record.
+  RunRecord update_tags(const std::string& id,
+                        const std::vector<std::pair<std::string, std::string>>& set,
+                        const std::vector<std::string>& remove);
   RunRecord load(const std::string& id) const;
   // An exact id, or a unique prefix of one; InputError otherwise (an
   // ambiguous prefix lists the candidates).
@@ -70,6 +81,11 @@ class RunStore {
   // Re-indexes one run from its run.json (doctor, and recovery after a crash
   // between the two writes).
   void reindex(const RunRecord& record);
+  // Drops a run's rows from the index (doctor: its directory is gone).
+  void unindex(const std::string& id);
+
+  // The index, for the other tables in it (metrics, models).
+  const Database& database() const { return m_db; }
 
   // Moves the record to `next` with a timestamp, records history and end
   // facts, and saves it. Illegal transitions throw (a bug, not user input).
@@ -77,8 +93,9 @@ class RunStore {
 
  private:
   void index(const RunRecord& record);
+  void write_record(const RunRecord& record);  // the caller holds the record lock
   workspace::Workspace m_workspace;
-  sqlite3* m_db = nullptr;
+  Database m_db;
 };
 
 }  // namespace amlrun::store

@@ -4,13 +4,17 @@
 #include <fstream>
 
 #include "../test_support.hpp"
+#include "lib/store/doctor.hpp"
 #include "lib/store/file_lock.hpp"
+#include "lib/store/run_listing.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/util/fs.hpp"
 
 using namespace amlrun;
 using store::RunState;
 using unit_test::message_of;
 using unit_test::TempDir;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -157,6 +161,149 @@ TEST_CASE("an index with a newer schema is refused and left untouched") {
   sqlite3_close(db);
   CHECK(message_of([&] { store::RunStore runs(ws); }) ==
         "the run index " + ws.index_path().string() +
-            " has schema version 7, newer than this amlrun understands (1); it was written by a "
+            " has schema version 7, newer than this amlrun understands (2); it was written by a "
             "newer amlrun: upgrade amlrun (the index was left untouched)");
+}
+
+TEST_CASE("tags set while another writer holds an older record survive its save") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto record = new_record("exp");
+  record.tags = {{"team", "vision"}};
+  runs.create(record);
+  // A supervisor holds `record`; the user tags the run meanwhile.
+  auto tagged = runs.update_tags(record.id, {{"lr", "0.1"}, {"team", "nlp"}}, {});
+  CHECK(tagged.tags == std::vector<std::pair<std::string, std::string>>{{"lr", "0.1"}, {"team", "nlp"}});
+  runs.transition(record, RunState::preparing);
+  auto loaded = runs.load(record.id);
+  CHECK(loaded.state == RunState::preparing);
+  CHECK(loaded.tags == tagged.tags);
+  store::RunFilter by_tag;
+  by_tag.tags = {{"lr", "0.1"}};
+  CHECK(runs.list(by_tag).size() == 1);
+  runs.update_tags(record.id, {}, {"lr"});
+  CHECK(runs.list(by_tag).empty());
+  CHECK(runs.load(record.id).tags_revision == 2);
+}
+
+TEST_CASE("a listing reads changed records and marks broken ones, and only those") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto good = new_record("exp");
+  auto stale = new_record("exp");
+  auto broken = new_record("exp");
+  auto gone = new_record("exp");
+  for (auto* r : {&good, &stale, &broken, &gone}) runs.create(*r);
+  // A writer killed between run.json and the index: the file is ahead.
+  stale.state = RunState::failed;
+  stale.exit_code = 3;
+  util::write_file_atomic(runs.record_path(stale.id), store::to_json(stale).dump());
+  std::ofstream(runs.record_path(broken.id)) << "{\"format_version\": 1, \"id\": tru";
+  fs::remove(runs.record_path(gone.id));
+  store::RunFilter all;
+  all.limit = 0;
+  auto rows = runs.list(all);
+  REQUIRE(rows.size() == 4);
+  store::check_listed_runs(runs, rows);
+  for (const auto& row : rows) {
+    INFO(row.id);
+    if (row.id == good.id) {
+      CHECK(row.state == "Queued");
+      CHECK(row.problem.empty());
+    } else if (row.id == stale.id) {
+      CHECK(row.state == "Failed");
+      CHECK(row.exit_code == 3);
+      CHECK(row.problem.empty());
+    } else if (row.id == broken.id) {
+      CHECK(row.state == "Corrupt");
+      CHECK(row.problem.starts_with(runs.record_path(broken.id).string() + " is corrupt: "));
+    } else {
+      CHECK(row.state == "Missing");
+      CHECK(row.problem == runs.record_path(gone.id).string() + " is missing");
+    }
+  }
+}
+
+TEST_CASE("run.json cut at any byte loads or fails cleanly, never crashes") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto record = new_record("exp");
+  record.tags = {{"k", "v"}};
+  runs.create(record);
+  std::string text = unit_test::read(runs.record_path(record.id));
+  int loaded = 0;
+  REQUIRE(text.back() == '\n');
+  for (std::size_t cut = 0; cut < text.size(); ++cut) {
+    std::ofstream(runs.record_path(record.id), std::ios::trunc) << text.substr(0, cut);
+    try {
+      runs.load(record.id);
+      ++loaded;
+    } catch (const util::InfraError& error) {
+      CHECK(std::string(error.what()).starts_with(runs.record_path(record.id).string()));
+    }
+  }
+  CHECK(loaded == 1);  // only the cut that drops the final newline
+}
+
+TEST_CASE("an index of schema 1 is migrated, keeping its runs") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(ws.index_path().c_str(), &db) == SQLITE_OK);
+  const char* v1 =
+      "CREATE TABLE runs (id TEXT PRIMARY KEY, experiment TEXT NOT NULL, display_name TEXT NOT "
+      "NULL, state TEXT NOT NULL, created_at TEXT NOT NULL, ended_at TEXT NOT NULL, exit_code "
+      "INTEGER, compute TEXT NOT NULL, tags TEXT NOT NULL);"
+      "CREATE TABLE run_tags (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+      "PRIMARY KEY (run_id, key));"
+      "INSERT INTO runs VALUES ('old_20260101T000000_00000000', 'old', '', 'Completed', "
+      "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 0, 'local', '{}');"
+      "PRAGMA user_version = 1;";
+  REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  store::RunStore runs(ws);
+  auto rows = runs.list({});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].id == "old_20260101T000000_00000000");
+  CHECK(rows[0].record_size == -1);  // unknown until re-indexed: a listing reads the file
+  sqlite3* check = nullptr;
+  REQUIRE(sqlite3_open(ws.index_path().c_str(), &check) == SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  sqlite3_prepare_v2(check, "PRAGMA user_version", -1, &statement, nullptr);
+  REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(statement, 0) == store::k_index_schema_version);
+  sqlite3_finalize(statement);
+  sqlite3_close(check);
+}
+
+TEST_CASE("doctor finds and repairs what the index and the run folders disagree on") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto kept = new_record("exp");
+  auto unindexed = new_record("exp");
+  auto vanished = new_record("exp");
+  for (auto* r : {&kept, &unindexed, &vanished}) runs.create(*r);
+  runs.unindex(unindexed.id);
+  fs::remove_all(runs.run_dir(vanished.id));
+  store::DoctorReport report;
+  store::check_runs(runs, /*repair=*/false, report);
+  REQUIRE(report.findings.size() == 2);
+  CHECK(report.findings[0].problem == "run " + vanished.id + " is in the index but " +
+                                          runs.record_path(vanished.id).string() + " is missing");
+  CHECK(report.findings[1].problem == "run " + unindexed.id + " is not in the index");
+  CHECK(report.unresolved() == 2);
+  store::DoctorReport repaired;
+  store::check_runs(runs, /*repair=*/true, repaired);
+  CHECK(repaired.unresolved() == 0);
+  store::DoctorReport after;
+  store::check_runs(runs, /*repair=*/false, after);
+  CHECK(after.findings.empty());
+  CHECK(after.runs_checked == 2);
+  store::RunFilter all;
+  all.limit = 0;
+  CHECK(runs.list(all).size() == 2);
 }

@@ -1,0 +1,63 @@
+#include "lib/store/run_listing.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <fmt/format.h>
+#include <cerrno>
+
+#include "lib/util/error.hpp"
+#include "lib/util/fs.hpp"
+#include "lib/util/names.hpp"
+
+namespace amlrun::store {
+
+namespace {
+
+// `runs_fd`: the runs/ directory, so each stat walks two path components
+// instead of the whole workspace path (a full listing stats every row).
+bool matches(int runs_fd, const IndexRow& row) {
+  if (!util::is_valid_name(row.id)) return false;
+  struct stat file {};
+  std::string relative = row.id + "/run.json";
+  if (::fstatat(runs_fd, relative.c_str(), &file, 0) != 0) return false;
+  std::int64_t mtime_ns = file.st_mtim.tv_sec * 1000000000LL + file.st_mtim.tv_nsec;
+  return mtime_ns == row.record_mtime_ns && file.st_size == row.record_size;
+}
+
+util::UniqueFd open_runs_dir(const RunStore& store) {
+  return util::UniqueFd(
+      ::open(store.workspace().runs_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+
+}  // namespace
+
+bool row_matches_record_file(const RunStore& store, const IndexRow& row) {
+  auto runs_fd = open_runs_dir(store);
+  return runs_fd && matches(runs_fd.get(), row);
+}
+
+void check_listed_runs(const RunStore& store, std::vector<IndexRow>& rows) {
+  auto runs_fd = open_runs_dir(store);
+  for (auto& row : rows) {
+    if (runs_fd && matches(runs_fd.get(), row)) continue;
+    try {
+      RunRecord record = store.load(row.id);
+      row.experiment = record.experiment;
+      row.display_name = record.display_name;
+      row.state = to_string(record.state);
+      row.created_at = record.created_at;
+      row.ended_at = record.ended_at;
+      row.exit_code = record.exit_code;
+      row.compute = record.compute;
+    } catch (const util::InputError&) {
+      row.state = k_missing_state;
+      row.problem = fmt::format("{} is missing", store.record_path(row.id).string());
+    } catch (const util::Error& error) {
+      row.state = k_corrupt_state;
+      row.problem = error.what();
+    }
+  }
+}
+
+}  // namespace amlrun::store
