@@ -1,5 +1,7 @@
 #include "lib/compute/slurm_target.hpp"
 
+#include "lib/store/metric_ingest.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -432,6 +434,9 @@ store::RunRecord SlurmTarget::refresh(store::RunStore& store, store::RunRecord r
   } catch (const util::Error& error) {
     record.target["status_error"] = error.what();
   }
+  ingest_metrics(store, record,
+                 recorded_shared_run_dir(record, shared_run_dir(record.id)) / "wd" / "logs" / "metrics",
+                 /*final=*/false);
   std::int64_t now = util::monotonic_ms();
   bool ended = seen.status && seen.status->state == "ended";
   if (!ended && now >= m_next_query_ms) {
@@ -495,6 +500,8 @@ void SlurmTarget::finish(store::RunStore& store, store::RunRecord& record) {
     store.save(record);
   }
   collect(store, record);
+  ingest_metrics(store, record, store.run_dir(record.id) / "artifacts" / "logs" / "metrics",
+                 /*final=*/true);
   record.exit_code = result["exit_code"].is_number_integer()
                          ? std::optional<int>(result["exit_code"].get<int>())
                          : std::nullopt;
@@ -503,6 +510,19 @@ void SlurmTarget::finish(store::RunStore& store, store::RunRecord& record) {
   record.target.erase("result");
   auto state = store::run_state_from_string(result.value("state", "Failed"));
   store.transition(record, state.value_or(RunState::failed));
+}
+
+// Metrics the ranks wrote on the shared directory go into the index as they
+// appear (refresh runs about once a second while someone follows the run),
+// and the rest after collection. Ingestion never fails the run.
+void SlurmTarget::ingest_metrics(store::RunStore& store, store::RunRecord& record,
+                                 const fs::path& metrics_dir, bool final) {
+  try {
+    store::MetricIngestor ingestor(store, record.id, metrics_dir);
+    ingestor.ingest(final, final ? store::MetricIngestor::k_unlimited : 16 << 20);
+  } catch (const std::exception& error) {
+    record.target["metrics_error"] = error.what();
+  }
 }
 
 // The sealed outputs and logs move from shared_dir into the workspace, with

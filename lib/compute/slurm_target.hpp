@@ -59,6 +59,8 @@ class SlurmTarget : public ComputeTarget {
   SlurmTargetReport report() const;
 
  private:
+  void ingest_metrics(store::RunStore& store, store::RunRecord& record,
+                      const std::filesystem::path& metrics_dir, bool final);
   void check_shared_dir() const;
   void prepare_run_directory(store::RunStore& store, store::RunRecord& record,
                              const spec::JobSpec& spec, const std::filesystem::path& run_dir);

@@ -353,6 +353,31 @@ class StreamingTest(SlurmTest):
         self.assertIn("amlrun: outputs: " + outputs, result.stderr)
 
 
+    def test_metrics_from_every_rank_reach_the_index(self):
+        self.project.write("src/metrics.py", """
+            import json, os
+            rank = int(os.environ["RANK"])
+            with open(os.environ["AMLRUN_METRICS_FILE"], "a") as f:
+                for step in range(3):
+                    f.write(json.dumps({"name": "loss", "value": 1.0 / (step + 1 + rank), "step": step}) + "\\n")
+        """)
+        result = self.submit("""
+            code: src
+            command: python3 metrics.py
+            distribution:
+              type: pytorch
+            resources:
+              instance_count: 2
+            compute: cluster
+        """)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        run_id = self.last_run()
+        out = json.loads(self.project.amlrun("metrics", run_id, "--output", "json").stdout)
+        points = sorted((p["rank"], p["step"], p["value"]) for p in out["runs"][0]["metrics"]["loss"])
+        self.assertEqual(points, [(0, 0, 1.0), (0, 1, 0.5), (0, 2, 1.0 / 3),
+                                  (1, 0, 0.5), (1, 1, 1.0 / 3), (1, 2, 0.25)])
+
+
 class ComputeCommandTest(SlurmTest):
     extra_targets = ("  missing-dir:\n"
                      "    type: slurm\n"
