@@ -177,6 +177,8 @@ class Store {
   int objects_fd() const { return m_objects_fd.get(); }
 
   // Temp files of crashed writers; anything a day old is not being written.
+  // Age is by ctime: a finished temp file already carries the objects'
+  // pinned 1970 mtime while it waits for its rename.
   void remove_stale_temp_files() const {
     UniqueFd fd(::open((m_dir / "tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     DIR* dir = fd ? ::fdopendir(fd.release()) : nullptr;
@@ -188,7 +190,7 @@ class Store {
           ::fstatat(::dirfd(dir), item->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         continue;
       }
-      if (static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 < cutoff) {
+      if (static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 < cutoff) {
         ::unlinkat(::dirfd(dir), item->d_name, 0);
       }
     }
@@ -237,6 +239,7 @@ class Store {
   // modified one is replaced.
   void publish_object(TempFile& temp, const std::string& name, std::uint64_t size,
                       bool executable) const {
+    int error = 0;
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (!temp.unnamed()) {
         // rename replaces an existing object: harmless (same content) and
@@ -245,24 +248,27 @@ class Store {
           temp.name.clear();
           return;
         }
+        error = errno;
       } else if (link_unnamed(temp.fd.get(), m_objects_fd.get(), name) == 0) {
         return;
-      } else if (errno == EEXIST) {
+      } else if (error = errno; error == EEXIST) {
         struct stat st {};
         if (::fstatat(m_objects_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-          if (errno == ENOENT) continue;  // removed meanwhile: link again
+          error = errno;
+          if (error == ENOENT) continue;  // removed meanwhile: link again
           break;
         }
         if (!object_intact(st, size, executable)) replace_object(temp, name);
         return;
       }
-      if (errno != ENOENT) break;
+      if (error != ENOENT) break;
       // The fan-out directory is missing; another writer may make it too.
       std::string fan_out = name.substr(0, 2);
       if (::mkdirat(m_objects_fd.get(), fan_out.c_str(), 0755) != 0 && errno != EEXIST) {
         util::throw_errno(fmt::format("cannot create {}", (m_dir / "objects" / fan_out).string()));
       }
     }
+    errno = error;
     util::throw_errno(fmt::format("cannot store {}", (m_dir / "objects" / name).string()));
   }
 

@@ -858,3 +858,16 @@ TEST_CASE("a small tree makes only the store directories it needs", "[snapshot]"
   CHECK(directories ==
         std::vector<std::string>{"cache", "manifests", "objects", "objects/" + fan_out});
 }
+
+TEST_CASE("a temp file another take is about to rename is not removed as stale", "[snapshot]") {
+  // A finished temp file already has the objects' 1970 mtime; only its ctime
+  // tells that it is new.
+  Workspace workspace;
+  write_file(workspace.source / "a", "a");
+  workspace.take();
+  write_file(workspace.store / "tmp/1234-abcdef01-0", "finished, not yet renamed", 0444);
+  struct timespec pinned[2] = {{1, 0}, {1, 0}};
+  REQUIRE(::utimensat(AT_FDCWD, (workspace.store / "tmp/1234-abcdef01-0").c_str(), pinned, 0) == 0);
+  workspace.take();
+  CHECK(fs::exists(workspace.store / "tmp/1234-abcdef01-0"));
+}
