@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -455,8 +456,12 @@ class Walker {
         m_wake.notify_all();
       }
       if (start_helpers) {
-        for (unsigned i = 1; i < m_threads; ++i) {
-          m_helpers.emplace_back([this, i] { work(m_sinks[i], /*may_start_helpers=*/false); });
+        try {
+          for (unsigned i = 1; i < m_threads; ++i) {
+            m_helpers.emplace_back([this, i] { work(m_sinks[i], /*may_start_helpers=*/false); });
+          }
+        } catch (const std::system_error&) {
+          // No more threads to be had: walk with those already running.
         }
         may_start_helpers = false;
       }
@@ -904,7 +909,11 @@ void copy_all(Copier& copier, std::vector<Found*>& work, unsigned threads,
     }
   };
   std::vector<std::thread> helpers;
-  for (unsigned i = 1; i < threads; ++i) helpers.emplace_back(run);
+  try {
+    for (unsigned i = 1; i < threads; ++i) helpers.emplace_back(run);
+  } catch (const std::system_error&) {
+    // No more threads to be had: copy with those already running.
+  }
   run();
   for (auto& helper : helpers) helper.join();
   if (first_error) std::rethrow_exception(first_error);
