@@ -295,7 +295,7 @@ class Store {
   // linkat of an O_TMPFILE descriptor to dir_fd/name; errno is linkat's.
   static int link_unnamed(int fd, int dir_fd, const std::string& name) {
     char proc_path[32];
-    std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+    (void)std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
     return ::linkat(AT_FDCWD, proc_path, dir_fd, name.c_str(), AT_SYMLINK_FOLLOW);
   }
 
