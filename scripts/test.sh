@@ -2,6 +2,7 @@
 # Installs what is missing, builds, and runs every test through ctest:
 #   1. the normal build (amlrun, amlrun-worker): unit and end-to-end tests;
 #   2. lib/ without LibTorch and the unit tests under AddressSanitizer + UBSan.
+# As root it starts the Slurm test cluster for the Slurm end-to-end tests.
 # Extra arguments go to the first ctest (e.g. scripts/test.sh -R e2e.local).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -10,6 +11,21 @@ cd "$AMLRUN_ROOT"
 ensure_packages "${AMLRUN_PACKAGES[@]}"
 
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# The Slurm end-to-end tests run on a real two-node cluster on this machine
+# (scripts/slurm-test-cluster.sh, root only). It is taken down afterwards
+# only if this run started it, so a cluster someone else is using stays up.
+if [ "$(id -u)" -eq 0 ]; then
+  if ! scripts/slurm-test-cluster.sh status 2>/dev/null; then
+    scripts/slurm-test-cluster.sh up
+    trap 'scripts/slurm-test-cluster.sh down' EXIT
+  fi
+  export "$(scripts/slurm-test-cluster.sh env)"
+  export AMLRUN_SLURM_TESTS=required  # fail, not skip, when the cluster does not answer
+else
+  log "not root: the Slurm end-to-end tests are skipped (they need scripts/slurm-test-cluster.sh up)"
+fi
+
 log "running tests (build)"
 ctest --test-dir build --output-on-failure "$@"
 

@@ -1,6 +1,7 @@
 // Hidden commands that amlrun runs itself: the local supervisor and the rank
-// wrapper started by mpirun/srun.
+// wrapper started by mpirun/srun, and the node side of a Slurm run.
 #include "cli/amlrun/commands.hpp"
+#include "lib/launch/slurm_job.hpp"
 #include "lib/launch/supervisor.hpp"
 
 namespace amlrun::cli {
@@ -20,14 +21,23 @@ void add_supervise(CLI::App& app, GlobalOptions&, Handler& handler) {
 void add_rank_exec(CLI::App& app, GlobalOptions&, Handler& handler) {
   auto logs = std::make_shared<std::string>();
   auto per_node = std::make_shared<int>(1);
+  auto no_torch_contract = std::make_shared<bool>(false);
   auto argv = std::make_shared<std::vector<std::string>>();
   app.add_option("--logs", *logs)->required();
   app.add_option("--processes-per-node", *per_node);
+  app.add_flag("--no-torch-contract", *no_torch_contract);
   app.add_option("PROGRAM", *argv)->required();
   app.prefix_command(false);
-  handler = [logs, per_node, argv]() {
-    return static_cast<ExitCode>(launch::exec_rank(*logs, *per_node, *argv));
+  handler = [logs, per_node, no_torch_contract, argv]() {
+    return static_cast<ExitCode>(
+        launch::exec_rank(*logs, *per_node, !*no_torch_contract, *argv));
   };
+}
+
+void add_slurm_run(CLI::App& app, GlobalOptions&, Handler& handler) {
+  auto run_dir = std::make_shared<std::string>();
+  app.add_option("--run-dir", *run_dir)->required();
+  handler = [run_dir]() { return static_cast<ExitCode>(launch::run_slurm_job(*run_dir)); };
 }
 
 }  // namespace amlrun::cli

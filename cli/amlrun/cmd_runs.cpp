@@ -8,10 +8,11 @@
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
 #include "lib/compute/compute_target.hpp"
+#include "lib/spec/job_spec.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
 
-#include <yaml-cpp/emitter.h>
 
 namespace amlrun::cli {
 
@@ -19,27 +20,6 @@ namespace {
 
 const std::map<std::string, OutputFormat> k_show_formats = {
     {"text", OutputFormat::text}, {"json", OutputFormat::json}, {"yaml", OutputFormat::yaml}};
-
-void emit_yaml(YAML::Emitter& out, const nlohmann::ordered_json& j) {
-  if (j.is_object()) {
-    out << YAML::BeginMap;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      out << YAML::Key << it.key() << YAML::Value;
-      emit_yaml(out, it.value());
-    }
-    out << YAML::EndMap;
-  } else if (j.is_array()) {
-    out << YAML::BeginSeq;
-    for (const auto& item : j) emit_yaml(out, item);
-    out << YAML::EndSeq;
-  } else if (j.is_string()) {
-    out << YAML::DoubleQuoted << j.get<std::string>();
-  } else if (j.is_null()) {
-    out << YAML::Null;
-  } else {
-    out << j.dump();
-  }
-}
 
 store::RunRecord refreshed(store::RunStore& store, const std::string& id) {
   auto record = store.load(id);
@@ -62,13 +42,33 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   line("ended", r.ended_at);
   line("duration", util::format_duration(r.duration_seconds()));
   line("compute", fmt::format("{} ({})", r.compute, r.compute_type));
+  if (r.target.contains("job_id")) {
+    // Where to look in squeue, and what Slurm last said.
+    std::string slurm = "job " + r.target.value("job_id", "");
+    std::string state = r.target.value("slurm_state", "");
+    std::string reason = r.target.value("slurm_reason", "");
+    if (!state.empty()) slurm += ", " + state + (reason.empty() || reason == "None" ? "" : " (" + reason + ")");
+    if (r.target.value("attempt", 1) > 1) slurm += fmt::format(", attempt {}", r.target.value("attempt", 1));
+    if (r.target.contains("nodes")) {
+      std::vector<std::string> nodes = r.target["nodes"].get<std::vector<std::string>>();
+      slurm += " on " + util::join(nodes, ",");
+    }
+    line("slurm", slurm);
+  }
   line("processes", fmt::format("{} on {} node{} ({})", r.process_count, r.instance_count,
                                 r.instance_count == 1 ? "" : "s", r.distribution));
   if (!r.snapshot_id.empty()) {
     line("snapshot", fmt::format("{} ({} files, {} bytes)", r.snapshot_id, r.snapshot_files,
                                  r.snapshot_bytes));
   }
-  line("environment", fmt::format("{} ({})", r.environment_hash.substr(0, 16), r.environment_mode));
+  std::string environment = fmt::format("{} ({}", r.environment_hash.substr(0, 16), r.environment_mode);
+  if (r.target.contains("environment") && r.target["environment"].contains("cache_hit")) {
+    const auto& facts = r.target["environment"];
+    environment += facts.value("cache_hit", false)
+                       ? ", cached"
+                       : fmt::format(", built in {}", util::format_duration(facts.value("seconds", 0.0)));
+  }
+  line("environment", environment + ")");
   std::string tags;
   for (const auto& [k, v] : r.tags) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
   line("tags", tags);
@@ -141,9 +141,7 @@ void add_show(CLI::App& app, GlobalOptions& global, Handler& handler) {
     if (*output == OutputFormat::json) {
       std::printf("%s\n", run_json(store, record).dump(2).c_str());
     } else if (*output == OutputFormat::yaml) {
-      YAML::Emitter out;
-      emit_yaml(out, run_json(store, record));
-      std::printf("%s\n", out.c_str());
+      std::printf("%s", spec::json_to_yaml(run_json(store, record)).c_str());
     } else {
       print_text(store, record);
     }

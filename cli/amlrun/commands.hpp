@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "lib/store/run_record.hpp"
 #include "lib/util/error.hpp"
 #include "lib/workspace/workspace.hpp"
 
@@ -38,13 +39,19 @@ void add_cancel(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_show(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_validate(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_init(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_compute(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_env(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_supervise(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_rank_exec(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_slurm_run(CLI::App& app, GlobalOptions& global, Handler& handler);
 
 // The workspace as the user pointed at it (flag, variable, or walking up).
 workspace::OpenOptions workspace_options(const GlobalOptions& global, bool create_if_missing);
 
 // Exit code for a terminal run state (DESIGN.md).
 ExitCode exit_code_for_state(const std::string& state);
+// The same for a record: a run that Failed for the infrastructure's reasons
+// (Slurm preemption, node failure) exits with 3, not 1.
+ExitCode exit_code_for_record(const store::RunRecord& record);
 
 }  // namespace amlrun::cli

@@ -32,6 +32,16 @@ ExitCode exit_code_for_state(const std::string& state) {
   return ExitCode::run_failed;
 }
 
+ExitCode exit_code_for_record(const store::RunRecord& record) {
+  // A run that failed for the cluster's reasons (preemption, a failed node)
+  // is not a failure of the code: CI may retry it.
+  if (record.state == store::RunState::failed &&
+      record.target.value("failure_kind", "") == "infrastructure") {
+    return ExitCode::infrastructure;
+  }
+  return exit_code_for_state(store::to_string(record.state));
+}
+
 nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRecord& record) {
   auto j = store::to_json(record);
   auto dir = store.run_dir(record.id);
@@ -50,8 +60,11 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   ::sigaction(SIGTERM, &action, nullptr);
 
   bool text = options.output == OutputFormat::text;
-  auto target = compute::make_target(store.workspace(), store.load(run_id).compute);
+  auto initial = store.load(run_id);
+  auto target = compute::make_target(store.workspace(), initial.compute);
   stream::StreamOptions stream_options;
+  stream_options.log_dirs = target->log_directories(store, initial);
+  stream_options.state_dirs = target->state_directories(store, initial);
   stream_options.all_ranks = options.all_ranks;
   // In json mode stdout carries the result alone; the logs go to stderr.
   stream_options.output_fd = text ? 1 : 2;
@@ -63,6 +76,11 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
     if (text && (record.state == store::RunState::preparing ||
                  record.state == store::RunState::running)) {
       std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(), store::to_string(record.state).c_str());
+    }
+    // On a cluster, Starting can last: say which job to look for in squeue.
+    if (text && record.state == store::RunState::starting && record.target.contains("job_id")) {
+      std::fprintf(stderr, "amlrun: %s Starting: Slurm job %s\n", record.id.c_str(),
+                   record.target["job_id"].get<std::string>().c_str());
     }
   };
   util::timing_mark("following");
@@ -87,7 +105,7 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
     auto outputs = store.run_dir(record.id) / "artifacts" / "outputs";
     std::fprintf(stderr, "amlrun: outputs: %s\n", outputs.c_str());
   }
-  return exit_code_for_state(store::to_string(record.state));
+  return exit_code_for_record(record);
 }
 
 }  // namespace amlrun::cli

@@ -27,9 +27,15 @@ const Command k_commands[] = {
     {"validate", "Check a job file and print the normalised spec", false,
      amlrun::cli::add_validate},
     {"init", "Create a workspace (.amlrun/) in a directory", false, amlrun::cli::add_init},
+    {"compute", "List the compute targets, or show one (Slurm: reachability, idle nodes)", false,
+     amlrun::cli::add_compute},
+    {"env", "Show, write the build context of, or build a job's environment", false,
+     amlrun::cli::add_env},
     {"_supervise", "internal: own a local run", true, amlrun::cli::add_supervise},
     {"_rank-exec", "internal: start one rank under mpirun or srun", true,
      amlrun::cli::add_rank_exec},
+    {"_slurm-run", "internal: run a Slurm job on its first node (the batch script)", true,
+     amlrun::cli::add_slurm_run},
 };
 
 int fail(ExitCode code, const std::string& message) {
@@ -49,6 +55,8 @@ int main(int argc, char** argv) {
   amlrun::cli::GlobalOptions global;
   app.add_option("--workspace", global.workspace,
                  "The workspace directory (default: .amlrun here or above; AMLRUN_WORKSPACE)");
+  // --workspace may also come after the command (amlrun submit job.yml --workspace W).
+  app.fallthrough();
   std::vector<std::pair<CLI::App*, amlrun::cli::Handler>> handlers;
   std::vector<std::string> names;
   for (const auto& command : k_commands) {

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "lib/compute/compute_target.hpp"
+#include "lib/env/environment.hpp"
+#include "lib/env/runtime.hpp"
 #include "lib/snapshot/snapshot.hpp"
 #include "lib/spec/loader.hpp"
 #include "lib/store/run_store.hpp"
@@ -46,11 +48,6 @@ std::string default_experiment(const spec::JobSpec& spec) {
 
 }  // namespace
 
-std::string environment_hash(const nlohmann::ordered_json& environment) {
-  // nlohmann::json (not ordered) sorts keys: a canonical form of the map.
-  return util::sha256_hex(nlohmann::json(environment).dump());
-}
-
 SubmitResult submit_job(const SubmitRequest& request) {
   auto notice = [&](const std::string& text) {
     if (request.notice) request.notice(text);
@@ -77,6 +74,7 @@ SubmitResult submit_job(const SubmitRequest& request) {
   // 2. resolve the workspace and the compute target (before any copying).
   workspace::Workspace workspace = workspace::open_workspace(request.workspace);
   auto target = make_target(workspace, job.compute);
+  target->set_notice(notice);
 
   util::timing_mark("workspace and target");
   // 3. snapshot the source directory into the content-addressed store.
@@ -92,13 +90,18 @@ SubmitResult submit_job(const SubmitRequest& request) {
   }
 
   util::timing_mark("snapshot");
-  // 4. resolve the environment. The local target runs in the host
-  // environment; containers and venvs arrive with lib/env.
-  auto environment = spec::to_json(job)["environment"];
-  if (!job.environment.image.empty()) {
-    notice(fmt::format("note: running in the host environment; environment.image {} is not used "
-                       "on the local target",
-                       job.environment.image));
+  // 4. resolve the environment: its canonical form and hash, and how this
+  // target will provide it (host, venv or container).
+  const auto& settings = workspace.config().environments;
+  env::Environment environment = env::resolve_environment(job, settings);
+  std::string hash = env::environment_hash(environment);
+  env::Mode mode = env::choose_mode(environment, settings);
+  if (mode == env::Mode::container) {
+    env::choose_runtime(settings.runtime);  // refuses now, not in the middle of the run
+  } else if (!job.environment.image.empty() || !job.environment.build_context.empty()) {
+    notice(fmt::format("note: no container runtime is configured (environments.runtime), so the "
+                       "run uses the {} environment; the image is not used",
+                       env::to_string(mode)));
   }
 
   util::timing_mark("environment");
@@ -115,8 +118,8 @@ SubmitResult submit_job(const SubmitRequest& request) {
   record.snapshot_id = snap.id;
   record.snapshot_files = snap.files;
   record.snapshot_bytes = snap.bytes;
-  record.environment_hash = environment_hash(environment);
-  record.environment_mode = "host";
+  record.environment_hash = hash;
+  record.environment_mode = env::to_string(mode);
   record.instance_count = job.instance_count;
   record.process_count = job.total_processes();
   record.distribution = spec::to_string(job.distribution.type);
@@ -126,11 +129,33 @@ SubmitResult submit_job(const SubmitRequest& request) {
   record.amlrun_version = AMLRUN_VERSION;
   store::FileLock lock = store->create(record);
   fs::path run_dir = store->run_dir(record.id);
-  util::write_file_atomic(run_dir / "job.json", spec::to_json(job).dump(2) + "\n");
+  try {
+    // Not fsynced: the run has not started, and a crash before the
+    // supervisor's first durable transition leaves a run that refresh()
+    // records as failed — nothing is lost that a resubmit does not restore.
+    util::write_file_replace(run_dir / "job.json", spec::to_json(job).dump(2) + "\n");
+    nlohmann::json environment_record = {{"hash", hash},
+                                         {"mode", env::to_string(mode)},
+                                         {"runtime", settings.runtime},
+                                         {"build_context", environment.build_context},
+                                         {"canonical", env::canonical_form(environment)}};
+    util::write_file_replace(run_dir / "environment.json", environment_record.dump(2) + "\n");
+    util::timing_mark("run record");
 
-  util::timing_mark("run record");
-  // 6. hand the run to the compute target.
-  target->submit(*store, record, std::move(lock));
+    // 6. hand the run to the compute target.
+    target->submit(*store, record, std::move(lock));
+  } catch (const SubmissionOutcomeUnknown&) {
+    // The target may have accepted the run: its refresh() settles it.
+    throw;
+  } catch (const std::exception& error) {
+    // The record exists: it must not stay Queued forever (a target may
+    // have recorded the failure with its own reason already).
+    if (!store::is_terminal(record.state)) {
+      record.failure_reason = fmt::format("submission failed: {}", error.what());
+      store->transition(record, store::RunState::failed);
+    }
+    throw;
+  }
   util::timing_mark("handed to the target");
   return SubmitResult{record, run_dir, std::move(store)};
 }

@@ -33,7 +33,4 @@ struct SubmitResult {
 
 SubmitResult submit_job(const SubmitRequest& request);
 
-// sha256 of the environment's canonical form (until lib/env owns it).
-std::string environment_hash(const nlohmann::ordered_json& environment);
-
 }  // namespace amlrun::compute

@@ -18,9 +18,10 @@ std::filesystem::path amlrun_executable() {
   return path;
 }
 
-static std::string resolve_python() {
+static std::string resolve_python(const std::vector<std::string>& environment) {
+  auto path = util::get_env(environment, "PATH");
   for (const char* name : {"python", "python3"}) {
-    if (auto found = util::find_executable(name)) return found->string();
+    if (auto found = util::find_executable(name, path ? path->c_str() : nullptr)) return found->string();
   }
   throw util::InputError("neither python nor python3 is in PATH; an estimator job runs its "
                          "entry_script with python");
@@ -36,7 +37,8 @@ static std::string resolve_worker() {
 }
 
 std::vector<std::string> user_program(
-    const spec::JobSpec& spec, const std::vector<std::pair<std::string, std::string>>& inputs) {
+    const spec::JobSpec& spec, const std::vector<std::pair<std::string, std::string>>& inputs,
+    const std::vector<std::string>& environment, bool resolve) {
   if (spec.dialect == spec::Dialect::command) {
     // $0 names the script in bash's own error messages.
     return {"bash", "-c", render_command_script(spec.command), "amlrun-command"};
@@ -50,7 +52,8 @@ std::vector<std::string> user_program(
       return p.text();
     }));
   }
-  if (!argv.empty() && argv[0] == "python") argv[0] = resolve_python();
+  if (!resolve) return argv;
+  if (!argv.empty() && argv[0] == "python") argv[0] = resolve_python(environment);
   if (!argv.empty() && argv[0] == "amlrun-worker") argv[0] = resolve_worker();
   return argv;
 }

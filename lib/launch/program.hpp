@@ -12,10 +12,13 @@ namespace amlrun::launch {
 // The argv of the user program: `bash -c <script>` for a command job; the
 // estimator's `python <entry_script> <params>` or the trainer's amlrun-worker
 // command with ${{inputs.x}} replaced by the prepared values. `python` is
-// whichever of python/python3 PATH has; amlrun-worker is the one installed
-// beside amlrun. Throws util::InputError when a program cannot be found.
+// whichever of python/python3 the run's PATH has (a venv's comes first);
+// amlrun-worker is the one installed beside amlrun. In a container
+// (`resolve` false) names stay as they are, for the image's PATH. Throws
+// util::InputError when a program cannot be found.
 std::vector<std::string> user_program(const spec::JobSpec& spec,
-                                      const std::vector<std::pair<std::string, std::string>>& inputs);
+                                      const std::vector<std::pair<std::string, std::string>>& inputs,
+                                      const std::vector<std::string>& environment, bool resolve = true);
 
 // The amlrun binary itself (/proc/self/exe), for `amlrun _rank-exec`.
 std::filesystem::path amlrun_executable();

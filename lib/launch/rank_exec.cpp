@@ -21,7 +21,7 @@ static int first_integer_variable(std::initializer_list<const char*> names, int 
   return fallback;
 }
 
-int exec_rank(const std::filesystem::path& logs_dir, int processes_per_node,
+int exec_rank(const std::filesystem::path& logs_dir, int processes_per_node, bool torch_contract,
               const std::vector<std::string>& argv) {
   if (argv.empty()) {
     std::fprintf(stderr, "amlrun _rank-exec: no program given\n");
@@ -32,19 +32,27 @@ int exec_rank(const std::filesystem::path& logs_dir, int processes_per_node,
   // Ranks are laid out in blocks of processes_per_node (mpirun's and srun's
   // default), and one machine can stand in for several nodes (the local
   // target simulating instance_count > 1), so local and node ranks come from
-  // the declared layout rather than from what the launcher saw.
+  // the declared layout rather than from what the launcher saw...
   if (processes_per_node < 1) processes_per_node = 1;
   int local_rank = rank % processes_per_node;
   int local_size = processes_per_node;
   int node_rank = rank / processes_per_node;
+  // ...except for tasks srun started itself (no mpirun in between): there
+  // Slurm knows the real node and the rank on it.
+  if (!::getenv("OMPI_COMM_WORLD_RANK") && ::getenv("SLURM_STEP_ID") && ::getenv("SLURM_PROCID")) {
+    local_rank = first_integer_variable({"SLURM_LOCALID"}, local_rank);
+    node_rank = first_integer_variable({"SLURM_NODEID"}, node_rank);
+  }
 
   auto set = [](const char* name, const std::string& value) { ::setenv(name, value.c_str(), 1); };
-  set("RANK", std::to_string(rank));
-  set("WORLD_SIZE", std::to_string(world));
-  set("LOCAL_RANK", std::to_string(local_rank));
-  set("LOCAL_WORLD_SIZE", std::to_string(local_size));
-  set("NODE_RANK", std::to_string(node_rank));
-  set("GROUP_RANK", std::to_string(node_rank));
+  if (torch_contract) {
+    set("RANK", std::to_string(rank));
+    set("WORLD_SIZE", std::to_string(world));
+    set("LOCAL_RANK", std::to_string(local_rank));
+    set("LOCAL_WORLD_SIZE", std::to_string(local_size));
+    set("NODE_RANK", std::to_string(node_rank));
+    set("GROUP_RANK", std::to_string(node_rank));
+  }
   set("AMLRUN_METRICS_FILE", rank_metrics_path(logs_dir, rank).string());
 
   std::string log_path = rank_log_path(logs_dir, rank).string();

@@ -12,6 +12,10 @@
 #include <fmt/format.h>
 #include <map>
 
+#include "lib/env/environment.hpp"
+#include "lib/env/image.hpp"
+#include "lib/env/runtime.hpp"
+#include "lib/env/venv.hpp"
 #include "lib/launch/inputs.hpp"
 #include "lib/launch/process_tree.hpp"
 #include "lib/launch/program.hpp"
@@ -157,7 +161,80 @@ class Supervisor {
     bool private_mounts = local_inputs && enter_private_mount_namespace();
     m_inputs = prepare_inputs(m_spec, m_run_dir, private_mounts,
                               [this](const std::string& message) { log(message); });
-    m_program = user_program(m_spec, m_inputs);
+    prepare_environment();
+  }
+
+  // host: nothing to do; venv: build or reuse it; container: build or reuse
+  // the image. The run record says which, and whether the cache was hit.
+  void prepare_environment() {
+    auto record = nlohmann::json::parse(util::read_file(m_run_dir / "environment.json"));
+    m_environment_mode = record.value("mode", "host");
+    std::string hash = record.value("hash", "");
+    const auto& settings = m_workspace.config().environments;
+    env::Environment environment = env::environment_from_canonical(record["canonical"]);
+    environment.build_context = record.value("build_context", "");
+    nlohmann::json facts = {{"mode", m_environment_mode}, {"hash", hash}};
+    if (m_environment_mode == "venv") {
+      env::VenvRequest request{environment, hash, m_workspace.environments_dir(), settings,
+                               m_logs_dir / "system" / "env_build.txt"};
+      auto venv = env::ensure_venv(request);
+      m_venv = venv.directory;
+      facts["cache_hit"] = venv.cache_hit;
+      facts["seconds"] = venv.seconds;
+      facts["venv"] = venv.directory.string();
+      facts["python"] = venv.python;
+      log(fmt::format("environment {}: venv {} ({})", hash.substr(0, 12), venv.directory.string(),
+                      venv.cache_hit ? "cached" : fmt::format("built in {:.1f} s", venv.seconds)));
+    } else if (m_environment_mode == "container") {
+      m_container.runtime = settings.runtime;
+      m_container.gpu = environment.gpu;
+      m_container.shm_size = environment.shm_size;
+      auto image = env::ensure_image(settings.runtime, environment, hash, m_run_dir / "environment-context",
+                                     m_workspace.environments_dir(),
+                                     m_logs_dir / "system" / "env_build.txt");
+      m_container.image = image.image;
+      facts["cache_hit"] = image.cache_hit;
+      facts["seconds"] = image.seconds;
+      facts["image"] = image.image;
+      log(fmt::format("environment {}: image {} ({})", hash.substr(0, 12), image.image,
+                      image.cache_hit ? "cached" : fmt::format("built in {:.1f} s", image.seconds)));
+    }
+    m_record.target["environment"] = facts;
+  }
+
+  // The run's environment with the venv first in PATH.
+  std::vector<std::string> environment_for_runs(const RunContext& context) const {
+    auto environment = run_environment(context, util::current_environment());
+    if (!m_venv.empty()) {
+      auto path = util::get_env(environment, "PATH").value_or("/usr/bin:/bin");
+      util::set_env(environment, "PATH", (m_venv / "bin").string() + ":" + path);
+      util::set_env(environment, "VIRTUAL_ENV", m_venv.string());
+      std::erase_if(environment, [](const std::string& e) { return e.rfind("PYTHONHOME=", 0) == 0; });
+    }
+    return environment;
+  }
+
+  // In container mode every rank's program runs inside the image, with the
+  // working directory and inputs mounted where they are on the host.
+  std::vector<std::string> wrap_for_container(const std::vector<std::string>& program,
+                                              const std::vector<std::string>& environment) const {
+    if (m_environment_mode != "container") return program;
+    env::ContainerRun run = m_container;
+    run.working_dir = m_working_dir;
+    run.mounts = {{m_working_dir, false}};
+    if (fs::exists(m_run_dir / "inputs")) run.mounts.emplace_back(m_run_dir / "inputs", true);
+    static const std::vector<std::string> host_only = {"PATH", "HOME", "HOSTNAME", "PWD", "SHLVL",
+                                                       "OLDPWD", "TERM", "_"};
+    auto base = util::current_environment();
+    for (const auto& entry : environment) {
+      std::string name = entry.substr(0, entry.find('='));
+      bool inherited = std::find(base.begin(), base.end(), entry) != base.end();
+      if (!inherited && std::find(host_only.begin(), host_only.end(), name) == host_only.end()) {
+        run.variables.push_back(name);
+      }
+    }
+    run.program = program;
+    return env::run_command(run);
   }
 
   RunContext context() const {
@@ -182,7 +259,8 @@ class Supervisor {
 
   void start_processes() {
     RunContext c = context();
-    auto environment = run_environment(c, util::current_environment());
+    auto environment = environment_for_runs(c);
+    m_program = user_program(m_spec, m_inputs, environment, m_environment_mode != "container");
     m_record.target["master_port"] = c.master_port;
     if (m_spec.distribution.type == spec::DistributionType::mpi) {
       MpiLaunch launch;
@@ -190,7 +268,8 @@ class Supervisor {
       launch.rank_command = {amlrun_executable().string(), "_rank-exec", "--logs",
                              m_logs_dir.string(), "--processes-per-node",
                              std::to_string(c.processes_per_instance), "--"};
-      launch.rank_command.insert(launch.rank_command.end(), m_program.begin(), m_program.end());
+      auto wrapped = wrap_for_container(m_program, environment);
+      launch.rank_command.insert(launch.rank_command.end(), wrapped.begin(), wrapped.end());
       if (c.distribution != spec::DistributionType::none) {
         util::set_env(environment, "MASTER_ADDR", c.master_address);
         util::set_env(environment, "MASTER_PORT", std::to_string(c.master_port));
@@ -218,7 +297,7 @@ class Supervisor {
                                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
       if (!log_fd) util::throw_errno("cannot open the rank log");
       util::SpawnOptions options;
-      options.argv = m_program;
+      options.argv = wrap_for_container(m_program, rank_environment);
       options.cwd = m_working_dir;
       options.environment = rank_environment;
       options.stdout_fd = log_fd.get();
@@ -428,6 +507,9 @@ class Supervisor {
   std::vector<std::pair<std::string, std::string>> m_inputs;
   std::vector<std::pair<std::string, std::string>> m_outputs;
   std::vector<std::string> m_program;
+  std::string m_environment_mode = "host";
+  fs::path m_venv;
+  env::ContainerRun m_container;
   std::vector<Rank> m_ranks;
   std::vector<pid_t> m_groups;
   util::UniqueFd m_signal_fd;

@@ -25,9 +25,10 @@ inline constexpr const char* k_supervisor_log_file = "supervisor.log";
 
 // `amlrun _rank-exec`: run under mpirun (or srun), sets the torch variables
 // from the launcher's rank variables, sends stdout and stderr to
-// logs/user_logs/std_log_rank_<r>.txt and executes argv. Returns only on
-// failure, with the exit code to use.
-int exec_rank(const std::filesystem::path& logs_dir, int processes_per_node,
+// logs/user_logs/std_log_rank_<r>.txt and executes argv. Without
+// `torch_contract` (single-process jobs) only the per-rank metrics file and
+// log are set up. Returns only on failure, with the exit code to use.
+int exec_rank(const std::filesystem::path& logs_dir, int processes_per_node, bool torch_contract,
               const std::vector<std::string>& argv);
 
 }  // namespace amlrun::launch

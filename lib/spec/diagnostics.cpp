@@ -1,5 +1,6 @@
 #include "lib/spec/diagnostics.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace amlrun::spec {
@@ -42,6 +43,21 @@ std::vector<Diagnostic> Diagnostics::warnings() const {
     if (item.severity == Diagnostic::Severity::warning) out.push_back(item);
   }
   return out;
+}
+
+std::vector<Diagnostic> Diagnostics::errors_in_file_order() const {
+  std::vector<Diagnostic> errors;
+  for (const auto& d : m_items) {
+    if (d.severity == Diagnostic::Severity::error) errors.push_back(d);
+  }
+  std::stable_sort(errors.begin(), errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    bool a_override = a.mark.source && a.mark.source->is_override;
+    bool b_override = b.mark.source && b.mark.source->is_override;
+    if (a_override != b_override) return b_override;
+    if (a.mark.line != b.mark.line) return a.mark.line < b.mark.line;
+    return a.mark.column < b.mark.column;
+  });
+  return errors;
 }
 
 // Control characters in a quoted source line would garble the terminal.

@@ -42,6 +42,8 @@ class Diagnostics {
   std::size_t error_count() const;
   const std::vector<Diagnostic>& all() const { return m_items; }
   std::vector<Diagnostic> warnings() const;
+  // The errors in reading order: by position in the file, overrides last.
+  std::vector<Diagnostic> errors_in_file_order() const;
 
  private:
   std::vector<Diagnostic> m_items;

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "lib/spec/dialects.hpp"
+#include "lib/spec/package_specs.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::spec::detail {
@@ -103,8 +104,8 @@ void read_estimator(MapReader& root, LoadContext& context, JobSpec& spec) {
                     spec.total_processes()));
   }
 
-  spec.environment.conda_packages = root.string_list("conda_packages");
-  spec.environment.pip_packages = root.string_list("pip_packages");
+  spec.environment.conda_packages = root.checked_list("conda_packages", normalise_conda_spec);
+  spec.environment.pip_packages = root.checked_list("pip_packages", normalise_pip_requirement);
   if (auto gpu = root.boolean("use_gpu")) spec.environment.use_gpu = *gpu;
   if (auto image = root.string("custom_docker_image")) spec.environment.image = *image;
   if (auto file = root.node("pip_requirements_file"); file && !file->is_null()) {

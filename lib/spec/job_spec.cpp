@@ -257,10 +257,12 @@ static void emit_json(YAML::Emitter& out, const nlohmann::ordered_json& j) {
   }
 }
 
-std::string to_yaml(const JobSpec& spec) {
+std::string json_to_yaml(const nlohmann::ordered_json& value) {
   YAML::Emitter out;
-  emit_json(out, to_json(spec));
+  emit_json(out, value);
   return std::string(out.c_str()) + "\n";
 }
+
+std::string to_yaml(const JobSpec& spec) { return json_to_yaml(to_json(spec)); }
 
 }  // namespace amlrun::spec

@@ -110,4 +110,7 @@ JobSpec job_spec_from_json(const nlohmann::ordered_json& json);
 // The normalised spec as YAML text (amlrun validate --output yaml).
 std::string to_yaml(const JobSpec& spec);
 
+// Any JSON value as block YAML, keys in their order (--output yaml).
+std::string json_to_yaml(const nlohmann::ordered_json& value);
+
 }  // namespace amlrun::spec

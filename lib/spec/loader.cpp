@@ -133,19 +133,7 @@ LoadedSpec load_from_source(const std::shared_ptr<Source>& source, const fs::pat
     }
   }
   if (diagnostics.has_errors()) {
-    std::vector<Diagnostic> errors;
-    for (const auto& d : diagnostics.all()) {
-      if (d.severity == Diagnostic::Severity::error) errors.push_back(d);
-    }
-    // In file order, so the report reads top to bottom; overrides last.
-    std::stable_sort(errors.begin(), errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
-      bool a_override = a.mark.source && a.mark.source->is_override;
-      bool b_override = b.mark.source && b.mark.source->is_override;
-      if (a_override != b_override) return b_override;
-      if (a.mark.line != b.mark.line) return a.mark.line < b.mark.line;
-      return a.mark.column < b.mark.column;
-    });
-    throw SpecError(source->name, std::move(errors), diagnostics.warnings());
+    throw SpecError(source->name, diagnostics.errors_in_file_order(), diagnostics.warnings());
   }
   loaded.warnings = diagnostics.warnings();
   return loaded;

@@ -186,6 +186,27 @@ std::vector<std::string> MapReader::string_list(std::string_view key) {
   return out;
 }
 
+std::vector<std::string> MapReader::checked_list(
+    std::string_view key,
+    const std::function<std::optional<std::string>(std::string_view, std::string&)>& check) {
+  std::vector<std::string> out;
+  auto value = node(key);
+  auto raw = string_list(key);
+  if (!value || !value->is_sequence()) return out;
+  for (std::size_t i = 0; i < value->items.size(); ++i) {
+    const auto& item = value->items[i];
+    if (!item->is_scalar()) continue;  // string_list reported it
+    std::string error;
+    if (auto normalised = check(item->value, error)) {
+      out.push_back(*normalised);
+    } else {
+      m_diagnostics.error(item->mark, fmt::format("{}[{}]", key_path(key), i),
+                          fmt::format("{} {}", util::printable(item->value), error));
+    }
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, std::string>> MapReader::string_map(std::string_view key) {
   std::vector<std::pair<std::string, std::string>> out;
   auto value = node(key);

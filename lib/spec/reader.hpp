@@ -3,6 +3,7 @@
 // declares its key, so finish() can report the keys nobody asked for as
 // "unknown key ... (did you mean ...?)" against exactly the keys this map has.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -42,6 +43,11 @@ class MapReader {
   // A value from a fixed set; anything else is an error with "did you mean".
   std::optional<std::string> choice(std::string_view key, const std::vector<std::string>& allowed);
   std::vector<std::string> string_list(std::string_view key);
+  // A list whose entries are checked (and may be rewritten) by `check`,
+  // which returns nullopt and sets its error text for a bad entry.
+  std::vector<std::string> checked_list(
+      std::string_view key,
+      const std::function<std::optional<std::string>(std::string_view, std::string&)>& check);
   // A map of scalar values (tags, environment variables), in file order.
   std::vector<std::pair<std::string, std::string>> string_map(std::string_view key);
 

@@ -31,15 +31,26 @@ class Streamer {
  public:
   Streamer(store::RunStore& store, const std::string& run_id, const StreamOptions& options)
       : m_store(store), m_options(options), m_run_dir(store.run_dir(run_id)), m_run_id(run_id) {
+    m_log_dirs = options.log_dirs;
+    if (m_log_dirs.empty()) {
+      m_log_dirs = {m_run_dir / "wd" / "logs" / "user_logs",
+                    m_run_dir / "artifacts" / "logs" / "user_logs"};
+    }
     m_inotify = util::UniqueFd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
     if (m_inotify) {
       ::inotify_add_watch(m_inotify.get(), m_run_dir.c_str(), IN_MOVED_TO | IN_CREATE);
+      for (const auto& dir : options.state_dirs) {
+        int watch = ::inotify_add_watch(m_inotify.get(), dir.c_str(), IN_MOVED_TO | IN_CREATE);
+        if (watch >= 0) m_state_watches.push_back(watch);
+      }
     }
   }
 
   StreamResult run() {
     StreamResult result;
     store::RunRecord record = m_store.load(m_run_id);
+    // The first refresh comes at once: a target may know more than run.json.
+    if (m_options.refresh) record = m_options.refresh(record);
     report_state(record);
     std::int64_t last_refresh = util::monotonic_ms();
     for (;;) {
@@ -59,9 +70,10 @@ class Streamer {
         result.record = record;
         return result;
       }
-      drain_inotify();
+      bool state_changed = drain_inotify();
       record = reload(record);
-      if (util::monotonic_ms() - last_refresh >= k_refresh_interval_ms && m_options.refresh) {
+      if (m_options.refresh &&
+          (state_changed || util::monotonic_ms() - last_refresh >= k_refresh_interval_ms)) {
         record = m_options.refresh(record);
         last_refresh = util::monotonic_ms();
       }
@@ -76,21 +88,20 @@ class Streamer {
   }
 
  private:
-  fs::path live_logs() const { return m_run_dir / "wd" / "logs" / "user_logs"; }
-  fs::path sealed_logs() const { return m_run_dir / "artifacts" / "logs" / "user_logs"; }
-
   void watch_log_directory() {
     if (m_watching_logs || !m_inotify) return;
     // Directory watches report writes to the files inside; the watch follows
-    // the directory when it is renamed into artifacts/ at the end.
-    for (const fs::path& dir : {live_logs(), sealed_logs()}) {
+    // the directory when it is renamed into artifacts/ at the end. (Shared
+    // filesystems such as NFS may report nothing: the poll timeout covers.)
+    for (const fs::path& dir : m_log_dirs) {
       if (::inotify_add_watch(m_inotify.get(), dir.c_str(), IN_MODIFY | IN_CREATE) >= 0) {
         m_watching_logs = true;
         return;
       }
     }
     // Not there yet: watch the directories on the way so we hear of it.
-    for (const fs::path& dir : {m_run_dir / "wd", m_run_dir / "wd" / "logs"}) {
+    const fs::path& live = m_log_dirs.front();
+    for (const fs::path& dir : {live.parent_path().parent_path(), live.parent_path()}) {
       ::inotify_add_watch(m_inotify.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO);
     }
   }
@@ -106,7 +117,7 @@ class Streamer {
     for (int rank : wanted_ranks(record)) {
       if (m_logs.count(rank) && m_logs[rank].fd) continue;
       std::string name = fmt::format("std_log_rank_{}.txt", rank);
-      for (const fs::path& dir : {live_logs(), sealed_logs()}) {
+      for (const fs::path& dir : m_log_dirs) {
         util::UniqueFd fd(::open((dir / name).c_str(), O_RDONLY | O_CLOEXEC));
         if (fd) {
           m_logs[rank].fd = std::move(fd);
@@ -159,11 +170,20 @@ class Streamer {
     }
   }
 
-  void drain_inotify() {
-    if (!m_inotify) return;
-    char buffer[4096];
-    while (::read(m_inotify.get(), buffer, sizeof buffer) > 0) {
+  // True when an event came from one of the state directories.
+  bool drain_inotify() {
+    if (!m_inotify) return false;
+    bool state_changed = false;
+    alignas(inotify_event) char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(m_inotify.get(), buffer, sizeof buffer)) > 0) {
+      for (ssize_t at = 0; at < n;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
+        for (int watch : m_state_watches) state_changed |= event->wd == watch;
+        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+      }
     }
+    return state_changed;
   }
 
   store::RunRecord reload(const store::RunRecord& previous) {
@@ -185,7 +205,9 @@ class Streamer {
   const StreamOptions& m_options;
   fs::path m_run_dir;
   std::string m_run_id;
+  std::vector<fs::path> m_log_dirs;
   util::UniqueFd m_inotify;
+  std::vector<int> m_state_watches;
   bool m_watching_logs = false;
   std::map<int, RankLog> m_logs;
   bool m_reported = false;

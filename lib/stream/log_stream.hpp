@@ -3,8 +3,10 @@
 // shows within milliseconds) and its state until it is terminal. Works the
 // same for a run in progress and for one that ended (the whole log, then the
 // end), so `amlrun stream ID` reattaches at any time.
+#include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "lib/store/run_store.hpp"
 
@@ -17,8 +19,19 @@ struct StreamOptions {
   std::function<void(const store::RunRecord&)> on_state;
   // A descriptor that becomes readable when the user interrupts (Ctrl-C).
   int interrupt_fd = -1;
-  // Brings the record up to date via the compute target (a lost supervisor).
+  // Brings the record up to date via the compute target (a lost supervisor,
+  // a Slurm job's progress). Called at the start and then once a second.
   std::function<store::RunRecord(store::RunRecord)> refresh;
+  // Where std_log_rank_<r>.txt files appear, in the order to look (the
+  // target's log_directories()); empty: the run directory's wd/logs/user_logs
+  // and then artifacts/logs/user_logs, as for local runs. A file is followed
+  // from the first directory it is found in, also when it is moved (renamed)
+  // to a later one.
+  std::vector<std::filesystem::path> log_dirs;
+  // Directories where a file appearing (created or renamed into place) may
+  // change the run's state, such as a Slurm run's status.json: refresh is
+  // then called at once instead of at the next second.
+  std::vector<std::filesystem::path> state_dirs;
 };
 
 struct StreamResult {

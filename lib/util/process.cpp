@@ -59,6 +59,19 @@ int wait_for(pid_t pid) {
   return status;
 }
 
+int run_logged(const std::vector<std::string>& argv, const std::filesystem::path& log_path) {
+  UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!log) throw_errno(fmt::format("cannot open {}", log_path.string()));
+  std::string line = "$";
+  for (const auto& word : argv) line += " " + word;
+  write_all(log.get(), line + "\n", fmt::format("cannot write {}", log_path.string()));
+  SpawnOptions options;
+  options.argv = argv;
+  options.stdout_fd = log.get();
+  options.stderr_fd = log.get();
+  return exit_code_of(wait_for(spawn(options)));
+}
+
 std::vector<std::string> current_environment() {
   std::vector<std::string> out;
   for (char** e = environ; e && *e; ++e) out.emplace_back(*e);

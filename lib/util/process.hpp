@@ -61,6 +61,10 @@ struct CaptureResult {
 CaptureResult run_capture(SpawnOptions options, const std::string& stdin_data = {},
                           std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
+// Runs a build step to completion with its command line ("$ argv") and its
+// output appended to log_path; returns the exit code (as exit_code_of).
+int run_logged(const std::vector<std::string>& argv, const std::filesystem::path& log_path);
+
 // waitpid that retries on EINTR; returns the wait status.
 int wait_for(pid_t pid);
 

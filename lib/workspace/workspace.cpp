@@ -25,6 +25,13 @@ snapshot:
 local:
   kill_grace_seconds: 10  # on timeout or cancel: SIGTERM, then SIGKILL after this long
 
+environments:
+  python: python3               # interpreter that venvs are made from
+  system_site_packages: false   # true: venvs also see that interpreter's packages
+  # runtime: podman             # docker | podman | apptainer: run jobs in containers
+  cpu_image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04
+  gpu_image: mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04
+
 # Named compute targets (select one with `compute: NAME` in a job or --compute NAME):
 # compute:
 #   gpu-cluster:
@@ -140,6 +147,14 @@ Config load_config(const fs::path& config_path) {
     spec::MapReader local(top.node("local"), "local", diagnostics);
     if (auto v = local.integer("kill_grace_seconds", 0, 3600)) config.kill_grace_seconds = static_cast<int>(*v);
     local.finish();
+    spec::MapReader environments(top.node("environments"), "environments", diagnostics);
+    auto& settings = config.environments;
+    if (auto v = environments.string("python")) settings.python = *v;
+    if (auto v = environments.boolean("system_site_packages")) settings.system_site_packages = *v;
+    if (auto v = environments.choice("runtime", {"docker", "podman", "apptainer"})) settings.runtime = *v;
+    if (auto v = environments.string("cpu_image")) settings.cpu_image = *v;
+    if (auto v = environments.string("gpu_image")) settings.gpu_image = *v;
+    environments.finish();
     auto compute = top.node("compute");
     if (compute && compute->is_map()) {
       for (const auto& [key, value] : compute->entries) {
@@ -170,11 +185,7 @@ Config load_config(const fs::path& config_path) {
     diagnostics.error(root->mark, "", "expected a map of settings");
   }
   if (diagnostics.has_errors()) {
-    std::vector<spec::Diagnostic> errors;
-    for (const auto& d : diagnostics.all()) {
-      if (d.severity == spec::Diagnostic::Severity::error) errors.push_back(d);
-    }
-    throw spec::SpecError(source->name, errors);
+    throw spec::SpecError(source->name, diagnostics.errors_in_file_order());
   }
   return config;
 }

@@ -27,11 +27,21 @@ struct ComputeTargetConfig {
   spec::NodePtr settings;
 };
 
+// How environments are materialised on this workspace's machines.
+struct EnvironmentSettings {
+  std::string python = "python3";  // the interpreter venvs are made from (PATH lookup)
+  bool system_site_packages = false;  // venvs see the interpreter's packages (e.g. Debian's torch)
+  std::string runtime;                // docker | podman | apptainer; empty: no containers
+  std::string cpu_image = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04";
+  std::string gpu_image = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04";
+};
+
 struct Config {
   std::uint64_t snapshot_max_bytes = 1ull << 30;
   std::uint64_t snapshot_max_files = 50000;
   std::string materialize = "hardlink";  // hardlink | copy
   int kill_grace_seconds = 10;           // SIGTERM → SIGKILL on timeout and cancel
+  EnvironmentSettings environments;
   std::vector<ComputeTargetConfig> compute;
   const ComputeTargetConfig* find_target(const std::string& name) const;
 };

@@ -87,6 +87,9 @@ class TestServer(http.server.ThreadingHTTPServer):
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
 
+    def handle_error(self, request, client_address):
+        pass  # clients that abort on purpose (size limits) are not errors here
+
     @property
     def base(self):
         return "http://127.0.0.1:%d" % self.server_address[1]
@@ -103,4 +106,5 @@ if __name__ == "__main__":
         with open(os.path.join(folder, name), "rb") as f:
             server.files[name] = f.read()
     print("PORT %d" % server.server_address[1], flush=True)
+    sys.stdout.close()  # the caller reads the port to the end of the stream
     server.thread.join()

@@ -11,6 +11,7 @@
 #include "lib/util/process.hpp"
 
 using namespace amlrun;
+namespace fs = std::filesystem;
 using namespace snapshot_test;
 using snapshot::glob_match;
 

@@ -13,6 +13,7 @@
 #include "lib/util/hash.hpp"
 
 using namespace amlrun;
+namespace fs = std::filesystem;
 using namespace snapshot_test;
 using snapshot::EntryType;
 using snapshot::MaterializeMode;

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "../test_support.hpp"
 #include "lib/spec/loader.hpp"
 
 namespace spec_test {
@@ -12,18 +13,14 @@ namespace spec_test {
 namespace fs = std::filesystem;
 
 // A job directory with the usual neighbours: src/train.py, data/, conda.yml.
-struct JobDir {
-  fs::path path;
+struct JobDir : unit_test::TempDir {
   JobDir() {
-    char pattern[] = "/tmp/amlrun-spec-XXXXXX";
-    path = ::mkdtemp(pattern);
     fs::create_directories(path / "src");
     fs::create_directories(path / "data");
     std::ofstream(path / "src" / "train.py") << "print('hi')\n";
     std::ofstream(path / "conda.yml") << "dependencies: [python=3.11]\n";
     std::ofstream(path / "data" / "iris.csv") << "a,b\n";
   }
-  ~JobDir() { fs::remove_all(path); }
 };
 
 // Loads text as "job.yml" in dir; returns the error text, or "" on success.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../test_support.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/hash.hpp"
@@ -18,25 +19,8 @@
 using namespace amlrun;
 namespace fs = std::filesystem;
 
-namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char pattern[] = "/tmp/amlrun-unit-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-std::string message_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::exception& error) {
-    return error.what();
-  }
-  return "<no error>";
-}
-}  // namespace
+using unit_test::message_of;
+using unit_test::TempDir;
 
 TEST_CASE("shell_quote keeps plain words and single-quotes everything else") {
   CHECK(util::shell_quote("abc/def-1.2") == "abc/def-1.2");

@@ -1,0 +1,54 @@
+#pragma once
+// Container runtimes (docker, podman, apptainer): whether one works here,
+// and the exact argv to build an environment's image and to run in it.
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace amlrun::env {
+
+struct RuntimeProbe {
+  std::string name;
+  bool works = false;
+  std::string detail;  // why not, in one line ("not installed", the runtime's own error)
+};
+
+// Asks the runtime whether it can run containers (`docker info`, `podman
+// info`, `apptainer --version`), with a timeout.
+RuntimeProbe probe_runtime(const std::string& name);
+
+// The runtime to use: `preferred` if given, else the first of docker, podman,
+// apptainer that works. Throws util::InfraError listing what each said when
+// none works.
+std::string choose_runtime(const std::string& preferred);
+
+// Image names: amlrun-env:<first 16 hex of the hash> (docker, podman) or
+// <dir>/amlrun-env-<16 hex>.sif (apptainer).
+std::string image_tag(const std::string& hash);
+std::string sif_name(const std::string& hash);
+
+std::vector<std::string> build_command(const std::string& runtime,
+                                       const std::filesystem::path& context_dir,
+                                       const std::string& hash,
+                                       const std::filesystem::path& sif_dir);
+
+struct ContainerRun {
+  std::string runtime;
+  std::string image;  // a tag for docker/podman, a .sif path for apptainer
+  std::filesystem::path working_dir;
+  // (host path, container path, read-only) mounted at the same place, so
+  // paths the run sees are the same inside and out.
+  std::vector<std::pair<std::filesystem::path, bool>> mounts;
+  std::string shm_size;
+  bool gpu = false;
+  // Names only: values are passed through the runtime's own environment, so
+  // no value ever appears on a command line (docker/podman; apptainer passes
+  // the whole environment by itself).
+  std::vector<std::string> variables;
+  std::vector<std::string> program;
+};
+
+std::vector<std::string> run_command(const ContainerRun& run);
+
+}  // namespace amlrun::env

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# A real two-node Slurm cluster on this machine, for amlrun's Slurm tests:
+#   scripts/slurm-test-cluster.sh up       start it (idempotent: up twice is fine)
+#   scripts/slurm-test-cluster.sh down     stop it and remove what up created
+#   scripts/slurm-test-cluster.sh status   say whether it runs (exit 0 when it does)
+#   scripts/slurm-test-cluster.sh env      print the variables clients need
+#
+# Debian's slurm-wlm and munge, as root: munged, slurmctld, and two slurmd
+# "hosts" n1 and n2, each in its own network namespace (so each has its own
+# address and port 6818) and UTS namespace (so each has its own host name).
+# A bridge joins them to the host's side; only the addresses on that bridge
+# and loopback are used. slurmd is started with nsenter --net + unshare --uts
+# rather than `ip netns exec`, which remounts /sys and makes slurmd fail on
+# cgroups. Every file lives under $AMLRUN_SLURM_STATE; /etc is touched only
+# for two marked lines in /etc/hosts (so the nodes resolve each other's names,
+# as MASTER_ADDR needs) and a link /etc/slurm/slurm.conf when none exists.
+set -euo pipefail
+
+STATE="${AMLRUN_SLURM_STATE:-/var/lib/amlrun-slurm-test}"
+CONF="$STATE/etc/slurm.conf"
+BRIDGE=amlrunbr0
+SUBNET=10.213.77
+HOST_ADDRESS="$SUBNET.1"
+NODES=(n1 n2)
+HOSTS_MARKER="# amlrun-slurm-test"
+
+say() { printf 'slurm-test-cluster: %s\n' "$*" >&2; }
+die() {
+  say "error: $*"
+  exit 1
+}
+
+node_address() {  # n1 -> 10.213.77.11
+  echo "$SUBNET.$((10 + ${1#n}))"
+}
+
+require_root() {
+  [ "$(id -u)" -eq 0 ] || die "must run as root (it starts munged, slurmctld and slurmd and creates network namespaces)"
+  local tool
+  for tool in munged slurmctld slurmd scontrol sinfo ip nsenter unshare; do
+    command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install slurm-wlm munge iproute2 util-linux)"
+  done
+}
+
+pid_alive() {  # pid_alive FILE: the process named in FILE runs
+  [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+write_config() {
+  mkdir -p "$STATE/etc" "$STATE/log" "$STATE/ctld" "$STATE/spool"
+  local cpus=4
+  local tmp="$CONF.tmp"
+  cat >"$tmp" <<EOF
+# Written by scripts/slurm-test-cluster.sh; rewritten by every 'up'.
+ClusterName=amlrun-test
+SlurmctldHost=$(hostname)($HOST_ADDRESS)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation=$STATE/ctld
+SlurmdSpoolDir=$STATE/spool/%n
+SlurmctldPidFile=$STATE/slurmctld.pid
+SlurmdPidFile=$STATE/slurmd-%n.pid
+SlurmctldLogFile=$STATE/log/slurmctld.log
+SlurmdLogFile=$STATE/log/slurmd-%n.log
+# The nodes share one /tmp; PMIx puts per-step directories under TmpFS, which
+# must differ per node or the second node's step fails with "File exists".
+TmpFS=$STATE/tmp/%n
+# No cgroups in a test VM: track processes through /proc.
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+MpiDefault=none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+ReturnToService=2
+# The nodes claim more CPUs than the machine has, so tests can run side by side.
+SlurmdParameters=config_overrides
+# Batch jobs are scheduled as they are submitted, not on the next 3 s tick
+# (the default batch_sched_delay): quicker tests, steadier benchmarks.
+SchedulerParameters=batch_sched_delay=0
+# Quick ends keep the cancel and timeout tests short.
+KillWait=5
+MinJobAge=300
+InactiveLimit=0
+SlurmdTimeout=60
+NodeName=n1 NodeAddr=$(node_address n1) CPUs=$cpus State=UNKNOWN
+NodeName=n2 NodeAddr=$(node_address n2) CPUs=$cpus State=UNKNOWN
+PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
+EOF
+  mv "$tmp" "$CONF"
+  # Clients find the config through SLURM_CONF; a link helps a person at a
+  # shell, but never replaces a real cluster's config.
+  if [ ! -e /etc/slurm/slurm.conf ] || [ "$(readlink /etc/slurm/slurm.conf)" = "$CONF" ]; then
+    mkdir -p /etc/slurm
+    ln -sfn "$CONF" /etc/slurm/slurm.conf
+  fi
+}
+
+start_munge() {
+  if [ -S /run/munge/munge.socket.2 ] && pgrep -x munged >/dev/null; then
+    return 0
+  fi
+  mkdir -p /run/munge /var/log/munge /var/lib/munge
+  # munged refuses directories and a log it does not own (a munged once
+  # started as root leaves its log owned by root).
+  chown -R munge:munge /run/munge /var/log/munge /var/lib/munge
+  if [ ! -s /etc/munge/munge.key ]; then
+    # Debian's package makes one at install time; a stripped image may not have it.
+    mungekey --create --keyfile=/etc/munge/munge.key || die "cannot create /etc/munge/munge.key (mungekey)"
+    chown munge:munge /etc/munge/munge.key
+    chmod 0400 /etc/munge/munge.key
+  fi
+  # As the munge user, who owns its key, log and state directories.
+  runuser -u munge -- munged --force || die "munged did not start (see /var/log/munge/munged.log)"
+  touch "$STATE/munged.started-by-us"
+}
+
+setup_network() {
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+  fi
+  ip addr replace "$HOST_ADDRESS/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  local node
+  for node in "${NODES[@]}"; do
+    local ns="amlrun-$node" host_end="amlrun-${node}h"
+    [ -e "/var/run/netns/$ns" ] || ip netns add "$ns"
+    if ! ip link show "$host_end" >/dev/null 2>&1; then
+      ip link add "$host_end" type veth peer name eth0 netns "$ns"
+    fi
+    ip link set "$host_end" master "$BRIDGE"
+    ip link set "$host_end" up
+    ip -n "$ns" addr replace "$(node_address "$node")/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+  done
+  # Node names resolve everywhere (MASTER_ADDR is the first node's name).
+  local tmp
+  tmp="$(mktemp)"
+  grep -v "$HOSTS_MARKER" /etc/hosts >"$tmp" || true
+  for node in "${NODES[@]}"; do
+    printf '%s %s %s\n' "$(node_address "$node")" "$node" "$HOSTS_MARKER" >>"$tmp"
+  done
+  cat "$tmp" >/etc/hosts  # in place: /etc/hosts may be a bind mount
+  rm -f "$tmp"
+}
+
+start_slurmctld() {
+  if pid_alive "$STATE/slurmctld.pid"; then
+    return 0
+  fi
+  slurmctld -f "$CONF" || die "slurmctld did not start; see $STATE/log/slurmctld.log"
+}
+
+start_slurmd() {
+  local node="$1"
+  if pid_alive "$STATE/slurmd-$node.pid"; then
+    return 0
+  fi
+  mkdir -p "$STATE/spool/$node" "$STATE/tmp/$node"
+  # shellcheck disable=SC2016
+  nsenter --net="/var/run/netns/amlrun-$node" unshare --uts \
+    sh -c 'hostname "$1" && exec slurmd -f "$2" -N "$1"' sh "$node" "$CONF" ||
+    die "slurmd $node did not start; see $STATE/log/slurmd-$node.log"
+}
+
+show_logs() {
+  local file
+  for file in "$STATE"/log/*.log; do
+    [ -f "$file" ] || continue
+    say "last lines of $file:"
+    tail -n 15 "$file" >&2
+  done
+}
+
+wait_until_ready() {
+  export SLURM_CONF="$CONF"
+  local deadline=$((SECONDS + 60))
+  while [ $SECONDS -lt $deadline ]; do
+    local idle
+    idle="$(sinfo --noheader --responding --states=idle,mixed,allocated --format=%n 2>/dev/null | sort -u | wc -l)"
+    if [ "$idle" -eq "${#NODES[@]}" ]; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  sinfo >&2 || true
+  show_logs
+  die "the nodes did not become ready within 60 s (logs above, all under $STATE/log)"
+}
+
+up() {
+  require_root
+  mkdir -p "$STATE"
+  write_config
+  start_munge
+  setup_network
+  start_slurmctld
+  # A node left DOWN by an earlier run (e.g. a test that failed a node)
+  # comes back when its slurmd registers (ReturnToService=2).
+  local node
+  for node in "${NODES[@]}"; do
+    start_slurmd "$node"
+  done
+  wait_until_ready
+  for node in "${NODES[@]}"; do
+    scontrol -f "$CONF" update NodeName="$node" State=RESUME >/dev/null 2>&1 || true
+  done
+  say "up: nodes ${NODES[*]} ready (export SLURM_CONF=$CONF)"
+}
+
+stop_pid_file() {
+  local file="$1" name="$2"
+  if pid_alive "$file"; then
+    local pid
+    pid="$(cat "$file")"
+    kill "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    say "stopped $name"
+  fi
+  rm -f "$file"
+}
+
+down() {
+  require_root
+  local node
+  for node in "${NODES[@]}"; do
+    stop_pid_file "$STATE/slurmd-$node.pid" "slurmd $node"
+  done
+  stop_pid_file "$STATE/slurmctld.pid" slurmctld
+  # Jobs' leftover processes (slurmstepd and what it started) in the nodes'
+  # namespaces: end them so the namespaces can go.
+  for node in "${NODES[@]}"; do
+    local ns="amlrun-$node"
+    if [ -e "/var/run/netns/$ns" ]; then
+      local pids
+      pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+      [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+      ip netns del "$ns" 2>/dev/null || true
+    fi
+    ip link del "amlrun-${node}h" 2>/dev/null || true
+  done
+  ip link del "$BRIDGE" 2>/dev/null || true
+  if [ -f "$STATE/munged.started-by-us" ] && [ -s /run/munge/munged.pid ]; then
+    kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
+    rm -f "$STATE/munged.started-by-us"
+  fi
+  if grep -q "$HOSTS_MARKER" /etc/hosts; then
+    local tmp
+    tmp="$(mktemp)"
+    grep -v "$HOSTS_MARKER" /etc/hosts >"$tmp" || true
+    cat "$tmp" >/etc/hosts
+    rm -f "$tmp"
+  fi
+  if [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$CONF" ]; then
+    rm -f /etc/slurm/slurm.conf
+  fi
+  rm -rf "$STATE/ctld" "$STATE/spool" "$STATE/tmp"
+  say "down"
+}
+
+status() {
+  if pid_alive "$STATE/slurmctld.pid" && SLURM_CONF="$CONF" sinfo >/dev/null 2>&1; then
+    SLURM_CONF="$CONF" sinfo >&2
+    return 0
+  fi
+  say "not running"
+  return 1
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  env) echo "SLURM_CONF=$CONF" ;;
+  *)
+    echo "usage: $0 up|down|status|env" >&2
+    exit 2
+    ;;
+esac

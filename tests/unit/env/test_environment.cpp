@@ -1,0 +1,221 @@
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include "../spec/spec_test_support.hpp"
+#include "../test_support.hpp"
+#include "lib/env/context.hpp"
+#include "lib/env/environment.hpp"
+#include "lib/env/runtime.hpp"
+
+using namespace amlrun;
+namespace fs = std::filesystem;
+using unit_test::message_of;
+
+namespace {
+
+workspace::EnvironmentSettings settings() { return {}; }
+
+std::string hash_of(const spec_test::JobDir& dir, const std::string& job) {
+  auto loaded = spec_test::load(dir, job);
+  return env::environment_hash(env::resolve_environment(loaded.spec, settings()));
+}
+
+const char* k_estimator = "source_directory: src\nentry_script: train.py\n";
+
+}  // namespace
+
+TEST_CASE("the hash ignores order, whitespace and comments, and follows content") {
+  spec_test::JobDir dir;
+  std::string base = std::string(k_estimator) +
+                     "pip_packages: [torch==1.13.1, Requests>=2]\n"
+                     "environment_variables: {A: '1', B: '2'}\n";
+  std::string reordered = std::string(k_estimator) +
+                          "environment_variables:\n  B: '2'\n  A: '1'   # comment\n"
+                          "pip_packages:\n  - requests >= 2\n  - torch == 1.13.1\n";
+  CHECK(hash_of(dir, base) == hash_of(dir, reordered));
+  CHECK(hash_of(dir, base) != hash_of(dir, std::string(k_estimator) +
+                                               "pip_packages: [torch==1.13.0, Requests>=2]\n"
+                                               "environment_variables: {A: '1', B: '2'}\n"));
+  CHECK(hash_of(dir, base) != hash_of(dir, std::string(k_estimator) +
+                                               "pip_packages: [torch==1.13.1, Requests>=2]\n"
+                                               "environment_variables: {A: '1', B: '3'}\n"));
+  CHECK(hash_of(dir, base) != hash_of(dir, base + "use_gpu: true\n"));
+  CHECK(hash_of(dir, base) != hash_of(dir, base + "shm_size: 8g\n"));
+  // What does not affect the environment does not change it.
+  CHECK(hash_of(dir, base) == hash_of(dir, base + "script_params: {--epochs: 3}\nnode_count: 1\n"));
+}
+
+TEST_CASE("a conda file is canonicalised: key order, comments and dependency order do not count") {
+  spec_test::JobDir dir;
+  std::ofstream(dir.path / "a.yml") << "name: one\nchannels: [conda-forge, defaults]\n"
+                                       "dependencies:\n  - numpy=1.24\n  - python=3.11\n"
+                                       "  - pip:\n    - torch==1.13.1\n";
+  std::ofstream(dir.path / "b.yml") << "# the same environment\ndependencies:\n  - python=3.11\n"
+                                       "  - numpy=1.24   # pinned\n  - pip: [torch==1.13.1]\n"
+                                       "channels:\n  - conda-forge\n  - defaults\nname: two\n";
+  std::ofstream(dir.path / "c.yml") << "channels: [defaults, conda-forge]\n"
+                                       "dependencies: [numpy=1.24, python=3.11, {pip: [torch==1.13.1]}]\n";
+  auto job = [](const char* file) {
+    return std::string("command: x\nenvironment:\n  conda_file: ") + file + "\n";
+  };
+  CHECK(hash_of(dir, job("a.yml")) == hash_of(dir, job("b.yml")));
+  CHECK(hash_of(dir, job("a.yml")) != hash_of(dir, job("c.yml")));  // channel priority matters
+}
+
+TEST_CASE("package specifications are validated with positions") {
+  spec_test::JobDir dir;
+  auto first_line = [&](const std::string& text) {
+    std::string all = spec_test::errors_of(dir, text);
+    return all.substr(0, all.find('\n'));
+  };
+  CHECK(first_line(std::string(k_estimator) +
+                   "pip_packages: [\"torch\\n--index-url https://evil.example/simple\"]\n") ==
+        "job.yml:3:16: pip_packages[0]: 'torch\\n--index-url https://evil.example/simple' contains "
+        "a control character (a newline); a package specification is one line of text");
+  CHECK(first_line(std::string(k_estimator) + "pip_packages: [\"--extra-index-url http://x\"]\n") ==
+        "job.yml:3:16: pip_packages[0]: '--extra-index-url http://x' is a pip option, not a "
+        "requirement; set indexes and other options in pip.conf or PIP_* environment variables "
+        "(amlrun passes them to pip)");
+  CHECK(first_line(std::string(k_estimator) + "pip_packages: [\"torch=1.13\"]\n") ==
+        "job.yml:3:16: pip_packages[0]: 'torch=1.13' has '=1.13' where a version specifier (==, "
+        ">=, ~=, ...) belongs");
+  CHECK(first_line(std::string(k_estimator) + "conda_packages: [\"numpy; rm -rf /\"]\n") ==
+        "job.yml:3:18: conda_packages[0]: 'numpy; rm -rf /' contains ';', which a conda match "
+        "spec cannot hold");
+  auto loaded = spec_test::load(dir, std::string(k_estimator) +
+      "pip_packages: ['Foo.Bar_baz [Extra] >= 1.0, < 2 ; python_version < \"3.12\"', 'pkg @ https://h/p.whl']\n");
+  CHECK(loaded.spec.environment.pip_packages ==
+        std::vector<std::string>{"foo-bar-baz[extra]>=1.0,<2; python_version < \"3.12\"",
+                                 "pkg @ https://h/p.whl"});
+}
+
+TEST_CASE("requirements files: options kept, other files refused, bad lines named") {
+  spec_test::JobDir dir;
+  std::ofstream(dir.path / "requirements.txt") << "# pinned\n--find-links /wheels\ntorch==1.13.1  # cpu\n\nnumpy\n";
+  auto loaded = spec_test::load(dir, std::string(k_estimator) + "pip_requirements_file: requirements.txt\n");
+  auto environment = env::resolve_environment(loaded.spec, settings());
+  CHECK(environment.pip_options == std::vector<std::string>{"--find-links /wheels"});
+  CHECK(environment.pip_requirements == std::vector<std::string>{"numpy", "torch==1.13.1"});
+  std::ofstream(dir.path / "requirements.txt") << "-r other.txt\n";
+  auto again = spec_test::load(dir, std::string(k_estimator) + "pip_requirements_file: requirements.txt\n");
+  CHECK(message_of([&] { env::resolve_environment(again.spec, settings()); }) ==
+        (dir.path / "requirements.txt").string() +
+            ":1: '-r other.txt' refers to another file or a local path, which the environment "
+            "cannot include; list those requirements in this file");
+  std::ofstream(dir.path / "requirements.txt") << "ok\nbad name!\n";
+  CHECK(message_of([&] { env::resolve_environment(again.spec, settings()); }) ==
+        (dir.path / "requirements.txt").string() + ":2: 'bad name!' has 'name!' where a version "
+                                                    "specifier (==, >=, ~=, ...) belongs");
+}
+
+TEST_CASE("the mode follows what the environment needs and the workspace offers") {
+  spec_test::JobDir dir;
+  auto environment_of = [&](const std::string& job) {
+    return env::resolve_environment(spec_test::load(dir, job).spec, settings());
+  };
+  auto host = environment_of("command: x\nenvironment: {image: python:3.11}\n");
+  CHECK(env::choose_mode(host, settings()) == env::Mode::host);
+  CHECK(host.base_image == "python:3.11");
+  auto venv = environment_of(std::string(k_estimator) + "pip_packages: [numpy]\n");
+  CHECK(env::choose_mode(venv, settings()) == env::Mode::venv);
+  CHECK(venv.base_image == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04");
+  auto gpu = environment_of(std::string(k_estimator) + "use_gpu: true\n");
+  CHECK(gpu.base_image == "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04");
+  workspace::EnvironmentSettings with_runtime;
+  with_runtime.runtime = "podman";
+  CHECK(env::choose_mode(host, with_runtime) == env::Mode::container);
+}
+
+TEST_CASE("the build context is exact and byte-for-byte reproducible") {
+  spec_test::JobDir dir;
+  auto loaded = spec_test::load(dir, std::string(k_estimator) +
+                                         "pip_packages: [torch==1.13.1]\n"
+                                         "custom_docker_image: python:3.11-slim\n"
+                                         "environment_variables: {OMP_NUM_THREADS: '2', TOKEN: 'a$b\"c'}\n");
+  auto environment = env::resolve_environment(loaded.spec, settings());
+  std::string hash = env::environment_hash(environment);
+  auto files = env::generated_context(environment, hash);
+  REQUIRE(files.size() == 3);
+  CHECK(files[0].name == "Dockerfile");
+  CHECK(files[0].content ==
+        "# Generated by amlrun for environment " + hash + ".\n"
+        "# Build: docker build --tag amlrun-env:" + hash.substr(0, 16) + " .\n"
+        "FROM python:3.11-slim\n"
+        "LABEL org.amlrun.environment=\"" + hash + "\"\n"
+        "COPY requirements.txt /amlrun/requirements.txt\n"
+        "RUN python -m pip install --no-cache-dir --requirement /amlrun/requirements.txt\n"
+        "ENV OMP_NUM_THREADS=\"2\"\n"
+        "ENV TOKEN=\"a\\$b\\\"c\"\n"
+        "WORKDIR /workspace\n");
+  CHECK(files[1].name == "amlrun.def");
+  CHECK(files[2].name == "requirements.txt");
+  CHECK(files[2].content == "torch==1.13.1\n");
+
+  auto first = dir.path / "ctx1";
+  auto second = dir.path / "ctx2";
+  CHECK(env::write_build_context(environment, hash, first) ==
+        std::vector<std::string>{"Dockerfile", "amlrun.def", "requirements.txt"});
+  env::write_build_context(environment, hash, second);
+  for (const char* name : {"Dockerfile", "amlrun.def", "requirements.txt"}) {
+    CHECK(unit_test::read(first / name) == unit_test::read(second / name));
+    struct stat a {}, b {};
+    ::stat((first / name).c_str(), &a);
+    ::stat((second / name).c_str(), &b);
+    CHECK(a.st_mtime == 1);
+    CHECK(a.st_mode == b.st_mode);
+  }
+  CHECK(message_of([&] { env::write_build_context(environment, hash, first); }) ==
+        first.string() + " is not an empty directory; give a new or empty one");
+}
+
+TEST_CASE("a value a Dockerfile cannot hold is refused when writing the context") {
+  spec_test::JobDir dir;
+  auto loaded = spec_test::load(dir, "command: x\nenvironment_variables: {MULTI: \"a\\nb\"}\n");
+  auto environment = env::resolve_environment(loaded.spec, settings());
+  CHECK(message_of([&] { env::generated_context(environment, "0123456789abcdef0123"); }) ==
+        "environment_variables.MULTI: the value contains a control character, which a Dockerfile "
+        "ENV line cannot hold");
+}
+
+TEST_CASE("container commands are exact argv, values never on the command line") {
+  env::ContainerRun run;
+  run.runtime = "podman";
+  run.image = "amlrun-env:0123456789abcdef";
+  run.working_dir = "/ws/runs/r/wd";
+  run.mounts = {{"/ws/runs/r/wd", false}, {"/ws/runs/r/inputs", true}};
+  run.shm_size = "2g";
+  run.variables = {"AMLRUN_RUN_ID", "RANK"};
+  run.program = {"bash", "-c", "python train.py"};
+  CHECK(env::run_command(run) ==
+        std::vector<std::string>{"podman", "run", "--rm", "--init", "--network", "host",
+                                 "--shm-size", "2g", "--workdir", "/ws/runs/r/wd", "--volume",
+                                 "/ws/runs/r/wd:/ws/runs/r/wd:rw", "--volume",
+                                 "/ws/runs/r/inputs:/ws/runs/r/inputs:ro", "--env",
+                                 "AMLRUN_RUN_ID", "--env", "RANK", "amlrun-env:0123456789abcdef",
+                                 "bash", "-c", "python train.py"});
+  run.runtime = "apptainer";
+  run.image = "/ws/environments/amlrun-env-0123456789abcdef.sif";
+  run.gpu = true;
+  CHECK(env::run_command(run) ==
+        std::vector<std::string>{"apptainer", "exec", "--pwd", "/ws/runs/r/wd", "--nv", "--bind",
+                                 "/ws/runs/r/wd:/ws/runs/r/wd:rw", "--bind",
+                                 "/ws/runs/r/inputs:/ws/runs/r/inputs:ro",
+                                 "/ws/environments/amlrun-env-0123456789abcdef.sif", "bash", "-c",
+                                 "python train.py"});
+  CHECK(env::build_command("docker", "/ctx", "0123456789abcdef0123", "/ws/environments") ==
+        std::vector<std::string>{"docker", "build", "--tag", "amlrun-env:0123456789abcdef", "/ctx"});
+  CHECK(env::build_command("apptainer", "/ctx", "0123456789abcdef0123", "/ws/environments") ==
+        std::vector<std::string>{"apptainer", "build", "--fakeroot",
+                                 "/ws/environments/amlrun-env-0123456789abcdef.sif", "/ctx/amlrun.def"});
+}
+
+TEST_CASE("a runtime that is not installed is reported as such") {
+  auto probe = env::probe_runtime("amlrun-no-such-runtime");
+  CHECK_FALSE(probe.works);
+  CHECK(probe.detail == "not installed");
+  CHECK(message_of([] { env::choose_runtime("amlrun-no-such-runtime"); }) ==
+        "no container runtime can build or run images on this machine (amlrun-no-such-runtime: "
+        "not installed); write the build context with 'amlrun env context' and build it where a "
+        "runtime works");
+}
