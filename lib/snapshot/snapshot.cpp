@@ -13,7 +13,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <span>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -24,6 +27,7 @@
 #include "lib/util/log.hpp"
 #include "lib/util/random.hpp"
 #include "lib/util/strings.hpp"
+#include "lib/util/timing.hpp"
 
 namespace amlrun::snapshot {
 
@@ -38,6 +42,11 @@ constexpr std::size_t k_copy_buffer_bytes =
     256 * 1024;  // fits in L2: read, hash and write from cache
 constexpr std::uint64_t k_max_ignore_file_bytes = 16 << 20;
 constexpr std::size_t k_listed_largest = 3;
+// Below both of these, files are copied on the calling thread (copy_all).
+constexpr std::size_t k_parallel_copy_files = 64;
+constexpr std::uint64_t k_parallel_copy_bytes = 4 << 20;
+// The walk starts helper threads only after this many entries (Walker).
+constexpr std::size_t k_parallel_walk_entries = 256;
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -118,38 +127,61 @@ std::string describe_special(mode_t mode) {
 // ---------------------------------------------------------------------------
 // The store
 
-struct Store {
-  fs::path dir;
-  UniqueFd objects_fd;
-  UniqueFd tmp_fd;
+// A file being written into the store. Where the filesystem has O_TMPFILE it
+// is an unnamed inode, which vanishes with its descriptor if it is never
+// linked (nothing to clean up after a crash) and is created without locking
+// any directory; else a named file in tmp/, removed unless it was renamed.
+// Either way nobody sees it under a final name before it is complete.
+struct TempFile {
+  UniqueFd fd;
+  int dir_fd = -1;   // named temps: tmp/
+  std::string name;  // named temps: the name in tmp/; empty for O_TMPFILE
+  std::string display;
 
-  static Store open(const fs::path& store_dir) {
-    Store store;
-    store.dir = store_dir;
+  TempFile() = default;
+  TempFile(TempFile&& other) noexcept
+      : fd(std::move(other.fd)),
+        dir_fd(other.dir_fd),
+        name(std::exchange(other.name, {})),
+        display(std::move(other.display)) {}
+  TempFile& operator=(TempFile&&) = delete;
+  ~TempFile() {
+    if (!name.empty()) ::unlinkat(dir_fd, name.c_str(), 0);
+  }
+  bool unnamed() const { return name.empty(); }
+};
+
+class Store {
+ public:
+  explicit Store(const fs::path& store_dir) : m_dir(store_dir) {
     std::error_code error;
     fs::create_directories(store_dir, error);
     if (error) {
       throw util::InfraError(fmt::format("cannot create the snapshot store {}: {}",
                                          store_dir.string(), error.message()));
     }
-    for (const char* sub : {"objects", "manifests", "cache", "tmp"}) {
+    for (const char* sub : {"objects", "manifests", "cache"}) {
       make_directory(store_dir / sub);
     }
-    // The 256 fan-out directories are made once, so writers never race to
-    // create them; "ff" is made last and marks the set complete.
-    if (::access((store_dir / "objects" / "ff").c_str(), F_OK) != 0) {
-      for (int i = 0; i < 256; ++i) {
-        make_directory(store_dir / "objects" / fmt::format("{:02x}", i));
-      }
-    }
-    store.objects_fd = open_directory(store_dir / "objects");
-    store.tmp_fd = open_directory(store_dir / "tmp");
-    return store;
+    // The fan-out directories (objects/00 .. objects/ff) and tmp/ are made
+    // when first needed: a store for a small tree needs few of them, and a
+    // directory costs as much to create as a file.
+    m_objects_fd = open_directory(store_dir / "objects");
+    // An O_TMPFILE inode is given its name through /proc/self/fd (linkat's
+    // AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
+    m_use_tmpfile = ::access("/proc/self/fd", X_OK) == 0;
   }
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const fs::path& dir() const { return m_dir; }
+  int objects_fd() const { return m_objects_fd.get(); }
 
   // Temp files of crashed writers; anything a day old is not being written.
+  // Age is by ctime: a finished temp file already carries the objects'
+  // pinned 1970 mtime while it waits for its rename.
   void remove_stale_temp_files() const {
-    UniqueFd fd(::dup(tmp_fd.get()));
+    UniqueFd fd(::open((m_dir / "tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     DIR* dir = fd ? ::fdopendir(fd.release()) : nullptr;
     if (dir == nullptr) return;
     std::int64_t cutoff = filesystem_clock_ns() - 24ll * 3600 * 1'000'000'000;
@@ -159,12 +191,156 @@ struct Store {
           ::fstatat(::dirfd(dir), item->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         continue;
       }
-      if (static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 < cutoff) {
+      if (static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 < cutoff) {
         ::unlinkat(::dirfd(dir), item->d_name, 0);
       }
     }
     ::closedir(dir);
   }
+
+  // True when objects/<name> exists exactly as take() leaves an object.
+  bool has_intact_object(const std::string& name, std::uint64_t size, bool executable) const {
+    struct stat st {};
+    return ::fstatat(m_objects_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           object_intact(st, size, executable);
+  }
+
+  // A new temp file for an object. Safe to call from many threads.
+  TempFile create_temp() const {
+    TempFile temp;
+    if (m_use_tmpfile.load(std::memory_order_relaxed)) {
+      temp.fd = UniqueFd(::openat(m_objects_fd.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+      if (temp.fd) {
+        temp.display = fmt::format("an unnamed temp file in {}", (m_dir / "objects").string());
+        return temp;
+      }
+      if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+        util::throw_errno(
+            fmt::format("cannot create a temp file in {}", (m_dir / "objects").string()));
+      }
+      m_use_tmpfile = false;  // this filesystem has no O_TMPFILE: named temps from now on
+    }
+    temp.dir_fd = tmp_fd();
+    temp.name = unique_temp_name();
+    temp.display = (m_dir / "tmp" / temp.name).string();
+    temp.fd = UniqueFd(
+        ::openat(temp.dir_fd, temp.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!temp.fd) {
+      int error = errno;
+      temp.name.clear();  // nothing to remove
+      errno = error;
+      util::throw_errno(fmt::format("cannot create {}", temp.display));
+    }
+    return temp;
+  }
+
+  // Gives a finished temp file (content, mode and mtime set) its final name
+  // objects/<name>. When the object exists already, as it does when another
+  // take() stored the same content meanwhile, an intact one is kept and a
+  // modified one is replaced.
+  void publish_object(TempFile& temp, const std::string& name, std::uint64_t size,
+                      bool executable) const {
+    int error = 0;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (!temp.unnamed()) {
+        // rename replaces an existing object: harmless (same content) and
+        // it also repairs one that was modified in place.
+        if (::renameat(temp.dir_fd, temp.name.c_str(), m_objects_fd.get(), name.c_str()) == 0) {
+          temp.name.clear();
+          return;
+        }
+        error = errno;
+      } else if (link_unnamed(temp.fd.get(), m_objects_fd.get(), name) == 0) {
+        return;
+      } else if (error = errno; error == EEXIST) {
+        struct stat st {};
+        if (::fstatat(m_objects_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          error = errno;
+          if (error == ENOENT) continue;  // removed meanwhile: link again
+          break;
+        }
+        if (!object_intact(st, size, executable)) replace_object(temp, name);
+        return;
+      }
+      if (error != ENOENT) break;
+      // The fan-out directory is missing; another writer may make it too.
+      std::string fan_out = name.substr(0, 2);
+      if (::mkdirat(m_objects_fd.get(), fan_out.c_str(), 0755) != 0 && errno != EEXIST) {
+        util::throw_errno(fmt::format("cannot create {}", (m_dir / "objects" / fan_out).string()));
+      }
+    }
+    errno = error;
+    util::throw_errno(fmt::format("cannot store {}", (m_dir / "objects" / name).string()));
+  }
+
+  // Writes manifests/<id> unless it exists (it then has the same content).
+  void write_manifest(const std::string& id, std::string_view text) const {
+    fs::path file = m_dir / "manifests" / id;
+    if (::access(file.c_str(), F_OK) == 0) return;
+    if (m_use_tmpfile.load(std::memory_order_relaxed)) {
+      UniqueFd manifests_fd = open_directory(m_dir / "manifests");
+      UniqueFd fd(::openat(manifests_fd.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+      if (fd) {
+        auto fail = [&] { util::throw_errno(fmt::format("cannot write {}", file.string())); };
+        util::write_all(fd.get(), text, fmt::format("cannot write {}", file.string()));
+        if (::fchmod(fd.get(), 0444) != 0) fail();
+        if (link_unnamed(fd.get(), manifests_fd.get(), id) != 0 && errno != EEXIST) fail();
+        return;
+      }
+    }
+    util::write_file_replace(file, text, 0444);
+  }
+
+ private:
+  // linkat of an O_TMPFILE descriptor to dir_fd/name; errno is linkat's.
+  static int link_unnamed(int fd, int dir_fd, const std::string& name) {
+    char proc_path[32];
+    (void)std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+    return ::linkat(AT_FDCWD, proc_path, dir_fd, name.c_str(), AT_SYMLINK_FOLLOW);
+  }
+
+  // An object modified in place (through a run's hard link) is replaced by
+  // rename, which needs the new content under a name first.
+  void replace_object(TempFile& temp, const std::string& name) const {
+    TempFile named;
+    named.dir_fd = tmp_fd();
+    named.name = unique_temp_name();
+    named.display = (m_dir / "tmp" / named.name).string();
+    if (link_unnamed(temp.fd.get(), named.dir_fd, named.name) != 0) {
+      named.name.clear();
+      util::throw_errno(fmt::format("cannot create {}", named.display));
+    }
+    if (::renameat(named.dir_fd, named.name.c_str(), m_objects_fd.get(), name.c_str()) != 0) {
+      util::throw_errno(fmt::format("cannot store {}", (m_dir / "objects" / name).string()));
+    }
+    named.name.clear();
+  }
+
+  // tmp/, made and opened on first use.
+  int tmp_fd() const {
+    std::lock_guard lock(m_tmp_mutex);
+    if (!m_tmp_fd) {
+      make_directory(m_dir / "tmp");
+      m_tmp_fd = open_directory(m_dir / "tmp");
+      // Unique per take() (random token; a pid alone repeats after a restart
+      // in a container); the counter makes it unique per file.
+      m_token = fmt::format("{}-{}", ::getpid(), util::random_hex(4));
+    }
+    return m_tmp_fd.get();
+  }
+
+  std::string unique_temp_name() const {
+    tmp_fd();  // sets m_token
+    return fmt::format("{}-{}", m_token, m_temp_counter.fetch_add(1));
+  }
+
+  fs::path m_dir;
+  UniqueFd m_objects_fd;
+  mutable std::atomic<bool> m_use_tmpfile{false};
+  mutable std::mutex m_tmp_mutex;
+  mutable UniqueFd m_tmp_fd;
+  mutable std::string m_token;
+  mutable std::atomic<std::uint64_t> m_temp_counter{0};
 };
 
 fs::path cache_file_for(const fs::path& store_dir, const fs::path& source_dir) {
@@ -216,19 +392,16 @@ class Walker {
     struct stat root {};
     if (::fstat(m_root_fd, &root) != 0) util::throw_errno("fstat");
     m_queue.push_back(Pending{"", {root.st_dev, root.st_ino}, std::make_shared<IgnoreChain>()});
-    std::vector<Sink> sinks(m_threads);
-    std::vector<std::thread> helpers;
-    for (unsigned i = 1; i < m_threads; ++i)
-      helpers.emplace_back([this, &sinks, i] { work(sinks[i]); });
-    work(sinks[0]);
-    for (auto& helper : helpers) helper.join();
+    m_sinks.resize(m_threads);
+    work(m_sinks[0], /*may_start_helpers=*/true);
+    for (auto& helper : m_helpers) helper.join();
     if (m_error) std::rethrow_exception(m_error);
 
     Result result;
     std::size_t total = 0;
-    for (const Sink& sink : sinks) total += sink.found.size();
+    for (const Sink& sink : m_sinks) total += sink.found.size();
     result.found.reserve(total);
-    for (Sink& sink : sinks) {
+    for (Sink& sink : m_sinks) {
       std::move(sink.found.begin(), sink.found.end(), std::back_inserter(result.found));
       std::move(sink.warnings.begin(), sink.warnings.end(), std::back_inserter(result.warnings));
     }
@@ -248,7 +421,10 @@ class Walker {
     std::vector<Pending> subdirectories;
   };
 
-  void work(Sink& sink) {
+  // The calling thread walks alone until the tree proves big enough to be
+  // worth more threads (k_parallel_walk_entries): a small tree is walked
+  // before a helper thread would even have started.
+  void work(Sink& sink, bool may_start_helpers) {
     for (;;) {
       Pending directory;
       {
@@ -269,11 +445,26 @@ class Walker {
         if (!m_error) m_error = std::current_exception();
         m_failed = true;
       }
-      std::lock_guard lock(m_mutex);
-      --m_busy;
-      for (auto& subdirectory : sink.subdirectories) m_queue.push_back(std::move(subdirectory));
-      sink.subdirectories.clear();
-      m_wake.notify_all();
+      bool start_helpers = false;
+      {
+        std::lock_guard lock(m_mutex);
+        --m_busy;
+        for (auto& subdirectory : sink.subdirectories) m_queue.push_back(std::move(subdirectory));
+        sink.subdirectories.clear();
+        start_helpers = may_start_helpers && m_helpers.empty() && !m_queue.empty() &&
+                        sink.found.size() >= k_parallel_walk_entries;
+        m_wake.notify_all();
+      }
+      if (start_helpers) {
+        try {
+          for (unsigned i = 1; i < m_threads; ++i) {
+            m_helpers.emplace_back([this, i] { work(m_sinks[i], /*may_start_helpers=*/false); });
+          }
+        } catch (const std::system_error&) {
+          // No more threads to be had: walk with those already running.
+        }
+        may_start_helpers = false;
+      }
     }
   }
 
@@ -439,6 +630,8 @@ class Walker {
   int m_objects_fd;
   unsigned m_threads;
 
+  std::vector<Sink> m_sinks;           // one per thread
+  std::vector<std::thread> m_helpers;  // started by the calling thread, from work()
   std::mutex m_mutex;
   std::condition_variable m_wake;
   std::vector<Pending> m_queue;  // directories not walked yet
@@ -556,16 +749,13 @@ void check_limits(const fs::path& source_dir, const std::vector<Found>& found,
 class Copier {
  public:
   Copier(const fs::path& source_dir, int root_fd, const Store& store)
-      : m_source(source_dir),
-        m_root_fd(root_fd),
-        m_store(store),
-        m_token(fmt::format("{}-{}", ::getpid(), util::random_hex(4))) {}
+      : m_source(source_dir), m_root_fd(root_fd), m_store(store) {}
 
   // Copies one file into the store; sets entry.sha256 and entry.stat to what
   // was read. A file that changes during the copy is read once more.
-  void copy(Found& entry, std::vector<char>& buffer, unsigned worker) {
+  void copy(Found& entry, std::span<char> buffer) {
     for (int attempt = 0;; ++attempt) {
-      if (copy_once(entry, buffer, worker)) return;
+      if (copy_once(entry, buffer)) return;
       struct stat now {};
       bool exists = ::fstatat(m_root_fd, entry.path.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0;
       if (!exists && errno == ENOENT) {
@@ -592,7 +782,7 @@ class Copier {
   }
 
   // Returns false when the file changed while it was read.
-  bool copy_once(Found& entry, std::vector<char>& buffer, unsigned worker) {
+  bool copy_once(Found& entry, std::span<char> buffer) {
     // O_NONBLOCK: if the file was replaced by a FIFO, the open must not hang.
     UniqueFd source(::openat(m_root_fd, entry.path.c_str(),
                              O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
@@ -606,31 +796,21 @@ class Copier {
         before.st_ino != entry.stat.inode) {
       return false;  // not the file the walk saw
     }
-    ::posix_fadvise(source.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     bool executable = is_executable(before.st_mode);
-
-    // Unique per take() (random token; a pid alone repeats after a restart
-    // in a container) and per file; O_EXCL catches anything else.
-    std::string temp_name = fmt::format("{}-{}-{}", m_token, worker, s_temp_counter.fetch_add(1));
-    UniqueFd temp(::openat(m_store.tmp_fd.get(), temp_name.c_str(),
-                           O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!temp)
-      util::throw_errno(
-          fmt::format("cannot create {}", (m_store.dir / "tmp" / temp_name).string()));
-    struct TempRemover {
-      int dir_fd;
-      const std::string& name;
-      bool armed = true;
-      ~TempRemover() {
-        if (armed) ::unlinkat(dir_fd, name.c_str(), 0);
-      }
-    } remover{m_store.tmp_fd.get(), temp_name};
+    auto expected = static_cast<std::uint64_t>(before.st_size);
+    // A file smaller than the buffer is read whole and hashed before anything
+    // is written, so content the store already holds (another checkout of
+    // the same code, a racy stat cache entry) costs no new file. Larger
+    // files are hashed and written a buffer at a time, from the CPU cache.
+    bool whole = expected < buffer.size();
+    if (!whole) ::posix_fadvise(source.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 
     util::Sha256 hash;
+    std::optional<TempFile> temp;
     std::uint64_t total = 0;
-    auto expected = static_cast<std::uint64_t>(before.st_size);
     for (;;) {
-      ssize_t n = ::read(source.get(), buffer.data(), buffer.size());
+      std::span<char> space = whole ? buffer.subspan(total) : buffer;
+      ssize_t n = ::read(source.get(), space.data(), space.size());
       if (n < 0) {
         if (errno == EINTR) continue;
         unreadable(entry, errno);
@@ -638,9 +818,11 @@ class Copier {
       if (n == 0) break;
       total += static_cast<std::uint64_t>(n);
       if (total > expected) return false;  // growing: stop rather than chase it
-      hash.update(buffer.data(), static_cast<std::size_t>(n));
-      util::write_all(temp.get(), std::string_view(buffer.data(), static_cast<std::size_t>(n)),
-                      fmt::format("cannot write {}", (m_store.dir / "tmp" / temp_name).string()));
+      if (whole) continue;
+      hash.update(space.data(), static_cast<std::size_t>(n));
+      if (!temp) temp.emplace(m_store.create_temp());
+      util::write_all(temp->fd.get(), std::string_view(space.data(), static_cast<std::size_t>(n)),
+                      fmt::format("cannot write {}", temp->display));
     }
     struct stat after {};
     if (::fstat(source.get(), &after) != 0) unreadable(entry, errno);
@@ -651,24 +833,28 @@ class Copier {
         after.st_ctim.tv_nsec != before.st_ctim.tv_nsec) {
       return false;
     }
-
+    if (whole) hash.update(buffer.data(), static_cast<std::size_t>(total));
     std::string sha256 = hash.hex_digest();
-    struct timespec times[2] = {{k_object_mtime, 0}, {k_object_mtime, 0}};
-    if (::fchmod(temp.get(), object_mode(executable)) != 0 || ::futimens(temp.get(), times) != 0) {
-      util::throw_errno(
-          fmt::format("cannot finish {}", (m_store.dir / "tmp" / temp_name).string()));
-    }
-    if (::close(temp.release()) != 0) {
-      util::throw_errno(fmt::format("cannot write {}", (m_store.dir / "tmp" / temp_name).string()));
-    }
-    // Renaming over an existing object is harmless (same content) and also
-    // replaces one that was modified in place.
     std::string name = object_name(sha256, executable);
-    if (::renameat(m_store.tmp_fd.get(), temp_name.c_str(), m_store.objects_fd.get(),
-                   name.c_str()) != 0) {
-      util::throw_errno(fmt::format("cannot store {}", (m_store.dir / "objects" / name).string()));
+
+    if (whole) {
+      if (!m_store.has_intact_object(name, expected, executable)) {
+        temp.emplace(m_store.create_temp());
+        util::write_all(temp->fd.get(),
+                        std::string_view(buffer.data(), static_cast<std::size_t>(total)),
+                        fmt::format("cannot write {}", temp->display));
+      }
+    } else if (!temp) {
+      temp.emplace(m_store.create_temp());  // not reached: a large file has content
     }
-    remover.armed = false;
+    if (temp) {
+      struct timespec times[2] = {{k_object_mtime, 0}, {k_object_mtime, 0}};
+      if (::fchmod(temp->fd.get(), object_mode(executable)) != 0 ||
+          ::futimens(temp->fd.get(), times) != 0) {
+        util::throw_errno(fmt::format("cannot finish {}", temp->display));
+      }
+      m_store.publish_object(*temp, name, expected, executable);
+    }
     entry.sha256 = std::move(sha256);
     entry.stat = FileStat::from(before);
     return true;
@@ -677,8 +863,6 @@ class Copier {
   fs::path m_source;
   int m_root_fd;
   const Store& m_store;
-  std::string m_token;
-  static inline std::atomic<std::uint64_t> s_temp_counter{0};
 };
 
 unsigned worker_count(unsigned requested) {
@@ -687,23 +871,32 @@ unsigned worker_count(unsigned requested) {
   return std::clamp(cores, 1u, 4u);
 }
 
-// Runs copier over work on `threads` threads; rethrows the error of the
+// Runs copier over work on up to `threads` threads; rethrows the error of the
 // earliest failing file (in work order) so the message does not depend on
-// thread timing more than it must.
+// thread timing more than it must. Little work stays on the calling thread:
+// starting and joining a thread costs more than copying a few small files,
+// and far more when the cores are busy and the new thread waits for one.
 void copy_all(Copier& copier, std::vector<Found*>& work, unsigned threads,
               std::atomic<std::uint64_t>& hashed_bytes) {
+  std::uint64_t work_bytes = 0;
+  for (const Found* entry : work) work_bytes += entry->stat.size;
+  if (work.size() < k_parallel_copy_files && work_bytes < k_parallel_copy_bytes) threads = 1;
+  threads =
+      static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(work.size(), 1)));
+
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::exception_ptr first_error;
   std::size_t first_error_index = work.size();
-  auto run = [&](unsigned worker) {
-    std::vector<char> buffer(k_copy_buffer_bytes);
+  auto run = [&] {
+    if (work.empty()) return;
+    auto buffer = std::make_unique_for_overwrite<char[]>(k_copy_buffer_bytes);
     while (!failed.load(std::memory_order_relaxed)) {
       std::size_t index = next.fetch_add(1);
       if (index >= work.size()) return;
       try {
-        copier.copy(*work[index], buffer, worker);
+        copier.copy(*work[index], std::span<char>(buffer.get(), k_copy_buffer_bytes));
         hashed_bytes += work[index]->stat.size;
       } catch (...) {
         std::lock_guard lock(error_mutex);
@@ -715,11 +908,13 @@ void copy_all(Copier& copier, std::vector<Found*>& work, unsigned threads,
       }
     }
   };
-  threads =
-      static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(work.size(), 1)));
   std::vector<std::thread> helpers;
-  for (unsigned i = 1; i < threads; ++i) helpers.emplace_back(run, i);
-  run(0);
+  try {
+    for (unsigned i = 1; i < threads; ++i) helpers.emplace_back(run);
+  } catch (const std::system_error&) {
+    // No more threads to be had: copy with those already running.
+  }
+  run();
   for (auto& helper : helpers) helper.join();
   if (first_error) std::rethrow_exception(first_error);
 }
@@ -820,6 +1015,7 @@ void copy_object(int object_fd, int parent_fd, const std::string& name, const En
 Snapshot take(const fs::path& source_dir, const Options& options) {
   // Entries changed from this moment on are "racy" for the stat cache.
   const std::int64_t started_ns = filesystem_clock_ns();
+  util::timing_mark("snapshot: begin");
   std::function<void(const std::string&)> warn = options.warn;
   if (!warn) warn = [](const std::string& message) { util::warn(message); };
 
@@ -837,8 +1033,9 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
     throw SnapshotError(fmt::format("cannot read source directory {}: {}",
                                     display_path(source_dir.string()), std::strerror(error)));
   }
-  Store store = Store::open(options.store_dir);
+  Store store(options.store_dir);
   store.remove_stale_temp_files();
+  util::timing_mark("snapshot: store opened");
 
   std::set<DeviceInode> excluded;
   std::vector<fs::path> exclude_paths = options.exclude_paths;
@@ -853,9 +1050,11 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
   unsigned threads = worker_count(options.threads);
   fs::path cache_file = cache_file_for(options.store_dir, source_dir);
   StatCache old_cache = StatCache::load(cache_file);
-  Walker::Result walk = Walker(source_dir, root_fd.get(), std::move(excluded), old_cache,
-                               store.objects_fd.get(), threads)
-                            .run();
+  util::timing_mark("snapshot: stat cache loaded");
+  Walker::Result walk =
+      Walker(source_dir, root_fd.get(), std::move(excluded), old_cache, store.objects_fd(), threads)
+          .run();
+  util::timing_mark("snapshot: walked");
   for (const auto& [path, message] : walk.warnings) warn(message);
   std::vector<Found>& found = walk.found;
 
@@ -881,6 +1080,7 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
   copy_all(copier, work, threads, hashed_bytes);
   result.hashed_files = work.size();
   result.hashed_bytes = hashed_bytes;
+  util::timing_mark("snapshot: copied");
 
   // 4. The manifest names the snapshot.
   std::sort(found.begin(), found.end(),
@@ -908,19 +1108,24 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
   }
   std::string text = serialize_manifest(entries);
   result.id = util::sha256_hex(text);
-  fs::path manifest_file = options.store_dir / "manifests" / result.id;
-  if (::access(manifest_file.c_str(), F_OK) != 0) {
-    util::write_file_replace(manifest_file, text, 0444);
-  }
+  store.write_manifest(result.id, text);
+  util::timing_mark("snapshot: manifest");
 
-  // 5. The cache for next time; losing it only costs a re-read.
+  // 5. The cache for next time; losing it only costs a re-read. When every
+  //    file was a fresh hit and no path came or went, the new cache would
+  //    differ from the old one only in its start time, and every entry is
+  //    already older than the old start time (that is what a fresh hit
+  //    means), so the old file stays as it is: an unchanged tree is
+  //    snapshotted without writing anything.
+  bool cache_unchanged = work.empty() && old_cache.size() == cache_entries.size();
   try {
-    StatCache::save(cache_file, started_ns, cache_entries);
+    if (!cache_unchanged) StatCache::save(cache_file, started_ns, cache_entries);
   } catch (const std::exception& error) {
     warn(fmt::format(
         "could not save the snapshot stat cache ({}); the next snapshot will read every file",
         error.what()));
   }
+  util::timing_mark("snapshot: stat cache saved");
   return result;
 }
 

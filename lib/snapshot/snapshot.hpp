@@ -6,15 +6,19 @@
 // Store layout (<workspace>/snapshots, Options::store_dir):
 //   objects/ab/<sha256>     file contents, read-only (0444), mtime pinned to
 //   objects/ab/<sha256>.x   1970-01-01 00:00:01; ".x": the executable (0555) twin
+//                           (each fan-out directory is made when first needed)
 //   manifests/<id>          canonical manifests (manifest.hpp); id = sha256
 //   cache/<sha256 of source dir>.stat   stat cache per source directory
-//   tmp/                    objects being written (renamed into objects/)
+//   tmp/                    temp files, only where O_TMPFILE cannot be used
 //
-// Durability: objects, manifests and the cache are written to a temp file and
-// renamed, never fsynced: a crash cannot leave a half-written file under a
-// final name through a concurrent writer, and a power loss can at worst leave
-// an object empty or short, which the size check below finds and the next
-// take() rewrites. Per-file fsync would multiply the cost of a cold snapshot.
+// Durability: objects and manifests are written to an unnamed temp file
+// (O_TMPFILE) and linked under their final name once complete, or, where the
+// filesystem or a missing /proc rules that out, written to a named file in
+// tmp/ and renamed; the cache is written beside its name and renamed. Nothing
+// is fsynced: a crash cannot leave a half-written file under a final name
+// through a concurrent writer, and a power loss can at worst leave an object
+// empty or short, which the size check below finds and the next take()
+// rewrites. Per-file fsync would multiply the cost of a cold snapshot.
 //
 // In-place writes through hard links: materialize() hard-links objects into
 // a run's directory, so a run that opened a snapshot file for writing in place
@@ -86,7 +90,8 @@ struct Snapshot {
 // more and, if it changes again, is an error naming it.
 //
 // Safe to run concurrently with other take() and materialize() calls on the
-// same store. Throws SnapshotError (exit code 2) for problems in the tree,
+// same store: two takes storing the same content both succeed. A take that
+// finds nothing changed (every file a fresh stat cache hit) writes nothing. Throws SnapshotError (exit code 2) for problems in the tree,
 // util::InfraError (exit code 3) when the store cannot be written.
 Snapshot take(const std::filesystem::path& source_dir, const Options& options);
 

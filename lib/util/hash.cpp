@@ -1,11 +1,16 @@
 #include "lib/util/hash.hpp"
 
+// The SHA256_* functions are deprecated in OpenSSL 3 in favour of EVP, but
+// the first EVP digest of a process loads the configuration and the default
+// provider: about 0.8 ms, a noticeable share of a 50 ms submit. SHA256_*
+// runs the same assembly (SHA extensions included) without that set-up.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <fmt/format.h>
+#include <cerrno>
 #include <vector>
 
 #include "lib/util/error.hpp"
@@ -14,32 +19,30 @@
 namespace amlrun::util {
 
 struct Sha256::Impl {
-  EVP_MD_CTX* context = nullptr;
+  SHA256_CTX context;
 };
 
 Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {
-  m_impl->context = EVP_MD_CTX_new();
-  if (m_impl->context == nullptr || EVP_DigestInit_ex(m_impl->context, EVP_sha256(), nullptr) != 1) {
+  if (SHA256_Init(&m_impl->context) != 1) {
     throw InfraError("OpenSSL: cannot initialise sha256");
   }
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(m_impl->context); }
+Sha256::~Sha256() = default;
 
 void Sha256::update(const void* data, std::size_t size) {
-  EVP_DigestUpdate(m_impl->context, data, size);
+  SHA256_Update(&m_impl->context, data, size);
 }
 
 std::string Sha256::hex_digest() {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(m_impl->context, digest, &length);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_Final(digest, &m_impl->context);
   static const char digits[] = "0123456789abcdef";
   std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(digits[digest[i] >> 4]);
-    out.push_back(digits[digest[i] & 15]);
+  out.reserve(2 * SHA256_DIGEST_LENGTH);
+  for (unsigned char byte : digest) {
+    out.push_back(digits[byte >> 4]);
+    out.push_back(digits[byte & 15]);
   }
   return out;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// sha256 (OpenSSL EVP, which uses the CPU's SHA extensions where present).
+// sha256 (OpenSSL, which uses the CPU's SHA extensions where present).
 #include <cstddef>
 #include <filesystem>
 #include <memory>

@@ -1,6 +1,8 @@
 #include "helpers.hpp"
 
 #include <linux/capability.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -40,29 +42,23 @@ std::string message_of(const std::function<void()>& action) {
   return "<no error>";
 }
 
-std::string without_dac_override(const std::function<std::string()>& action) {
+namespace {
+
+// Runs `action` in a forked child after `prepare` (which returns "" when
+// ready, else the text to return instead); returns the child's result.
+std::string in_child(const std::function<std::string()>& prepare,
+                     const std::function<std::string()>& action) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) return "<pipe failed>";
   pid_t pid = ::fork();
   if (pid == 0) {
     ::close(pipe_fds[0]);
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2]{};
-    std::string result;
-    if (::syscall(SYS_capget, &header, data) != 0) {
-      result = "<capget failed>";
-    } else {
-      for (int capability : {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH}) {
-        data[capability / 32].effective &= ~(1u << (capability % 32));
-      }
-      if (::syscall(SYS_capset, &header, data) != 0) {
-        result = "<capset failed>";
-      } else {
-        try {
-          result = action();
-        } catch (const std::exception& error) {
-          result = error.what();
-        }
+    std::string result = prepare();
+    if (result.empty()) {
+      try {
+        result = action();
+      } catch (const std::exception& error) {
+        result = error.what();
       }
     }
     std::size_t written = 0;
@@ -85,6 +81,78 @@ std::string without_dac_override(const std::function<std::string()>& action) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   return out;
+}
+
+bool is_hex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+std::string without_dac_override(const std::function<std::string()>& action) {
+  return in_child(
+      [] {
+        __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct data[2]{};
+        if (::syscall(SYS_capget, &header, data) != 0) return std::string("<capget failed>");
+        for (int capability : {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH}) {
+          data[capability / 32].effective &= ~(1u << (capability % 32));
+        }
+        if (::syscall(SYS_capset, &header, data) != 0) return std::string("<capset failed>");
+        return std::string();
+      },
+      action);
+}
+
+std::string without_proc(const std::function<std::string()>& action) {
+  return in_child(
+      [] {
+        if (::unshare(CLONE_NEWNS) != 0 ||
+            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+            ::mount("tmpfs", "/proc", "tmpfs", 0, nullptr) != 0) {
+          return k_no_namespace;
+        }
+        return std::string();
+      },
+      action);
+}
+
+std::vector<std::string> stray_files(const fs::path& store) {
+  std::vector<std::string> stray;
+  for (const auto& item : fs::recursive_directory_iterator(store)) {
+    if (item.is_directory()) continue;
+    fs::path relative = item.path().lexically_relative(store);
+    std::vector<std::string> parts;
+    for (const auto& part : relative) parts.push_back(part.string());
+    bool expected = false;
+    if (parts.size() == 3 && parts[0] == "objects") {
+      std::string name = parts[2];
+      if (name.size() == 66 && name.ends_with(".x")) name.resize(64);
+      expected = name.size() == 64 && is_hex(name) && name.starts_with(parts[1]);
+    } else if (parts.size() == 2 && parts[0] == "manifests") {
+      expected = parts[1].size() == 64 && is_hex(parts[1]);
+    } else if (parts.size() == 2 && parts[0] == "cache") {
+      expected = parts[1].size() == 64 + 5 && parts[1].ends_with(".stat");
+    }
+    if (!expected) stray.push_back(relative.string());
+  }
+  return stray;
+}
+
+std::vector<std::string> identities(const fs::path& root) {
+  std::vector<std::string> lines;
+  for (const auto& item : fs::recursive_directory_iterator(root)) {
+    struct stat st {};
+    if (::lstat(item.path().c_str(), &st) != 0) continue;
+    lines.push_back(item.path().lexically_relative(root).string() + " " +
+                    std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + " mtime " +
+                    std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
+                    " ctime " + std::to_string(st.st_ctim.tv_sec) + "." +
+                    std::to_string(st.st_ctim.tv_nsec));
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
 }
 
 }  // namespace snapshot_test

@@ -86,4 +86,20 @@ std::string message_of(const std::function<void()>& action);
 // it returns (or the error it throws, as message_of).
 std::string without_dac_override(const std::function<std::string()>& action);
 
+// Runs `action` in a child process that sees an empty /proc (a private mount
+// namespace with a tmpfs over it), so take() cannot name O_TMPFILE files and
+// writes named temp files instead. Returns what `action` returns, or
+// k_no_namespace when this process may not make a mount namespace.
+inline const std::string k_no_namespace = "<no mount namespace>";
+std::string without_proc(const std::function<std::string()>& action);
+
+// Files in a store that are not where take() leaves them (objects/xx/<sha>,
+// manifests/<id>, cache/<name>.stat): leftover temp files.
+std::vector<std::string> stray_files(const fs::path& store);
+
+// Device, inode, mtime and ctime of everything below root, one line each, so
+// two listings compare equal only when nothing was created, replaced or
+// written.
+std::vector<std::string> identities(const fs::path& root);
+
 }  // namespace snapshot_test

@@ -396,7 +396,7 @@ TEST_CASE("a file that keeps changing while it is copied is an error naming it",
           "/growing.log changed while it was being copied into the snapshot (twice in a row); stop "
           "whatever is writing to it, or add it to .amlignore, and submit again");
   // The half-copied object was not stored under any name.
-  CHECK(fs::is_empty(workspace.store / "tmp"));
+  CHECK(stray_files(workspace.store).empty());
 }
 
 TEST_CASE("materialize links or copies files and recreates the tree", "[snapshot][materialize]") {
@@ -604,7 +604,7 @@ TEST_CASE("concurrent snapshots of the same content agree", "[snapshot]") {
   TempDir runs;
   snapshot::materialize(workspace.store, first.id, runs.path / "run", MaterializeMode::hardlink);
   CHECK(read_text(runs.path / "run/d3/150") == std::string(150 * 50, 'c'));
-  CHECK(fs::is_empty(workspace.store / "tmp"));
+  CHECK(stray_files(workspace.store).empty());
 }
 
 TEST_CASE("manifest text round-trips any name", "[snapshot][manifest]") {
@@ -683,4 +683,192 @@ TEST_CASE("a device node is skipped with a warning", "[snapshot]") {
             "skipping " + workspace.source.string() +
             "/null: it is a character device; only regular files, directories and "
             "symlinks are snapshotted (add it to .amlignore to silence this warning)"});
+}
+
+namespace {
+
+// Copies of one tree in `count` source directories, all snapshotted at once
+// into one store: every object is written by every take at about the same
+// time. Returns "<id>" when all agree, else what went wrong.
+std::string take_concurrently(const fs::path& root, int count) {
+  fs::path store = root / "store";
+  std::vector<fs::path> sources;
+  for (int copy = 0; copy < count; ++copy) {
+    fs::path source = root / ("src" + std::to_string(copy));
+    // Small files (read whole first), files larger than the copy buffer
+    // (written as they are read), duplicates and executables; enough
+    // entries and directories for the walk to use its helper threads.
+    for (int i = 0; i < 400; ++i) {
+      std::string content = "file " + std::to_string(i % 150) + "\n";
+      if (i % 100 == 7) content = std::string((300 << 10) + i, static_cast<char>('a' + i % 26));
+      write_file(source / ("d" + std::to_string(i % 20)) / std::to_string(i), content,
+                 i % 9 == 0 ? 0755 : 0644);
+    }
+    sources.push_back(source);
+  }
+  std::vector<std::string> ids(count);
+  std::vector<std::thread> takers;
+  for (int copy = 0; copy < count; ++copy) {
+    takers.emplace_back([&, copy] {
+      snapshot::Options options;
+      options.store_dir = store;
+      options.warn = [](const std::string&) {};
+      std::string id;
+      std::string error = message_of([&] { id = snapshot::take(sources[copy], options).id; });
+      ids[copy] = error == "<no error>" ? id : error;
+    });
+  }
+  for (auto& taker : takers) taker.join();
+  for (int copy = 0; copy < count; ++copy) {
+    if (ids[copy].size() != 64) return "take " + std::to_string(copy) + ": " + ids[copy];
+    if (ids[copy] != ids[0]) return "ids differ";
+  }
+  for (const auto& item : fs::recursive_directory_iterator(store / "objects")) {
+    struct stat st {};
+    ::lstat(item.path().c_str(), &st);
+    if (S_ISREG(st.st_mode) &&
+        (st.st_mtim.tv_sec != 1 || st.st_nlink != 1 ||
+         (st.st_mode & 07777) != (item.path().extension() == ".x" ? 0555u : 0444u))) {
+      return "object not as stored: " + item.path().string();
+    }
+  }
+  std::vector<std::string> stray = stray_files(store);
+  if (!stray.empty()) return "stray file " + stray.front();
+  snapshot::materialize(store, ids[0], root / "run", MaterializeMode::copy);
+  for (const auto& item : fs::recursive_directory_iterator(sources[0])) {
+    if (item.is_regular_file() &&
+        read_text(item.path()) !=
+            read_text(root / "run" / item.path().lexically_relative(sources[0]))) {
+      return "materialized content differs: " + item.path().string();
+    }
+  }
+  return ids[0];
+}
+
+}  // namespace
+
+TEST_CASE("concurrent takes writing the same objects all succeed", "[snapshot][concurrency]") {
+  SECTION("unnamed temp files (O_TMPFILE)") {
+    TempDir temp;
+    std::string id = take_concurrently(temp.path, 4);
+    CHECK(id.size() == 64);
+    CHECK_FALSE(fs::exists(temp.path / "store/tmp"));  // never needed
+  }
+  SECTION("named temp files in tmp/, where O_TMPFILE files cannot be named") {
+    TempDir temp;
+    std::string id = without_proc([&] {
+      if (::access("/proc/self/fd", F_OK) == 0) return std::string("/proc still visible");
+      return take_concurrently(temp.path, 4);
+    });
+    if (id == k_no_namespace) {
+      WARN("cannot make a mount namespace here; skipping");
+      return;
+    }
+    CHECK(id.size() == 64);
+    CHECK(fs::is_empty(temp.path / "store/tmp"));
+    // Both schemes store the same snapshot.
+    TempDir other;
+    CHECK(take_concurrently(other.path, 1) == id);
+  }
+}
+
+TEST_CASE("a warm snapshot of an unchanged tree writes nothing", "[snapshot][cache]") {
+  Workspace workspace;
+  make_small_tree(workspace.source);
+  write_file(workspace.source / "pkg/deep/er/data.bin", std::string(400 << 10, 'd'));
+  wait_until_settled(workspace.source);
+  auto cold = workspace.take();
+  std::vector<std::string> before = identities(workspace.store);
+  auto warm = workspace.take();
+  CHECK(warm.id == cold.id);
+  CHECK(warm.hashed_files == 0);
+  // Not the manifest, not the stat cache, not an object, not a directory.
+  CHECK(identities(workspace.store) == before);
+
+  // A change rewrites the cache (and adds an object and a manifest)...
+  fs::path cache_file = fs::directory_iterator(workspace.store / "cache")->path();
+  ino_t cache_inode = lstat_of(cache_file).st_ino;
+  write_file(workspace.source / "train.py", "print('changed')\n");
+  wait_until_settled(workspace.source);
+  auto changed = workspace.take();
+  CHECK(changed.hashed_files == 1);
+  CHECK(lstat_of(cache_file).st_ino != cache_inode);
+  // ...and then nothing is written again.
+  before = identities(workspace.store);
+  CHECK(workspace.take().hashed_files == 0);
+  CHECK(identities(workspace.store) == before);
+
+  // A file gone from the tree changes the cache too, though every file left
+  // is a hit: the cache must not keep an entry for it.
+  fs::remove(workspace.source / "pkg/model.py");
+  cache_inode = lstat_of(cache_file).st_ino;
+  auto removed = workspace.take();
+  CHECK(removed.hashed_files == 0);
+  CHECK(removed.id != changed.id);
+  CHECK(lstat_of(cache_file).st_ino != cache_inode);
+  CHECK(snapshot::StatCache::load(cache_file).size() == removed.files);
+}
+
+TEST_CASE("a racy entry keeps the stat cache from being left as it is", "[snapshot][cache]") {
+  // An entry that is not trusted is hashed, so the cache is written again
+  // with a new start time: it becomes trusted once the clock has passed it.
+  Workspace workspace;
+  write_file(workspace.source / "settled", "s");
+  write_file(workspace.source / "future", "f");
+  struct timespec future[2] = {{0, UTIME_OMIT}, {::time(nullptr) + 3600, 0}};
+  REQUIRE(::utimensat(AT_FDCWD, (workspace.source / "future").c_str(), future, 0) == 0);
+  wait_until_settled(workspace.source / "settled");
+  workspace.take();
+  fs::path cache_file = fs::directory_iterator(workspace.store / "cache")->path();
+  for (int i = 0; i < 2; ++i) {
+    ino_t cache_inode = lstat_of(cache_file).st_ino;
+    CHECK(workspace.take().hashed_files == 1);
+    CHECK(lstat_of(cache_file).st_ino != cache_inode);
+  }
+}
+
+TEST_CASE("content the store already holds is not written again", "[snapshot]") {
+  Workspace first;
+  make_small_tree(first.source);
+  auto stored = first.take();
+  std::vector<std::string> objects = identities(first.store / "objects");
+  std::vector<std::string> manifests = identities(first.store / "manifests");
+
+  // Another checkout of the same code: read and hashed (no stat cache for
+  // it), but every object and the manifest are already there.
+  Workspace second;
+  make_small_tree(second.source);
+  second.options.store_dir = first.store;
+  auto again = snapshot::take(second.source, second.options);
+  CHECK(again.id == stored.id);
+  CHECK(again.hashed_files == 4);
+  CHECK(identities(first.store / "objects") == objects);
+  CHECK(identities(first.store / "manifests") == manifests);
+}
+
+TEST_CASE("a small tree makes only the store directories it needs", "[snapshot]") {
+  Workspace workspace;
+  write_file(workspace.source / "train.py", "print('train')\n");
+  workspace.take();
+  std::vector<std::string> directories;
+  for (const auto& item : fs::recursive_directory_iterator(workspace.store)) {
+    if (item.is_directory()) directories.push_back(item.path().lexically_relative(workspace.store));
+  }
+  std::sort(directories.begin(), directories.end());
+  std::string fan_out = util::sha256_hex("print('train')\n").substr(0, 2);
+  CHECK(directories ==
+        std::vector<std::string>{"cache", "manifests", "objects", "objects/" + fan_out});
+}
+
+TEST_CASE("a temp file another take is about to rename is not removed as stale", "[snapshot]") {
+  // A finished temp file already has the objects' 1970 mtime; only its ctime
+  // tells that it is new.
+  Workspace workspace;
+  write_file(workspace.source / "a", "a");
+  workspace.take();
+  write_file(workspace.store / "tmp/1234-abcdef01-0", "finished, not yet renamed", 0444);
+  struct timespec pinned[2] = {{1, 0}, {1, 0}};
+  REQUIRE(::utimensat(AT_FDCWD, (workspace.store / "tmp/1234-abcdef01-0").c_str(), pinned, 0) == 0);
+  workspace.take();
+  CHECK(fs::exists(workspace.store / "tmp/1234-abcdef01-0"));
 }
