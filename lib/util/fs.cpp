@@ -9,6 +9,7 @@
 
 #include "lib/util/error.hpp"
 #include "lib/util/random.hpp"
+#include "lib/util/strings.hpp"
 
 namespace amlrun::util {
 
@@ -113,8 +114,9 @@ std::string read_user_file(const fs::path& path, std::uint64_t max_bytes) {
                                  describe_file_type(st.st_mode)));
   }
   if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
-    throw InputError(fmt::format("{} is {} bytes, more than the limit of {} bytes", path.string(),
-                                 st.st_size, max_bytes));
+    throw InputError(fmt::format("{} is {}, more than the {} this file may have", path.string(),
+                                 format_bytes(static_cast<std::uint64_t>(st.st_size)),
+                                 format_bytes(max_bytes)));
   }
   // Back to blocking reads for a regular file.
   ::fcntl(fd.get(), F_SETFL, 0);

@@ -155,6 +155,7 @@ pid_t spawn(const SpawnOptions& options) {
         fail(2);
       }
     };
+    for (int fd : options.inherit_fds) ::fcntl(fd, F_SETFD, 0);
     redirect(options.stdin_fd, 0);
     redirect(options.stdout_fd, 1);
     redirect(options.stderr_fd, 2);

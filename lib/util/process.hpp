@@ -27,6 +27,8 @@ struct SpawnOptions {
   bool new_process_group = false;  // setpgid(0, 0): signals can reach the whole group
   bool new_session = false;        // setsid(): detached from the terminal and its Ctrl-C
   bool kill_with_parent = false;   // PR_SET_PDEATHSIG(SIGKILL)
+  // Descriptors the child keeps (everything else is close-on-exec).
+  std::vector<int> inherit_fds;
 };
 
 // A program could not be started at all (not found, not executable, bad cwd).

@@ -27,26 +27,28 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::optional<std::string> closest_match(std::string_view word,
                                          const std::vector<std::string>& candidates) {
+  // A candidate scores its edit distance, or, for a word typed as the start
+  // of a longer key ('proces_count' for 'process_count_per_instance'), the
+  // distance to that key's prefix plus one.
   std::optional<std::string> best;
-  std::size_t best_distance = 0;
+  std::size_t best_score = 0;
+  std::size_t best_full = 0;
   for (const auto& candidate : candidates) {
-    std::size_t distance = edit_distance(word, candidate);
-    if (!best || distance < best_distance) {
+    std::size_t full = edit_distance(word, candidate);
+    std::size_t score = full;
+    if (word.size() >= 4 && candidate.size() > word.size()) {
+      std::size_t prefix = edit_distance(word, std::string_view(candidate).substr(0, word.size()));
+      score = std::min(score, prefix + 1);
+    }
+    if (!best || score < best_score || (score == best_score && full < best_full)) {
       best = candidate;
-      best_distance = distance;
+      best_score = score;
+      best_full = full;
     }
   }
   if (!best) return std::nullopt;
   std::size_t limit = std::max<std::size_t>(1, word.size() / 3);
-  bool prefix = word.size() >= 4 && (best->starts_with(word) || word.starts_with(*best));
-  if (best_distance <= limit || prefix) return best;
-  // A prefix typo such as 'proces_count' for 'process_count_per_instance'.
-  for (const auto& candidate : candidates) {
-    if (word.size() >= 5 &&
-        edit_distance(word, std::string_view(candidate).substr(0, word.size())) <= limit) {
-      return candidate;
-    }
-  }
+  if (best_score <= limit) return best;
   return std::nullopt;
 }
 

@@ -88,7 +88,7 @@ TEST_CASE("read_user_file refuses FIFOs, directories and oversized files without
   fs::path big = dir.path / "big.yml";
   std::ofstream(big) << std::string(200, 'x');
   CHECK(message_of([&] { util::read_user_file(big, 100); }) ==
-        big.string() + " is 200 bytes, more than the limit of 100 bytes");
+        big.string() + " is 200 B, more than the 100 B this file may have");
   CHECK(util::read_user_file(big, 200).size() == 200);
 }
 

@@ -1,0 +1,33 @@
+// Hidden commands that amlrun runs itself: the local supervisor and the rank
+// wrapper started by mpirun/srun.
+#include "cli/amlrun/commands.hpp"
+#include "lib/launch/supervisor.hpp"
+
+namespace amlrun::cli {
+
+void add_supervise(CLI::App& app, GlobalOptions&, Handler& handler) {
+  auto options = std::make_shared<launch::SupervisorOptions>();
+  auto root = std::make_shared<std::string>();
+  app.add_option("--root", *root)->required();
+  app.add_option("--run", options->run_id)->required();
+  app.add_option("--lock-fd", options->lock_fd)->required();
+  handler = [options, root]() {
+    options->workspace_root = *root;
+    return static_cast<ExitCode>(launch::supervise_run(*options));
+  };
+}
+
+void add_rank_exec(CLI::App& app, GlobalOptions&, Handler& handler) {
+  auto logs = std::make_shared<std::string>();
+  auto per_node = std::make_shared<int>(1);
+  auto argv = std::make_shared<std::vector<std::string>>();
+  app.add_option("--logs", *logs)->required();
+  app.add_option("--processes-per-node", *per_node);
+  app.add_option("PROGRAM", *argv)->required();
+  app.prefix_command(false);
+  handler = [logs, per_node, argv]() {
+    return static_cast<ExitCode>(launch::exec_rank(*logs, *per_node, *argv));
+  };
+}
+
+}  // namespace amlrun::cli

@@ -1,0 +1,154 @@
+// stream, cancel, show: commands about one run.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fmt/format.h>
+#include <thread>
+
+#include "cli/amlrun/commands.hpp"
+#include "cli/amlrun/follow.hpp"
+#include "lib/compute/compute_target.hpp"
+#include "lib/store/run_store.hpp"
+#include "lib/util/time.hpp"
+
+#include <yaml-cpp/emitter.h>
+
+namespace amlrun::cli {
+
+namespace {
+
+const std::map<std::string, OutputFormat> k_show_formats = {
+    {"text", OutputFormat::text}, {"json", OutputFormat::json}, {"yaml", OutputFormat::yaml}};
+
+void emit_yaml(YAML::Emitter& out, const nlohmann::ordered_json& j) {
+  if (j.is_object()) {
+    out << YAML::BeginMap;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      out << YAML::Key << it.key() << YAML::Value;
+      emit_yaml(out, it.value());
+    }
+    out << YAML::EndMap;
+  } else if (j.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& item : j) emit_yaml(out, item);
+    out << YAML::EndSeq;
+  } else if (j.is_string()) {
+    out << YAML::DoubleQuoted << j.get<std::string>();
+  } else if (j.is_null()) {
+    out << YAML::Null;
+  } else {
+    out << j.dump();
+  }
+}
+
+store::RunRecord refreshed(store::RunStore& store, const std::string& id) {
+  auto record = store.load(id);
+  auto target = compute::make_target(store.workspace(), record.compute);
+  return target->refresh(store, record);
+}
+
+void print_text(const store::RunStore& store, const store::RunRecord& r) {
+  auto line = [](const char* key, const std::string& value) {
+    if (!value.empty()) std::printf("%-16s %s\n", key, value.c_str());
+  };
+  line("run", r.id);
+  line("experiment", r.experiment);
+  line("display name", r.display_name);
+  line("state", store::to_string(r.state));
+  line("exit code", r.exit_code ? std::to_string(*r.exit_code) : "");
+  line("failure reason", r.failure_reason);
+  line("created", r.created_at);
+  line("started", r.started_at);
+  line("ended", r.ended_at);
+  line("duration", util::format_duration(r.duration_seconds()));
+  line("compute", fmt::format("{} ({})", r.compute, r.compute_type));
+  line("processes", fmt::format("{} on {} node{} ({})", r.process_count, r.instance_count,
+                                r.instance_count == 1 ? "" : "s", r.distribution));
+  if (!r.snapshot_id.empty()) {
+    line("snapshot", fmt::format("{} ({} files, {} bytes)", r.snapshot_id, r.snapshot_files,
+                                 r.snapshot_bytes));
+  }
+  line("environment", fmt::format("{} ({})", r.environment_hash.substr(0, 16), r.environment_mode));
+  std::string tags;
+  for (const auto& [k, v] : r.tags) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
+  line("tags", tags);
+  auto dir = store.run_dir(r.id);
+  line("outputs", (dir / "artifacts" / "outputs").string());
+  line("logs", (dir / "artifacts" / "logs").string());
+}
+
+}  // namespace
+
+void add_stream(CLI::App& app, GlobalOptions& global, Handler& handler) {
+  auto id = std::make_shared<std::string>();
+  auto all_ranks = std::make_shared<bool>(false);
+  app.add_option("ID", *id, "The run id (or a unique prefix)")->required();
+  app.add_flag("--all-ranks", *all_ranks, "Stream every rank's log, prefixed [rank N]");
+  handler = [id, all_ranks, &global]() {
+    auto workspace = workspace::open_workspace(workspace_options(global, false));
+    store::RunStore store(workspace);
+    std::string run_id = store.resolve(*id);
+    return follow_run(store, run_id, FollowOptions{*all_ranks, OutputFormat::text});
+  };
+}
+
+void add_cancel(CLI::App& app, GlobalOptions& global, Handler& handler) {
+  auto id = std::make_shared<std::string>();
+  app.add_option("ID", *id, "The run id (or a unique prefix)")->required();
+  handler = [id, &global]() {
+    auto workspace = workspace::open_workspace(workspace_options(global, false));
+    store::RunStore store(workspace);
+    std::string run_id = store.resolve(*id);
+    auto record = refreshed(store, run_id);
+    if (record.state == store::RunState::canceled) {
+      std::fprintf(stderr, "amlrun: %s was already canceled\n", run_id.c_str());
+      return ExitCode::ok;
+    }
+    if (store::is_terminal(record.state)) {
+      throw util::InputError(fmt::format("{} already ended ({}); there is nothing to cancel",
+                                         run_id, store::to_string(record.state)));
+    }
+    auto target = compute::make_target(workspace, record.compute);
+    target->request_cancel(store, record);
+    // Wait for the end the cancel causes: a grace period for SIGTERM, then
+    // SIGKILL, then finalizing.
+    auto deadline = util::monotonic_ms() + (workspace.config().kill_grace_seconds + 30) * 1000LL;
+    while (!store::is_terminal(record.state) && util::monotonic_ms() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      record = target->refresh(store, store.load(run_id));
+    }
+    if (!store::is_terminal(record.state)) {
+      throw util::InfraError(fmt::format("{} did not end after the cancel request; it is {}",
+                                         run_id, store::to_string(record.state)));
+    }
+    std::fprintf(stderr, "amlrun: %s %s%s\n", run_id.c_str(), store::to_string(record.state).c_str(),
+                 record.state == store::RunState::canceled ? ""
+                                                           : " (it ended before the cancel took effect)");
+    return ExitCode::ok;
+  };
+}
+
+void add_show(CLI::App& app, GlobalOptions& global, Handler& handler) {
+  auto id = std::make_shared<std::string>();
+  auto output = std::make_shared<OutputFormat>(OutputFormat::text);
+  app.add_option("ID", *id, "The run id (or a unique prefix)")->required();
+  app.add_option("--output", *output, "text, json or yaml")
+      ->transform(CLI::CheckedTransformer(k_show_formats, CLI::ignore_case));
+  handler = [id, output, &global]() {
+    auto workspace = workspace::open_workspace(workspace_options(global, false));
+    store::RunStore store(workspace);
+    auto record = refreshed(store, store.resolve(*id));
+    if (*output == OutputFormat::json) {
+      std::printf("%s\n", run_json(store, record).dump(2).c_str());
+    } else if (*output == OutputFormat::yaml) {
+      YAML::Emitter out;
+      emit_yaml(out, run_json(store, record));
+      std::printf("%s\n", out.c_str());
+    } else {
+      print_text(store, record);
+    }
+    return ExitCode::ok;
+  };
+}
+
+}  // namespace amlrun::cli

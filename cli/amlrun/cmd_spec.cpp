@@ -1,0 +1,58 @@
+// validate and init: commands that need no run.
+#include <cstdio>
+#include <fmt/format.h>
+
+#include "cli/amlrun/commands.hpp"
+#include "cli/amlrun/follow.hpp"
+#include "lib/spec/loader.hpp"
+#include "lib/workspace/workspace.hpp"
+
+namespace amlrun::cli {
+
+void add_validate(CLI::App& app, GlobalOptions&, Handler& handler) {
+  struct Options {
+    std::string file;
+    std::vector<std::string> overrides;
+    OutputFormat output = OutputFormat::yaml;
+  };
+  auto options = std::make_shared<Options>();
+  app.add_option("FILE", options->file, "The job file (YAML)")->required();
+  app.add_option("--set", options->overrides, "Override a field: key.path=value (repeatable)");
+  const std::map<std::string, OutputFormat> formats = {{"json", OutputFormat::json},
+                                                       {"yaml", OutputFormat::yaml}};
+  app.add_option("--output", options->output, "yaml (default) or json")
+      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+  handler = [options]() {
+    spec::LoadOptions load_options;
+    load_options.overrides = options->overrides;
+    auto loaded = spec::load_job_spec(options->file, load_options);
+    for (const auto& warning : loaded.warnings) {
+      std::fprintf(stderr, "amlrun: %s\n", spec::format_diagnostic(warning).c_str());
+    }
+    if (options->output == OutputFormat::json) {
+      std::printf("%s\n", spec::to_json(loaded.spec).dump(2).c_str());
+    } else {
+      std::printf("%s", spec::to_yaml(loaded.spec).c_str());
+    }
+    return ExitCode::ok;
+  };
+}
+
+void add_init(CLI::App& app, GlobalOptions& global, Handler& handler) {
+  auto directory = std::make_shared<std::string>(".");
+  app.add_option("DIR", *directory, "Where to create .amlrun/ (default: here)");
+  handler = [directory, &global]() {
+    std::filesystem::path root = global.workspace
+                                     ? std::filesystem::path(*global.workspace)
+                                     : std::filesystem::path(*directory) / workspace::k_directory_name;
+    root = std::filesystem::absolute(root).lexically_normal();
+    bool existed = std::filesystem::exists(root / "config.yml");
+    workspace::create_workspace(root);
+    workspace::load_config(root / "config.yml");  // a broken config is reported now
+    std::fprintf(stderr, "amlrun: %s workspace %s\n", existed ? "reinitialised" : "created",
+                 root.c_str());
+    return ExitCode::ok;
+  };
+}
+
+}  // namespace amlrun::cli

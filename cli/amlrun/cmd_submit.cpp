@@ -1,0 +1,80 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <fmt/format.h>
+
+#include "cli/amlrun/commands.hpp"
+#include "cli/amlrun/follow.hpp"
+#include "lib/compute/submit.hpp"
+#include "lib/store/run_store.hpp"
+
+namespace amlrun::cli {
+
+workspace::OpenOptions workspace_options(const GlobalOptions& global, bool create_if_missing) {
+  workspace::OpenOptions options;
+  if (global.workspace) {
+    options.explicit_root = *global.workspace;
+  } else if (const char* variable = ::getenv("AMLRUN_WORKSPACE"); variable && *variable) {
+    options.explicit_root = variable;
+  }
+  options.start_dir = std::filesystem::current_path();
+  options.create_if_missing = create_if_missing;
+  options.notice = [](const std::string& text) { std::fprintf(stderr, "amlrun: %s\n", text.c_str()); };
+  return options;
+}
+
+static const std::map<std::string, OutputFormat> k_formats = {{"text", OutputFormat::text},
+                                                              {"json", OutputFormat::json}};
+
+void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
+  struct Options {
+    std::string file;
+    bool stream = false;
+    bool no_wait = false;
+    bool all_ranks = false;
+    std::vector<std::string> overrides;
+    std::optional<std::string> compute;
+    std::optional<std::string> experiment;
+    OutputFormat output = OutputFormat::text;
+  };
+  auto options = std::make_shared<Options>();
+  app.add_option("FILE", options->file, "The job file (YAML)")->required();
+  auto* stream = app.add_flag("--stream", options->stream, "Stream the logs until the run ends (the default)");
+  app.add_flag("--no-wait", options->no_wait, "Return once the run is submitted; print its id")
+      ->excludes(stream);
+  app.add_flag("--all-ranks", options->all_ranks, "Stream every rank's log, prefixed [rank N]");
+  app.add_option("--set", options->overrides, "Override a field: key.path=value (repeatable)");
+  app.add_option("--compute", options->compute, "The compute target (default: the job's, else local)");
+  app.add_option("--experiment", options->experiment, "The experiment name");
+  app.add_option("--output", options->output, "text or json (json: stdout holds only the result)")
+      ->transform(CLI::CheckedTransformer(k_formats, CLI::ignore_case));
+  handler = [options, &global]() {
+    compute::SubmitRequest request;
+    request.spec_file = options->file;
+    request.overrides = options->overrides;
+    request.compute = options->compute;
+    request.experiment = options->experiment;
+    request.workspace = workspace_options(global, /*create_if_missing=*/true);
+    request.notice = [](const std::string& text) { std::fprintf(stderr, "amlrun: %s\n", text.c_str()); };
+    auto submitted = compute::submit_job(request);
+    const auto& id = submitted.record.id;
+    if (options->no_wait) {
+      if (options->output == OutputFormat::json) {
+        auto& store = *submitted.store;
+        std::printf("%s\n", run_json(store, store.load(id)).dump(2).c_str());
+      } else {
+        std::printf("%s\n", id.c_str());
+        std::fprintf(stderr, "amlrun: submitted %s (amlrun stream %s follows it)\n", id.c_str(),
+                     id.c_str());
+      }
+      return ExitCode::ok;
+    }
+    if (options->output == OutputFormat::text) {
+      std::fprintf(stderr, "amlrun: submitted %s (experiment %s, compute %s)\n", id.c_str(),
+                   submitted.record.experiment.c_str(), submitted.record.compute.c_str());
+    }
+    return follow_run(*submitted.store, id, FollowOptions{options->all_ranks, options->output});
+  };
+}
+
+}  // namespace amlrun::cli

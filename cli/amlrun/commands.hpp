@@ -1,0 +1,50 @@
+#pragma once
+// The command table of `amlrun`: one registration function per command group
+// (one file each). Commands parse arguments, call lib/, and print.
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "lib/util/error.hpp"
+#include "lib/workspace/workspace.hpp"
+
+namespace amlrun::cli {
+
+// Options every command shares.
+struct GlobalOptions {
+  std::optional<std::string> workspace;  // --workspace, else AMLRUN_WORKSPACE
+};
+
+// What a command's handler returns becomes the process exit code.
+struct CommandResult {
+  ExitCode code = ExitCode::ok;
+};
+
+// Set by a command; main runs it after parsing.
+using Handler = std::function<ExitCode()>;
+
+struct Command {
+  const char* name;
+  const char* help;
+  bool hidden;
+  void (*add)(CLI::App& app, GlobalOptions& global, Handler& handler);
+};
+
+void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_stream(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_cancel(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_show(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_validate(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_init(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_supervise(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_rank_exec(CLI::App& app, GlobalOptions& global, Handler& handler);
+
+// The workspace as the user pointed at it (flag, variable, or walking up).
+workspace::OpenOptions workspace_options(const GlobalOptions& global, bool create_if_missing);
+
+// Exit code for a terminal run state (DESIGN.md).
+ExitCode exit_code_for_state(const std::string& state);
+
+}  // namespace amlrun::cli

@@ -1,0 +1,93 @@
+#include "cli/amlrun/follow.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fmt/format.h>
+
+#include "lib/compute/compute_target.hpp"
+#include "lib/stream/log_stream.hpp"
+#include "lib/util/time.hpp"
+#include "lib/util/timing.hpp"
+
+namespace amlrun::cli {
+
+namespace {
+
+int g_interrupt_pipe[2] = {-1, -1};
+
+void on_interrupt(int) {
+  char byte = 1;
+  ssize_t ignored = ::write(g_interrupt_pipe[1], &byte, 1);
+  (void)ignored;
+}
+
+}  // namespace
+
+ExitCode exit_code_for_state(const std::string& state) {
+  if (state == "Completed") return ExitCode::ok;
+  if (state == "Canceled") return ExitCode::run_canceled;
+  return ExitCode::run_failed;
+}
+
+nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRecord& record) {
+  auto j = store::to_json(record);
+  auto dir = store.run_dir(record.id);
+  j["paths"] = {{"run_dir", dir.string()},
+                {"outputs", (dir / "artifacts" / "outputs").string()},
+                {"logs", (dir / "artifacts" / "logs").string()}};
+  return j;
+}
+
+ExitCode follow_run(store::RunStore& store, const std::string& run_id,
+                    const FollowOptions& options) {
+  if (::pipe2(g_interrupt_pipe, O_CLOEXEC | O_NONBLOCK) != 0) g_interrupt_pipe[0] = -1;
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+
+  bool text = options.output == OutputFormat::text;
+  auto target = compute::make_target(store.workspace(), store.load(run_id).compute);
+  stream::StreamOptions stream_options;
+  stream_options.all_ranks = options.all_ranks;
+  // In json mode stdout carries the result alone; the logs go to stderr.
+  stream_options.output_fd = text ? 1 : 2;
+  stream_options.interrupt_fd = g_interrupt_pipe[0];
+  stream_options.refresh = [&](store::RunRecord record) { return target->refresh(store, record); };
+  stream_options.on_state = [&](const store::RunRecord& record) {
+    // Preparing and Running are what a person waits through; the other
+    // states pass in milliseconds locally.
+    if (text && (record.state == store::RunState::preparing ||
+                 record.state == store::RunState::running)) {
+      std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(), store::to_string(record.state).c_str());
+    }
+  };
+  util::timing_mark("following");
+  auto result = stream::stream_run(store, run_id, stream_options);
+  util::timing_mark("run ended");
+  const auto& record = result.record;
+  if (result.interrupted) {
+    std::fprintf(stderr,
+                 "amlrun: detached from %s; the run goes on (amlrun stream %s reattaches, amlrun "
+                 "cancel %s stops it)\n",
+                 run_id.c_str(), run_id.c_str(), run_id.c_str());
+    return ExitCode::interrupted;
+  }
+  if (!text) {
+    std::printf("%s\n", run_json(store, record).dump(2).c_str());
+  } else {
+    std::string ending = fmt::format("amlrun: {} {} in {}", record.id, store::to_string(record.state),
+                                     util::format_duration(record.duration_seconds()));
+    if (record.exit_code) ending += fmt::format(", exit code {}", *record.exit_code);
+    if (!record.failure_reason.empty()) ending += fmt::format(" ({})", record.failure_reason);
+    std::fprintf(stderr, "%s\n", ending.c_str());
+    auto outputs = store.run_dir(record.id) / "artifacts" / "outputs";
+    std::fprintf(stderr, "amlrun: outputs: %s\n", outputs.c_str());
+  }
+  return exit_code_for_state(store::to_string(record.state));
+}
+
+}  // namespace amlrun::cli

@@ -1,0 +1,25 @@
+#pragma once
+// Following a run to its end on the terminal: shared by submit and stream.
+#include <string>
+
+#include "cli/amlrun/commands.hpp"
+#include "lib/store/run_store.hpp"
+
+namespace amlrun::cli {
+
+enum class OutputFormat { text, json, yaml };
+
+struct FollowOptions {
+  bool all_ranks = false;
+  OutputFormat output = OutputFormat::text;
+};
+
+// Streams logs until the run is terminal (or Ctrl-C: 130, the run goes on),
+// prints the summary (text) or the record (json) and returns the exit code.
+ExitCode follow_run(store::RunStore& store, const std::string& run_id,
+                    const FollowOptions& options);
+
+// The record as `show` and `submit --output json` print it, with paths.
+nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRecord& record);
+
+}  // namespace amlrun::cli

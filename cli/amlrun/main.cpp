@@ -1,0 +1,110 @@
+// amlrun: run PyTorch training jobs from YAML specs, locally or on Slurm.
+// main() parses, dispatches to the command table, and holds the single catch
+// that prints "amlrun: error: ..." and maps errors to exit codes.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <iostream>
+#include <vector>
+
+#include "cli/amlrun/commands.hpp"
+#include "lib/util/strings.hpp"
+#include "lib/util/timing.hpp"
+
+namespace {
+
+using amlrun::ExitCode;
+using amlrun::cli::Command;
+
+const Command k_commands[] = {
+    {"submit", "Submit a job file and follow it to the end", false, amlrun::cli::add_submit},
+    {"stream", "Follow a run's logs until it ends (reattach)", false, amlrun::cli::add_stream},
+    {"cancel", "Cancel a run", false, amlrun::cli::add_cancel},
+    {"show", "Show a run's state, exit code and details", false, amlrun::cli::add_show},
+    {"validate", "Check a job file and print the normalised spec", false,
+     amlrun::cli::add_validate},
+    {"init", "Create a workspace (.amlrun/) in a directory", false, amlrun::cli::add_init},
+    {"_supervise", "internal: own a local run", true, amlrun::cli::add_supervise},
+    {"_rank-exec", "internal: start one rank under mpirun or srun", true,
+     amlrun::cli::add_rank_exec},
+};
+
+int fail(ExitCode code, const std::string& message) {
+  std::fprintf(stderr, "amlrun: error: %s\n", message.c_str());
+  return static_cast<int>(code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  amlrun::util::timing_mark("main");
+  // A closed stdout (| head) must end writes with an error, not kill us.
+  ::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"amlrun: train PyTorch models from YAML job files, here or on a cluster"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("amlrun ") + AMLRUN_VERSION);
+  amlrun::cli::GlobalOptions global;
+  app.add_option("--workspace", global.workspace,
+                 "The workspace directory (default: .amlrun here or above; AMLRUN_WORKSPACE)");
+  std::vector<std::pair<CLI::App*, amlrun::cli::Handler>> handlers;
+  std::vector<std::string> names;
+  for (const auto& command : k_commands) {
+    CLI::App* sub = app.add_subcommand(command.name, command.hidden ? "" : command.help);
+    if (command.hidden) sub->group("");
+    amlrun::cli::Handler handler;
+    command.add(*sub, global, handler);
+    handlers.emplace_back(sub, std::move(handler));
+    if (!command.hidden) names.emplace_back(command.name);
+  }
+
+  // An unknown command gets a suggestion instead of CLI11's generic text.
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word == "--workspace") {
+      ++i;
+      continue;
+    }
+    if (word.rfind("-", 0) == 0) continue;
+    bool known = false;
+    for (const auto& command : k_commands) known |= word == command.name;
+    if (!known) {
+      return fail(ExitCode::invalid_input,
+                  fmt::format("unknown command '{}'{}; run 'amlrun --help' for the list", word,
+                              amlrun::util::did_you_mean_suffix(word, names)));
+    }
+    break;
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string context;
+    for (const auto* sub : app.get_subcommands()) context = sub->get_name();
+    return fail(ExitCode::invalid_input,
+                fmt::format("{} (see 'amlrun {}--help')", e.what(),
+                            context.empty() ? "" : context + " "));
+  }
+
+  try {
+    for (auto& [sub, handler] : handlers) {
+      if (sub->parsed()) {
+        amlrun::util::timing_mark("arguments parsed");
+        return static_cast<int>(handler());
+      }
+    }
+    return static_cast<int>(ExitCode::invalid_input);
+  } catch (const amlrun::util::Error& e) {
+    return fail(e.code(), e.what());
+  } catch (const std::exception& e) {
+    return fail(ExitCode::infrastructure, fmt::format("internal error: {}", e.what()));
+  }
+}

@@ -1,0 +1,92 @@
+#include "lib/launch/rank_environment.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "lib/launch/command_script.hpp"
+#include "lib/util/hash.hpp"
+#include "lib/util/process.hpp"
+
+namespace amlrun::launch {
+
+fs::path rank_log_path(const fs::path& logs_dir, int rank) {
+  return logs_dir / "user_logs" / fmt::format("std_log_rank_{}.txt", rank);
+}
+
+fs::path rank_metrics_path(const fs::path& logs_dir, int rank) {
+  return logs_dir / "metrics" / fmt::format("rank_{}.jsonl", rank);
+}
+
+std::vector<std::string> run_environment(const RunContext& context,
+                                         std::vector<std::string> environment) {
+  using util::set_env;
+  if (!util::get_env(environment, "PYTHONUNBUFFERED")) {
+    bool user_sets_it = false;
+    for (const auto& [k, v] : context.user_variables) user_sets_it |= k == "PYTHONUNBUFFERED";
+    if (!user_sets_it) set_env(environment, "PYTHONUNBUFFERED", "1");
+  }
+  for (const auto& [name, value] : context.user_variables) set_env(environment, name, value);
+  set_env(environment, "AMLRUN_RUN_ID", context.run_id);
+  set_env(environment, "AMLRUN_EXPERIMENT", context.experiment);
+  set_env(environment, "AMLRUN_WORKSPACE", context.workspace_root.string());
+  set_env(environment, "AMLRUN_OUTPUTS_DIR", context.outputs_dir.string());
+  set_env(environment, "AMLRUN_LOGS_DIR", context.logs_dir.string());
+  for (const auto& [name, value] : context.inputs) {
+    set_env(environment, input_variable(name), value);
+    set_env(environment, "AZURE_ML_INPUT_" + name, value);  // what Azure ML scripts read
+  }
+  for (const auto& [name, value] : context.outputs) {
+    set_env(environment, output_variable(name), value);
+    set_env(environment, "AZURE_ML_OUTPUT_" + name, value);
+  }
+  if (!context.backend.empty()) set_env(environment, "AMLRUN_DISTRIBUTED_BACKEND", context.backend);
+  return environment;
+}
+
+void add_rank_environment(std::vector<std::string>& environment, const RunContext& context,
+                          int rank) {
+  using util::set_env;
+  set_env(environment, "AMLRUN_METRICS_FILE", rank_metrics_path(context.logs_dir, rank).string());
+  if (context.distribution == spec::DistributionType::none) return;
+  int per_node = context.processes_per_instance;
+  set_env(environment, "MASTER_ADDR", context.master_address);
+  set_env(environment, "MASTER_PORT", std::to_string(context.master_port));
+  set_env(environment, "WORLD_SIZE", std::to_string(context.world_size()));
+  set_env(environment, "RANK", std::to_string(rank));
+  set_env(environment, "LOCAL_RANK", std::to_string(rank % per_node));
+  set_env(environment, "LOCAL_WORLD_SIZE", std::to_string(per_node));
+  set_env(environment, "NODE_RANK", std::to_string(rank / per_node));
+  set_env(environment, "GROUP_RANK", std::to_string(rank / per_node));
+}
+
+static bool port_is_free(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return free;
+}
+
+int derive_master_port(const std::string& run_id, bool probe_free) {
+  // 29500 is torch's default; spread runs over [20000, 60000) so concurrent
+  // runs on one machine don't collide.
+  std::string digest = util::sha256_hex(run_id);
+  unsigned long value = std::stoul(digest.substr(0, 8), nullptr, 16);
+  int port = 20000 + static_cast<int>(value % 40000);
+  if (!probe_free) return port;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int candidate = 20000 + (port - 20000 + attempt) % 40000;
+    if (port_is_free(candidate)) return candidate;
+  }
+  return port;
+}
+
+}  // namespace amlrun::launch

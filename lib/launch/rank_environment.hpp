@@ -1,0 +1,58 @@
+#pragma once
+// What every process of a run sees (DESIGN.md "Inside a run"): the AMLRUN_*
+// variables, the torch contract for distributed runs, the input and output
+// variables, and the job's own environment_variables.
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lib/spec/job_spec.hpp"
+
+namespace amlrun::launch {
+
+namespace fs = std::filesystem;
+
+struct RunContext {
+  std::string run_id;
+  std::string experiment;
+  fs::path workspace_root;
+  fs::path run_dir;
+  fs::path working_dir;
+  fs::path outputs_dir;
+  fs::path logs_dir;
+  std::vector<std::pair<std::string, std::string>> inputs;   // name → path or literal value
+  std::vector<std::pair<std::string, std::string>> outputs;  // name → path
+  std::vector<std::pair<std::string, std::string>> user_variables;
+  spec::DistributionType distribution = spec::DistributionType::none;
+  std::string backend;  // estimator's distributed_backend, exported as AMLRUN_DISTRIBUTED_BACKEND
+  int instance_count = 1;
+  int processes_per_instance = 1;
+  std::string master_address = "127.0.0.1";
+  int master_port = 0;
+  int world_size() const { return instance_count * processes_per_instance; }
+};
+
+// logs/user_logs/std_log_rank_<r>.txt
+fs::path rank_log_path(const fs::path& logs_dir, int rank);
+// logs/metrics/rank_<r>.jsonl: each rank appends its metrics here.
+fs::path rank_metrics_path(const fs::path& logs_dir, int rank);
+
+// The run-wide variables added to `inherited` (the submitting shell's
+// environment). User variables win over inherited ones; amlrun's own win over
+// both. PYTHONUNBUFFERED=1 unless the job sets it, so logs stream live.
+std::vector<std::string> run_environment(const RunContext& context,
+                                         std::vector<std::string> inherited);
+
+// Adds the per-rank variables (RANK, LOCAL_RANK, NODE_RANK, ... and
+// AMLRUN_METRICS_FILE). The torch contract is set only for distributed runs,
+// as on hosted platforms, so single-process scripts don't try to initialise
+// a process group.
+void add_rank_environment(std::vector<std::string>& environment, const RunContext& context,
+                          int rank);
+
+// A port for MASTER_PORT derived from the run id (stable for a run), moved to
+// the next free one when taken on this machine.
+int derive_master_port(const std::string& run_id, bool probe_free = true);
+
+}  // namespace amlrun::launch

@@ -1,0 +1,73 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "lib/launch/rank_environment.hpp"
+#include "lib/launch/supervisor.hpp"
+#include "lib/util/process.hpp"
+
+namespace amlrun::launch {
+
+static int first_integer_variable(std::initializer_list<const char*> names, int fallback) {
+  for (const char* name : names) {
+    if (const char* value = ::getenv(name)) return std::atoi(value);
+  }
+  return fallback;
+}
+
+int exec_rank(const std::filesystem::path& logs_dir, int processes_per_node,
+              const std::vector<std::string>& argv) {
+  if (argv.empty()) {
+    std::fprintf(stderr, "amlrun _rank-exec: no program given\n");
+    return 2;
+  }
+  int rank = first_integer_variable({"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}, 0);
+  int world = first_integer_variable({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}, 1);
+  // Ranks are laid out in blocks of processes_per_node (mpirun's and srun's
+  // default), and one machine can stand in for several nodes (the local
+  // target simulating instance_count > 1), so local and node ranks come from
+  // the declared layout rather than from what the launcher saw.
+  if (processes_per_node < 1) processes_per_node = 1;
+  int local_rank = rank % processes_per_node;
+  int local_size = processes_per_node;
+  int node_rank = rank / processes_per_node;
+
+  auto set = [](const char* name, const std::string& value) { ::setenv(name, value.c_str(), 1); };
+  set("RANK", std::to_string(rank));
+  set("WORLD_SIZE", std::to_string(world));
+  set("LOCAL_RANK", std::to_string(local_rank));
+  set("LOCAL_WORLD_SIZE", std::to_string(local_size));
+  set("NODE_RANK", std::to_string(node_rank));
+  set("GROUP_RANK", std::to_string(node_rank));
+  set("AMLRUN_METRICS_FILE", rank_metrics_path(logs_dir, rank).string());
+
+  std::string log_path = rank_log_path(logs_dir, rank).string();
+  int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::fprintf(stderr, "amlrun _rank-exec: cannot open %s: %s\n", log_path.c_str(),
+                 std::strerror(errno));
+    return 127;
+  }
+  ::dup2(fd, 1);
+  ::dup2(fd, 2);
+  ::close(fd);
+  auto program = util::find_executable(argv[0]);
+  if (!program) {
+    std::fprintf(stderr, "amlrun: cannot run '%s': command not found in PATH\n", argv[0].c_str());
+    return 127;
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(program->c_str(), args.data());
+  std::fprintf(stderr, "amlrun: cannot run '%s': %s\n", argv[0].c_str(), std::strerror(errno));
+  return 126;
+}
+
+}  // namespace amlrun::launch

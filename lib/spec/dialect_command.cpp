@@ -1,0 +1,353 @@
+// The command-job dialect (Azure ML CLI v2 command-job schema).
+#include <cctype>
+#include <fmt/format.h>
+
+#include "lib/spec/dialects.hpp"
+#include "lib/spec/placeholders.hpp"
+#include "lib/util/names.hpp"
+#include "lib/util/strings.hpp"
+
+namespace amlrun::spec::detail {
+
+namespace {
+
+const std::vector<std::string> k_data_input_types = {"uri_file", "uri_folder", "mlflow_model",
+                                                     "custom_model", "triton_model", "mltable"};
+const std::vector<std::string> k_literal_types = {"string", "integer", "number", "boolean"};
+const std::vector<std::string> k_input_modes = {"ro_mount", "download", "direct", "eval_mount",
+                                                "eval_download"};
+const std::vector<std::string> k_output_types = {"uri_folder", "uri_file", "mlflow_model",
+                                                 "custom_model", "triton_model"};
+const std::vector<std::string> k_output_modes = {"rw_mount", "upload", "direct"};
+
+bool is_identifier(const std::string& name) {
+  if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) {
+    return false;
+  }
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return name.size() <= 128;
+}
+
+// The position of `needle` in the source, searching from the node's line;
+// falls back to the node's own position.
+Mark locate(const Node& node, const std::string& needle) {
+  if (!node.mark.source || node.mark.source->is_override || node.mark.line < 1) return node.mark;
+  const std::string& text = node.mark.source->text;
+  std::size_t start = 0;
+  for (int line = 1; line < node.mark.line && start != std::string::npos; ++line) {
+    start = text.find('\n', start);
+    if (start != std::string::npos) ++start;
+  }
+  if (start == std::string::npos) return node.mark;
+  std::size_t found = text.find(needle, start);
+  if (found == std::string::npos) return node.mark;
+  Mark mark = node.mark;
+  mark.line = 1;
+  mark.column = 1;
+  for (std::size_t i = 0; i < found; ++i) {
+    if (text[i] == '\n') {
+      ++mark.line;
+      mark.column = 1;
+    } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      ++mark.column;
+    }
+  }
+  return mark;
+}
+
+bool is_http_url(const std::string& text) {
+  return text.compare(0, 7, "http://") == 0 || text.compare(0, 8, "https://") == 0;
+}
+
+void read_input(const NodePtr& key, const NodePtr& value, LoadContext& context, JobSpec& spec) {
+  const std::string name = key->value;
+  const std::string path = join_key_path("inputs", name);
+  if (!is_identifier(name)) {
+    context.diagnostics.error(key->mark, path,
+                              fmt::format("{} is not a valid input name (letters, digits and '_', "
+                                          "not starting with a digit)",
+                                          util::printable(name)));
+    return;
+  }
+  InputSpec input;
+  input.name = name;
+  if (value->is_null()) {
+    context.diagnostics.error(key->mark, path,
+                              "the input has no value; give a literal (epochs: 10) or a map with "
+                              "type and path");
+    return;
+  }
+  if (value->is_scalar()) {
+    input.kind = InputSpec::Kind::literal;
+    input.type = "string";
+    input.value = value->value;
+    spec.inputs.push_back(input);
+    return;
+  }
+  if (!value->is_map()) {
+    context.diagnostics.error(value->mark, path,
+                              "expected a literal value or a map with type and path, got " +
+                                  value->describe());
+    return;
+  }
+  MapReader reader(value, path, context.diagnostics);
+  std::vector<std::string> all_types = k_data_input_types;
+  all_types.insert(all_types.end(), k_literal_types.begin(), k_literal_types.end());
+  input.type = reader.choice("type", all_types).value_or("uri_folder");
+  if (std::find(k_literal_types.begin(), k_literal_types.end(), input.type) !=
+      k_literal_types.end()) {
+    context.diagnostics.error(reader.node("type")->mark, join_key_path(path, "type"),
+                              fmt::format("a literal input is written as {}: <value> (for example "
+                                          "{}: 10), not as a map",
+                                          name, name));
+    reader.accept({"default", "value", "path", "mode", "optional", "description"});
+    reader.finish();
+    return;
+  }
+  input.kind = input.type == "uri_file" ? InputSpec::Kind::file : InputSpec::Kind::folder;
+  if (auto mode_node = reader.node("mode"); mode_node && mode_node->is_scalar() &&
+                                            mode_node->value == "rw_mount") {
+    context.diagnostics.error(mode_node->mark, join_key_path(path, "mode"),
+                              "inputs are read-only; rw_mount is for outputs (use ro_mount or "
+                              "download)");
+  } else {
+    input.mode = reader.choice("mode", k_input_modes).value_or("ro_mount");
+  }
+  if (auto optional = reader.boolean("optional")) input.optional = *optional;
+  reader.accept({"description"});
+  reader.reject("datastore",
+                "datastores exist only in an Azure ML workspace; give path as a local path, a "
+                "file:// URI or an http(s) URL");
+  reader.accept({"path_on_compute"});
+  auto path_node = reader.node("path");
+  if (!path_node || path_node->is_null()) {
+    context.diagnostics.error(value->mark, path, "missing 'path' (a local path or an http(s) URL)");
+  } else if (path_node->is_scalar() && is_http_url(path_node->value)) {
+    if (input.kind != InputSpec::Kind::file) {
+      context.diagnostics.error(path_node->mark, join_key_path(path, "path"),
+                                "an http(s) input is downloaded as one file: declare it with "
+                                "type: uri_file");
+    } else {
+      input.url = path_node->value;
+    }
+  } else {
+    auto kind = input.kind == InputSpec::Kind::file ? PathKind::file : PathKind::directory;
+    if (auto resolved = resolve_local_path(*path_node, join_key_path(path, "path"), kind,
+                                           fmt::format("input '{}'", name), context)) {
+      input.path = resolved->string();
+    }
+  }
+  reader.finish();
+  spec.inputs.push_back(input);
+}
+
+void read_output(const NodePtr& key, const NodePtr& value, LoadContext& context, JobSpec& spec) {
+  const std::string name = key->value;
+  const std::string path = join_key_path("outputs", name);
+  if (!is_identifier(name)) {
+    context.diagnostics.error(key->mark, path,
+                              fmt::format("{} is not a valid output name (letters, digits and "
+                                          "'_', not starting with a digit)",
+                                          util::printable(name)));
+    return;
+  }
+  OutputSpec output;
+  output.name = name;
+  if (value && !value->is_null()) {
+    MapReader reader(value, path, context.diagnostics);
+    output.type = reader.choice("type", k_output_types).value_or("uri_folder");
+    output.mode = reader.choice("mode", k_output_modes).value_or("rw_mount");
+    reader.accept({"description"});
+    reader.reject("path",
+                  fmt::format("amlrun keeps every output in the run (outputs/{}); remove path and "
+                              "fetch it with amlrun download",
+                              name));
+    reader.ignore_with_warning("name",
+                               "registering outputs as data assets is an Azure ML feature; "
+                               "ignored (use amlrun model register)");
+    reader.ignore_with_warning("version", "ignored, as is name");
+    reader.finish();
+  }
+  spec.outputs.push_back(output);
+}
+
+void read_environment(MapReader& root, LoadContext& context, JobSpec& spec) {
+  auto node = root.node("environment");
+  if (!node || node->is_null()) return;
+  if (node->is_scalar()) {
+    if (node->value.compare(0, 8, "azureml:") == 0) {
+      context.diagnostics.error(
+          node->mark, "environment",
+          fmt::format("{} is an Azure ML environment asset, which exists only in an Azure ML "
+                      "workspace; describe the environment instead (environment.image and/or "
+                      "environment.conda_file), or remove environment to use the host environment",
+                      util::printable(node->value)));
+    } else {
+      context.diagnostics.error(
+          node->mark, "environment",
+          fmt::format("{} is not an environment; write a map with image and/or conda_file (or "
+                      "build.path), or remove environment to use the host environment",
+                      util::printable(node->value)));
+    }
+    return;
+  }
+  MapReader environment(node, "environment", context.diagnostics);
+  if (auto image = environment.string("image")) {
+    if (image->empty()) {
+      context.diagnostics.error(environment.node("image")->mark, "environment.image",
+                                "the image name is empty");
+    } else if (image->compare(0, 8, "azureml:") == 0) {
+      refuse_remote_reference(*environment.node("image"), "environment.image",
+                              "give a container image name such as python:3.11", context);
+    } else {
+      spec.environment.image = *image;
+    }
+  }
+  if (auto conda = environment.node("conda_file"); conda && !conda->is_null()) {
+    if (auto path = resolve_local_path(*conda, "environment.conda_file", PathKind::file,
+                                       "conda file", context, "give a local conda file")) {
+      spec.environment.conda_file = path->string();
+    }
+  }
+  MapReader build(environment.node("build"), "environment.build", context.diagnostics);
+  if (auto context_node = build.node("path"); context_node && !context_node->is_null()) {
+    if (auto path = resolve_local_path(*context_node, "environment.build.path",
+                                       PathKind::directory, "build context", context,
+                                       "give a local directory holding a Dockerfile")) {
+      spec.environment.build_context = path->string();
+    }
+  } else if (build.present()) {
+    context.diagnostics.error(build.mark(), "environment.build",
+                              "missing 'path' (the directory holding the Dockerfile)");
+  }
+  if (auto dockerfile = build.string("dockerfile_path")) spec.environment.dockerfile_path = *dockerfile;
+  build.finish();
+  if (!spec.environment.image.empty() && !spec.environment.build_context.empty()) {
+    context.diagnostics.error(environment.key_mark("build"), "environment.build",
+                              "give either environment.image or environment.build, not both");
+  }
+  if (auto name = environment.string("name")) spec.environment.name = *name;
+  if (auto version = environment.string("version")) spec.environment.version = *version;
+  environment.accept({"description", "tags"});
+  if (auto os = environment.choice("os_type", {"linux", "windows"}); os == "windows") {
+    context.diagnostics.error(environment.node("os_type")->mark, "environment.os_type",
+                              "Windows environments are not supported; amlrun runs Linux jobs");
+  }
+  environment.reject("inference_config",
+                     "inference_config is for Azure ML online deployments, not jobs; remove it");
+  environment.finish();
+}
+
+void check_command_placeholders(const NodePtr& command_node, LoadContext& context,
+                                const JobSpec& spec) {
+  std::vector<std::string> input_names, output_names;
+  for (const auto& i : spec.inputs) input_names.push_back(i.name);
+  for (const auto& o : spec.outputs) output_names.push_back(o.name);
+  for (const auto& placeholder : find_placeholders(spec.command)) {
+    std::string written = spec.command.substr(placeholder.offset, placeholder.length);
+    Mark mark = locate(*command_node, written.substr(0, std::min<std::size_t>(written.size(), 60)));
+    if (placeholder.scope.empty()) {
+      context.diagnostics.error(mark, "command", "'${{' is not closed with '}}'");
+    } else if (placeholder.scope == "inputs") {
+      if (std::find(input_names.begin(), input_names.end(), placeholder.name) == input_names.end()) {
+        context.diagnostics.error(
+            mark, "command",
+            fmt::format("{} refers to an input that is not declared under inputs{}", written,
+                        util::did_you_mean_suffix(placeholder.name, input_names)));
+      }
+    } else if (placeholder.scope == "outputs") {
+      if (std::find(output_names.begin(), output_names.end(), placeholder.name) ==
+          output_names.end()) {
+        context.diagnostics.error(
+            mark, "command",
+            fmt::format("{} refers to an output that is not declared under outputs{}", written,
+                        util::did_you_mean_suffix(placeholder.name, output_names)));
+      }
+    } else if (placeholder.scope == "search_space") {
+      context.diagnostics.error(mark, "command",
+                                fmt::format("{}: sweep jobs are not supported; give the values "
+                                            "as inputs",
+                                            written));
+    } else {
+      context.diagnostics.error(mark, "command",
+                                fmt::format("{} is not a placeholder amlrun knows; use "
+                                            "${{{{inputs.NAME}}}} or ${{{{outputs.NAME}}}}",
+                                            written));
+    }
+  }
+}
+
+}  // namespace
+
+void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec) {
+  spec.dialect = Dialect::command;
+  root.choice("type", {"command"});
+  read_common(root, context, spec);
+
+  if (auto code = root.node("code"); code && !code->is_null()) {
+    if (auto path = resolve_local_path(*code, "code", PathKind::directory, "source directory",
+                                       context, "give the source directory as a local path")) {
+      spec.code_dir = *path;
+    }
+  }
+
+  auto command_node = root.node("command");
+  if (auto command = root.string("command")) {
+    if (util::trim(*command).empty()) {
+      context.diagnostics.error(command_node->mark, "command", "the command is empty");
+    } else {
+      spec.command = *command;
+    }
+  } else if (!command_node) {
+    context.diagnostics.error(root.mark(), "", "missing 'command' (what to run, e.g. python train.py)");
+  }
+
+  if (auto inputs = root.node("inputs"); inputs && !inputs->is_null()) {
+    if (!inputs->is_map()) {
+      context.diagnostics.error(inputs->mark, "inputs", "expected a map, got " + inputs->describe());
+    } else {
+      for (const auto& [key, value] : inputs->entries) read_input(key, value, context, spec);
+    }
+  }
+  if (auto outputs = root.node("outputs"); outputs && !outputs->is_null()) {
+    if (!outputs->is_map()) {
+      context.diagnostics.error(outputs->mark, "outputs", "expected a map, got " + outputs->describe());
+    } else {
+      for (const auto& [key, value] : outputs->entries) read_output(key, value, context, spec);
+    }
+  }
+  read_environment(root, context, spec);
+  read_compute(root, "compute", context, spec);
+  read_resources_distribution_limits(root, context, spec);
+
+  if (auto name = root.string("name")) {
+    if (!util::is_valid_name(*name)) {
+      context.diagnostics.error(root.node("name")->mark, "name",
+                                fmt::format("invalid job name {}: use 1-128 characters from "
+                                            "[A-Za-z0-9._-], starting with a letter or digit",
+                                            util::printable(*name)));
+    } else if (spec.display_name.empty()) {
+      spec.display_name = *name;
+    }
+  }
+  root.ignore_with_warning("services",
+                           "interactive services (VS Code, Jupyter, TensorBoard, SSH) run only on "
+                           "Azure ML; ignored");
+  root.ignore_with_warning("identity",
+                           "identity is an Azure ML credential setting; ignored (the job runs "
+                           "with the credentials of the compute target)");
+  root.ignore_with_warning("queue_settings",
+                           "queue_settings (job tier and priority) is an Azure ML setting; "
+                           "ignored");
+  root.accept({"properties", "is_deterministic"});
+
+  if (command_node && !spec.command.empty()) check_command_placeholders(command_node, context, spec);
+  if (auto resources = root.node("resources"); resources && resources->is_map()) {
+    check_distribution_needed(resources->key_mark("instance_count"), "resources.instance_count",
+                              context, spec);
+  }
+}
+
+}  // namespace amlrun::spec::detail

@@ -1,0 +1,276 @@
+// What the dialects share: paths, Azure references, common metadata keys,
+// compute, resources, distribution and limits.
+#include <cctype>
+#include <fmt/format.h>
+
+#include "lib/spec/dialects.hpp"
+#include "lib/util/names.hpp"
+#include "lib/util/strings.hpp"
+
+namespace amlrun::spec::detail {
+
+namespace fs = std::filesystem;
+
+static bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool refuse_remote_reference(const Node& node, const std::string& key_path,
+                             const std::string& local_hint, LoadContext& context) {
+  const std::string& text = node.value;
+  const std::string shown = util::printable(text);
+  if (starts_with(text, "azureml://datastores/") || starts_with(text, "azureml://subscriptions/")) {
+    context.diagnostics.error(node.mark, key_path,
+                              fmt::format("{} is an Azure ML datastore URI, which amlrun cannot "
+                                          "read; {}",
+                                          shown, local_hint));
+    return true;
+  }
+  if (starts_with(text, "azureml://jobs/")) {
+    context.diagnostics.error(
+        node.mark, key_path,
+        fmt::format("{} is an Azure ML job output; {} (outputs of amlrun runs: amlrun download)",
+                    shown, local_hint));
+    return true;
+  }
+  if (starts_with(text, "azureml:")) {
+    context.diagnostics.error(node.mark, key_path,
+                              fmt::format("{} refers to an Azure ML asset, which exists only in an "
+                                          "Azure ML workspace; {}",
+                                          shown, local_hint));
+    return true;
+  }
+  static const std::vector<std::pair<std::string, std::string>> cloud = {
+      {"wasbs://", "Azure Blob Storage"},   {"wasb://", "Azure Blob Storage"},
+      {"abfss://", "Azure Data Lake"},      {"abfs://", "Azure Data Lake"},
+      {"adl://", "Azure Data Lake"},        {"s3://", "Amazon S3"},
+      {"gs://", "Google Cloud Storage"},    {"hdfs://", "HDFS"},
+      {"runs:/", "an MLflow run"},          {"models:/", "an MLflow model registry"},
+  };
+  for (const auto& [scheme, service] : cloud) {
+    if (starts_with(text, scheme)) {
+      context.diagnostics.error(
+          node.mark, key_path,
+          fmt::format("{} is {}, which amlrun cannot read; {} (for a public blob, its https:// "
+                      "address)",
+                      shown, service, local_hint));
+      return true;
+    }
+  }
+  return false;
+}
+
+std::optional<fs::path> resolve_local_path(const Node& node, const std::string& key_path,
+                                           PathKind kind, const std::string& what,
+                                           LoadContext& context, const std::string& hint) {
+  if (!node.is_scalar()) {
+    context.diagnostics.error(node.mark, key_path, "expected a path, got " + node.describe());
+    return std::nullopt;
+  }
+  std::string text = node.value;
+  if (text.empty()) {
+    context.diagnostics.error(node.mark, key_path, "the path is empty");
+    return std::nullopt;
+  }
+  if (refuse_remote_reference(node, key_path, hint.empty() ? k_local_data_hint : hint, context)) {
+    return std::nullopt;
+  }
+  if (starts_with(text, "file://")) {
+    std::string rest = text.substr(7);
+    if (starts_with(rest, "localhost/")) rest = rest.substr(9);
+    if (rest.empty() || rest[0] != '/') {
+      context.diagnostics.error(node.mark, key_path,
+                                fmt::format("{} names a remote host; a file:// URI must be "
+                                            "file:///absolute/path",
+                                            util::printable(text)));
+      return std::nullopt;
+    }
+    text = rest;
+  } else if (auto scheme = text.find("://"); scheme != std::string::npos) {
+    context.diagnostics.error(node.mark, key_path,
+                              fmt::format("unsupported URI scheme '{}' in {}; give a local path, "
+                                          "a file:// URI or an http(s) URL",
+                                          text.substr(0, scheme), util::printable(text)));
+    return std::nullopt;
+  }
+  fs::path path = fs::path(text).is_absolute() ? fs::path(text) : context.base_dir / text;
+  path = path.lexically_normal();
+  if (path.has_filename() == false && path.string().size() > 1) {
+    path = path.parent_path();  // "src/" → "src"
+  }
+  std::error_code error;
+  auto status = fs::status(path, error);
+  if (!fs::exists(status)) {
+    context.diagnostics.error(node.mark, key_path,
+                              fmt::format("the {} {} does not exist (looked for {})", what,
+                                          util::printable(node.value), path.string()));
+    return std::nullopt;
+  }
+  if (kind == PathKind::directory && !fs::is_directory(status)) {
+    context.diagnostics.error(node.mark, key_path,
+                              fmt::format("the {} {} is not a directory ({})", what,
+                                          util::printable(node.value), path.string()));
+    return std::nullopt;
+  }
+  if (kind == PathKind::file && !fs::is_regular_file(status)) {
+    context.diagnostics.error(node.mark, key_path,
+                              fmt::format("the {} {} is not a regular file ({})", what,
+                                          util::printable(node.value), path.string()));
+    return std::nullopt;
+  }
+  return path;
+}
+
+static bool is_environment_name(const std::string& name) {
+  if (name.empty()) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return true;
+}
+
+void read_common(MapReader& root, LoadContext& context, JobSpec& spec) {
+  root.accept({"$schema"});
+  if (auto name = root.string("experiment_name")) {
+    if (!util::is_valid_name(*name)) {
+      context.diagnostics.error(root.node("experiment_name")->mark, "experiment_name",
+                                fmt::format("invalid experiment name {}: use 1-128 characters "
+                                            "from [A-Za-z0-9._-], starting with a letter or digit",
+                                            util::printable(*name)));
+    } else {
+      spec.experiment_name = *name;
+    }
+  }
+  if (auto display = root.string("display_name")) spec.display_name = *display;
+  if (auto description = root.string("description")) spec.description = *description;
+  spec.tags = root.string_map("tags");
+  auto variables = root.string_map("environment_variables");
+  auto variables_node = root.node("environment_variables");
+  for (const auto& [name, value] : variables) {
+    std::string path = join_key_path("environment_variables", name);
+    Mark mark = variables_node->mark;
+    for (const auto& [k, v] : variables_node->entries) {
+      if (k->value == name) mark = k->mark;
+    }
+    if (!is_environment_name(name)) {
+      context.diagnostics.error(mark, path,
+                                fmt::format("{} is not a valid variable name (letters, digits "
+                                            "and '_', not starting with a digit)",
+                                            util::printable(name)));
+      continue;
+    }
+    if (starts_with(name, "AMLRUN_")) {
+      context.diagnostics.error(mark, path,
+                                "variables starting with AMLRUN_ are set by amlrun for every run; "
+                                "choose another name");
+      continue;
+    }
+    spec.environment_variables.emplace_back(name, value);
+  }
+}
+
+void read_compute(MapReader& root, const std::string& key, LoadContext& context, JobSpec& spec) {
+  auto node = root.node(key);
+  auto name = root.string(key);
+  if (!name) return;
+  if (starts_with(*name, "azureml:")) {
+    context.diagnostics.error(
+        node->mark, key,
+        fmt::format("{} is an Azure ML compute; name a target from .amlrun/config.yml (amlrun "
+                    "compute list), or remove {} to run on this machine (--compute local does "
+                    "the same for one submit)",
+                    util::printable(*name), key));
+    return;
+  }
+  if (!util::is_valid_name(*name)) {
+    context.diagnostics.error(node->mark, key,
+                              fmt::format("invalid compute target name {}: use 1-128 characters "
+                                          "from [A-Za-z0-9._-], starting with a letter or digit",
+                                          util::printable(*name)));
+    return;
+  }
+  spec.compute = *name;
+}
+
+static bool is_shm_size(const std::string& text) {
+  // Docker's format: a number with an optional unit b, k, m or g.
+  if (text.empty()) return false;
+  std::size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0) return false;
+  if (i == text.size()) return true;
+  std::string unit = text.substr(i);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return unit == "b" || unit == "k" || unit == "m" || unit == "g" || unit == "kb" ||
+         unit == "mb" || unit == "gb";
+}
+
+void read_resources_distribution_limits(MapReader& root, LoadContext& context, JobSpec& spec) {
+  MapReader resources(root.node("resources"), "resources", context.diagnostics);
+  if (auto count = resources.integer("instance_count", 1, 1000)) {
+    spec.instance_count = static_cast<int>(*count);
+  }
+  if (auto shm = resources.string("shm_size")) {
+    if (!is_shm_size(*shm)) {
+      context.diagnostics.error(resources.node("shm_size")->mark, "resources.shm_size",
+                                fmt::format("{} is not a size such as 2g, 512m or 1073741824",
+                                            util::printable(*shm)));
+    } else {
+      spec.shm_size = *shm;
+    }
+  }
+  if (auto type = resources.string("instance_type")) spec.instance_type = *type;
+  resources.accept({"properties"});
+  resources.ignore_with_warning("docker_args",
+                                "docker_args is not used: amlrun does not run Docker on the "
+                                "local target; ignored");
+  resources.finish();
+
+  MapReader distribution(root.node("distribution"), "distribution", context.diagnostics);
+  if (distribution.present()) {
+    auto type_node = distribution.node("type");
+    auto type = distribution.string("type");
+    if (!type && !type_node) {
+      context.diagnostics.error(distribution.mark(), "distribution",
+                                "missing 'type' (mpi or pytorch)");
+    } else if (type == "mpi") {
+      spec.distribution.type = DistributionType::mpi;
+    } else if (type == "pytorch") {
+      spec.distribution.type = DistributionType::pytorch;
+    } else if (type == "tensorflow" || type == "ray") {
+      context.diagnostics.error(type_node->mark, "distribution.type",
+                                fmt::format("'{}' distribution is not supported; use mpi or "
+                                            "pytorch",
+                                            *type));
+    } else if (type) {
+      context.diagnostics.error(
+          type_node->mark, "distribution.type",
+          fmt::format("{} is not one of mpi, pytorch{}", util::printable(*type),
+                      util::did_you_mean_suffix(*type, {"mpi", "pytorch"})));
+    }
+    if (auto count = distribution.integer("process_count_per_instance", 1, 1024)) {
+      spec.distribution.process_count_per_instance = static_cast<int>(*count);
+    }
+    if (type == "tensorflow") distribution.accept({"worker_count", "parameter_server_count"});
+    distribution.finish();
+  }
+
+  MapReader limits(root.node("limits"), "limits", context.diagnostics);
+  if (auto timeout = limits.integer("timeout", 1, 366LL * 24 * 3600)) {
+    spec.timeout_seconds = *timeout;
+  }
+  limits.finish();
+}
+
+void check_distribution_needed(const Mark& mark, const std::string& key_path,
+                               LoadContext& context, const JobSpec& spec) {
+  if (spec.distribution.type != DistributionType::none || spec.total_processes() <= 1) return;
+  context.diagnostics.error(
+      mark, key_path,
+      fmt::format("{} processes would run but no distribution is given; add distribution: "
+                  "{{type: pytorch}} (torch.distributed) or {{type: mpi}} (mpirun)",
+                  spec.total_processes()));
+}
+
+}  // namespace amlrun::spec::detail

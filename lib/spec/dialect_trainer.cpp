@@ -1,0 +1,122 @@
+// The trainer dialect: `type: train_pytorch_model`, the "Train PyTorch Model"
+// module. It becomes a run of amlrun-worker with the job's resources.
+#include <fmt/format.h>
+
+#include "lib/spec/dialects.hpp"
+#include "lib/util/strings.hpp"
+
+namespace amlrun::spec::detail {
+
+namespace {
+
+void read_data_folder(MapReader& root, const std::string& key, LoadContext& context,
+                      JobSpec& spec, bool required) {
+  auto node = root.node(key);
+  if (!node || node->is_null()) {
+    if (required) {
+      context.diagnostics.error(root.mark(), "",
+                                fmt::format("missing '{}' (a labelled image folder: one "
+                                            "sub-folder per class)",
+                                            key));
+    }
+    return;
+  }
+  NodePtr path_node = node;
+  if (node->is_map()) {  // also accept {path: ...} like a command-job input
+    MapReader reader(node, key, context.diagnostics);
+    path_node = reader.node("path");
+    reader.accept({"type", "mode"});
+    reader.finish();
+    if (!path_node) {
+      context.diagnostics.error(node->mark, key, "missing 'path'");
+      return;
+    }
+  }
+  if (auto path = resolve_local_path(*path_node, key, PathKind::directory,
+                                     key == "train_data" ? "training data" : "validation data",
+                                     context)) {
+    InputSpec input;
+    input.name = key;
+    input.kind = InputSpec::Kind::folder;
+    input.type = "uri_folder";
+    input.path = path->string();
+    input.mode = "ro_mount";
+    spec.inputs.push_back(input);
+  }
+}
+
+std::string format_number(double value) {
+  std::string text = fmt::format("{}", value);
+  return text;
+}
+
+}  // namespace
+
+void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
+  spec.dialect = Dialect::trainer;
+  root.accept({"type"});
+  read_common(root, context, spec);
+  TrainerSpec trainer;
+  trainer.model =
+      root.choice("model", {"resnet18", "resnet34", "resnet50", "densenet121"}).value_or("resnet18");
+  read_data_folder(root, "train_data", context, spec, /*required=*/true);
+  read_data_folder(root, "validation_data", context, spec, /*required=*/true);
+  if (auto v = root.integer("epochs", 1, 100000)) trainer.epochs = static_cast<int>(*v);
+  if (auto v = root.integer("batch_size", 1, 65536)) trainer.batch_size = static_cast<int>(*v);
+  if (auto v = root.number("learning_rate", 1e-12, 100.0)) trainer.learning_rate = *v;
+  if (auto v = root.integer("random_seed", 0, 2147483647)) trainer.random_seed = static_cast<int>(*v);
+  if (auto v = root.integer("patience", 0, 100000)) trainer.patience = static_cast<int>(*v);
+  if (auto v = root.integer("image_size", 8, 4096)) trainer.image_size = static_cast<int>(*v);
+  if (auto v = root.integer("threads", 1, 1024)) trainer.threads = static_cast<int>(*v);
+  trainer.device = root.choice("device", {"auto", "cpu", "cuda"}).value_or("");
+  trainer.precision = root.choice("precision", {"fp32", "bf16", "fp16"}).value_or("");
+  if (auto v = root.boolean("freeze_backbone")) trainer.freeze_backbone = *v;
+  if (auto weights = root.node("init_weights"); weights && !weights->is_null()) {
+    if (auto path = resolve_local_path(*weights, "init_weights", PathKind::either,
+                                       "initial weights", context)) {
+      InputSpec input;
+      input.name = "init_weights";
+      input.kind = std::filesystem::is_directory(*path) ? InputSpec::Kind::folder
+                                                        : InputSpec::Kind::file;
+      input.type = input.kind == InputSpec::Kind::folder ? "uri_folder" : "uri_file";
+      input.path = path->string();
+      input.mode = "ro_mount";
+      spec.inputs.push_back(input);
+    }
+  }
+  read_compute(root, "compute", context, spec);
+  read_resources_distribution_limits(root, context, spec);
+  if (spec.distribution.type == DistributionType::pytorch) {
+    context.diagnostics.error(root.key_mark("distribution"), "distribution.type",
+                              "train_pytorch_model jobs scale with MPI allreduce; use "
+                              "distribution type mpi");
+  }
+  if (auto resources = root.node("resources"); resources && resources->is_map()) {
+    check_distribution_needed(resources->key_mark("instance_count"), "resources.instance_count",
+                              context, spec);
+  }
+
+  spec.argv = {"amlrun-worker",   "train",
+               "--model",         trainer.model,
+               "--train-data",    "${{inputs.train_data}}",
+               "--validation-data", "${{inputs.validation_data}}",
+               "--epochs",        std::to_string(trainer.epochs),
+               "--batch-size",    std::to_string(trainer.batch_size),
+               "--learning-rate", format_number(trainer.learning_rate),
+               "--seed",          std::to_string(trainer.random_seed),
+               "--patience",      std::to_string(trainer.patience),
+               "--output-dir",    "outputs"};
+  if (trainer.image_size) {
+    spec.argv.insert(spec.argv.end(), {"--image-size", std::to_string(*trainer.image_size)});
+  }
+  if (trainer.threads) spec.argv.insert(spec.argv.end(), {"--threads", std::to_string(*trainer.threads)});
+  if (!trainer.device.empty()) spec.argv.insert(spec.argv.end(), {"--device", trainer.device});
+  if (!trainer.precision.empty()) spec.argv.insert(spec.argv.end(), {"--precision", trainer.precision});
+  if (trainer.freeze_backbone) spec.argv.push_back("--freeze-backbone");
+  if (spec.find_input("init_weights")) {
+    spec.argv.insert(spec.argv.end(), {"--init-weights", "${{inputs.init_weights}}"});
+  }
+  spec.trainer = trainer;
+}
+
+}  // namespace amlrun::spec::detail

@@ -1,0 +1,52 @@
+#pragma once
+// Internal to lib/spec: the readers of the three dialects and what they share.
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "lib/spec/diagnostics.hpp"
+#include "lib/spec/job_spec.hpp"
+#include "lib/spec/reader.hpp"
+
+namespace amlrun::spec::detail {
+
+struct LoadContext {
+  Diagnostics& diagnostics;
+  std::filesystem::path base_dir;  // the job file's directory, absolute
+};
+
+enum class PathKind { file, directory, either };
+
+// Resolves a local path as a job file writes it (relative to the file,
+// absolute, or file://). Azure ML references and cloud URIs are refused with a
+// message saying what to use instead; `what` names the thing ("source
+// directory", "input 'data'"). Checks existence and kind.
+// `hint` says what to write instead of a remote reference (default: the data hint).
+std::optional<std::filesystem::path> resolve_local_path(const Node& node,
+                                                        const std::string& key_path,
+                                                        PathKind kind, const std::string& what,
+                                                        LoadContext& context,
+                                                        const std::string& hint = "");
+
+inline const std::string k_local_data_hint = "give a local path, a file:// URI or an http(s) URL";
+
+// True for "azureml:x", "azureml://...", wasbs://, abfss://, s3:// ...; adds
+// the explaining error, ending with `hint` (what to write instead).
+bool refuse_remote_reference(const Node& node, const std::string& key_path,
+                             const std::string& hint, LoadContext& context);
+
+// experiment_name, display_name, description, tags, environment_variables, $schema.
+void read_common(MapReader& root, LoadContext& context, JobSpec& spec);
+// compute (command and trainer), with Azure compute references refused.
+void read_compute(MapReader& root, const std::string& key, LoadContext& context, JobSpec& spec);
+// resources, distribution, limits (command and trainer).
+void read_resources_distribution_limits(MapReader& root, LoadContext& context, JobSpec& spec);
+// "more than one process needs a distribution".
+void check_distribution_needed(const Mark& mark, const std::string& key_path,
+                               LoadContext& context, const JobSpec& spec);
+
+void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec);
+void read_estimator(MapReader& root, LoadContext& context, JobSpec& spec);
+void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec);
+
+}  // namespace amlrun::spec::detail

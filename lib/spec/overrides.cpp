@@ -1,0 +1,115 @@
+#include "lib/spec/overrides.hpp"
+
+#include <fmt/format.h>
+
+#include "lib/util/strings.hpp"
+
+namespace amlrun::spec {
+
+namespace {
+
+NodePtr make_scalar(const Mark& mark, const std::string& text) {
+  auto node = std::make_shared<Node>();
+  node->kind = Node::Kind::scalar;
+  node->mark = mark;
+  node->value = text;
+  node->quoted = true;
+  return node;
+}
+
+NodePtr make_map(const Mark& mark) {
+  auto node = std::make_shared<Node>();
+  node->kind = Node::Kind::map;
+  node->mark = mark;
+  return node;
+}
+
+bool is_index(const std::string& text) {
+  return !text.empty() && text.size() < 7 &&
+         text.find_first_not_of("0123456789") == std::string::npos;
+}
+
+}  // namespace
+
+void apply_override(NodePtr& root, const std::string& assignment, Diagnostics& diagnostics) {
+  auto source = std::make_shared<Source>();
+  source->name = "--set " + util::printable(assignment, 200).substr(1);
+  source->name.pop_back();  // printable() quotes; keep the escaping, drop the quotes
+  source->is_override = true;
+  Mark mark{source, 1, 1};
+
+  std::size_t equals = assignment.find('=');
+  if (equals == std::string::npos) {
+    diagnostics.error(mark, "", "expected key.path=value (for example resources.instance_count=2)");
+    return;
+  }
+  std::string key_path = assignment.substr(0, equals);
+  std::vector<std::string> segments = util::split(key_path, '.');
+  for (const auto& segment : segments) {
+    if (segment.empty()) {
+      diagnostics.error(mark, "", fmt::format("the key path {} has an empty part",
+                                              util::printable(key_path)));
+      return;
+    }
+  }
+  source->text = assignment.substr(equals + 1);
+  NodePtr value = parse_yaml(source, diagnostics);
+  if (!value) return;
+
+  if (!root || root->is_null()) root = make_map(mark);
+  // Copy-on-write from the root down to the parent of the changed entry.
+  root = std::make_shared<Node>(*root);
+  Node* current = root.get();
+  std::string walked;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const std::string& segment = segments[i];
+    bool last = i + 1 == segments.size();
+    std::string here = walked.empty() ? segment : walked + "." + segment;
+    if (current->is_sequence()) {
+      if (!is_index(segment) || std::stoul(segment) > current->items.size()) {
+        diagnostics.error(mark, here,
+                          fmt::format("{} is a list of {} entries; use an index from 0 to {}",
+                                      walked.empty() ? "the document" : walked,
+                                      current->items.size(), current->items.size()));
+        return;
+      }
+      std::size_t index = std::stoul(segment);
+      if (index == current->items.size()) {  // one past the end appends
+        current->items.push_back(last ? value : make_map(mark));
+        if (last) return;
+      } else if (last) {
+        current->items[index] = value;
+        return;
+      } else {
+        current->items[index] = std::make_shared<Node>(*current->items[index]);
+      }
+      current = current->items[index].get();
+    } else if (current->is_map()) {
+      std::pair<NodePtr, NodePtr>* entry = nullptr;
+      for (auto& e : current->entries) {
+        if (e.first->value == segment) entry = &e;
+      }
+      if (!entry) {
+        current->entries.emplace_back(make_scalar(mark, segment), last ? value : make_map(mark));
+        if (last) return;
+        entry = &current->entries.back();
+      } else if (last) {
+        entry->second = value;
+        return;
+      } else if (entry->second->is_null()) {
+        entry->second = make_map(mark);
+      } else {
+        entry->second = std::make_shared<Node>(*entry->second);
+      }
+      current = entry->second.get();
+    } else {
+      diagnostics.error(mark, here,
+                        fmt::format("cannot set a key inside {}: it is {}, not a map", walked,
+                                    current->describe()));
+      return;
+    }
+    walked = here;
+  }
+}
+
+}  // namespace amlrun::spec

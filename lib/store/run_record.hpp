@@ -1,0 +1,69 @@
+#pragma once
+// A run's record: its lifecycle state and everything `amlrun show` reports.
+// Stored as runs/<id>/run.json (the truth) and indexed in SQLite.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace amlrun::store {
+
+// DESIGN.md: Queued → Preparing → Starting → Running → Finalizing →
+// Completed | Failed | Canceled.
+enum class RunState { queued, preparing, starting, running, finalizing, completed, failed, canceled };
+
+std::string to_string(RunState state);                    // "Queued", "Running", ...
+std::optional<RunState> run_state_from_string(const std::string& text);
+bool is_terminal(RunState state);
+// Legal transitions; a terminal state is final. Anything may fail or be
+// canceled before it is terminal.
+bool can_transition(RunState from, RunState to);
+
+struct StateChange {
+  RunState state;
+  std::string at;  // ISO 8601 UTC
+};
+
+struct RunRecord {
+  int format_version = 1;
+  std::string id;
+  std::string experiment;
+  std::string display_name;
+  std::string description;
+  std::vector<std::pair<std::string, std::string>> tags;
+  RunState state = RunState::queued;
+  std::vector<StateChange> history;
+  std::string created_at;
+  std::string started_at;  // entered Running
+  std::string ended_at;    // entered a terminal state
+  std::optional<int> exit_code;
+  std::string failure_reason;  // "timeout", "canceled by user", "rank 1 exited with code 3", ...
+  std::string compute = "local";
+  std::string compute_type = "local";
+  std::string snapshot_id;
+  std::uint64_t snapshot_files = 0;
+  std::uint64_t snapshot_bytes = 0;
+  std::string environment_hash;
+  std::string environment_mode = "host";
+  int instance_count = 1;
+  int process_count = 1;
+  std::string distribution = "none";
+  std::string spec_file;
+  std::string submitted_by;
+  std::string submit_host;
+  std::string amlrun_version;
+  // Target-specific facts (supervisor pid, Slurm job id, attempt, ...).
+  nlohmann::json target = nlohmann::json::object();
+  bool cancel_requested = false;
+
+  double duration_seconds() const;  // created → ended (or now)
+};
+
+nlohmann::ordered_json to_json(const RunRecord& record);
+// Throws util::InfraError naming what is wrong when the JSON is not a record.
+RunRecord run_record_from_json(const nlohmann::json& json);
+
+}  // namespace amlrun::store

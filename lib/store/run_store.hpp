@@ -1,0 +1,84 @@
+#pragma once
+// The run store: one directory per run with run.json (written atomically:
+// temp, fsync, rename, fsync dir) and a SQLite index of all runs for fast
+// queries. run.json is the truth; the index is derived from it.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/store/file_lock.hpp"
+#include "lib/store/run_record.hpp"
+#include "lib/workspace/workspace.hpp"
+
+struct sqlite3;
+
+namespace amlrun::store {
+
+namespace fs = std::filesystem;
+
+inline constexpr int k_index_schema_version = 1;
+
+struct RunFilter {
+  std::string experiment;
+  std::optional<RunState> state;
+  std::vector<std::pair<std::string, std::string>> tags;
+  int limit = 50;
+};
+
+// One row of the index: enough to list runs without opening their files.
+struct IndexRow {
+  std::string id;
+  std::string experiment;
+  std::string display_name;
+  std::string state;
+  std::string created_at;
+  std::string ended_at;
+  std::optional<int> exit_code;
+  std::string compute;
+};
+
+class RunStore {
+ public:
+  // Opens (creating if needed) the index; refuses an index written by a newer
+  // schema, naming both versions.
+  explicit RunStore(const workspace::Workspace& workspace);
+  ~RunStore();
+  RunStore(const RunStore&) = delete;
+  RunStore& operator=(const RunStore&) = delete;
+
+  const workspace::Workspace& workspace() const { return m_workspace; }
+  fs::path run_dir(const std::string& id) const { return m_workspace.run_dir(id); }
+  fs::path record_path(const std::string& id) const { return run_dir(id) / "run.json"; }
+  fs::path lock_path(const std::string& id) const { return run_dir(id) / "supervisor.lock"; }
+
+  // A fresh id: <experiment>_<utc yyyymmddThhmmss>_<8 random hex>.
+  static std::string new_run_id(const std::string& experiment);
+
+  // Creates runs/<id>/ (which must not exist yet), takes its supervisor lock
+  // and only then writes the record in state Queued, so a reader never sees
+  // a live run without a lock holder. The caller hands the lock on to the
+  // process that will own the run.
+  FileLock create(RunRecord& record);
+  // Writes run.json (durably) and then the index row.
+  void save(const RunRecord& record);
+  RunRecord load(const std::string& id) const;
+  // An exact id, or a unique prefix of one; InputError otherwise (an
+  // ambiguous prefix lists the candidates).
+  std::string resolve(const std::string& id_or_prefix) const;
+  std::vector<IndexRow> list(const RunFilter& filter) const;
+  // Re-indexes one run from its run.json (doctor, and recovery after a crash
+  // between the two writes).
+  void reindex(const RunRecord& record);
+
+  // Moves the record to `next` with a timestamp, records history and end
+  // facts, and saves it. Illegal transitions throw (a bug, not user input).
+  void transition(RunRecord& record, RunState next);
+
+ private:
+  void index(const RunRecord& record);
+  workspace::Workspace m_workspace;
+  sqlite3* m_db = nullptr;
+};
+
+}  // namespace amlrun::store

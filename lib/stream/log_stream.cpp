@@ -1,0 +1,203 @@
+#include "lib/stream/log_stream.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fmt/format.h>
+#include <map>
+
+#include "lib/util/error.hpp"
+#include "lib/util/fs.hpp"
+#include "lib/util/time.hpp"
+
+namespace amlrun::stream {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int k_poll_ms = 250;           // fallback when inotify says nothing
+constexpr int k_refresh_interval_ms = 1000;
+
+struct RankLog {
+  util::UniqueFd fd;
+  std::string partial;  // an unfinished line (prefixed mode only)
+};
+
+class Streamer {
+ public:
+  Streamer(store::RunStore& store, const std::string& run_id, const StreamOptions& options)
+      : m_store(store), m_options(options), m_run_dir(store.run_dir(run_id)), m_run_id(run_id) {
+    m_inotify = util::UniqueFd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (m_inotify) {
+      ::inotify_add_watch(m_inotify.get(), m_run_dir.c_str(), IN_MOVED_TO | IN_CREATE);
+    }
+  }
+
+  StreamResult run() {
+    StreamResult result;
+    store::RunRecord record = m_store.load(m_run_id);
+    report_state(record);
+    std::int64_t last_refresh = util::monotonic_ms();
+    for (;;) {
+      watch_log_directory();
+      open_logs(record);
+      pump();
+      if (store::is_terminal(record.state)) break;
+      struct pollfd fds[2];
+      int count = 0;
+      if (m_inotify) fds[count++] = {m_inotify.get(), POLLIN, 0};
+      if (m_options.interrupt_fd >= 0) fds[count++] = {m_options.interrupt_fd, POLLIN, 0};
+      ::poll(fds, static_cast<nfds_t>(count), k_poll_ms);
+      if (m_options.interrupt_fd >= 0 && (fds[count - 1].revents & POLLIN)) {
+        pump();
+        flush_partials();
+        result.interrupted = true;
+        result.record = record;
+        return result;
+      }
+      drain_inotify();
+      record = reload(record);
+      if (util::monotonic_ms() - last_refresh >= k_refresh_interval_ms && m_options.refresh) {
+        record = m_options.refresh(record);
+        last_refresh = util::monotonic_ms();
+      }
+      report_state(record);
+    }
+    // The run ended: everything it wrote is sealed under artifacts/logs.
+    open_logs(record);
+    pump();
+    flush_partials();
+    result.record = record;
+    return result;
+  }
+
+ private:
+  fs::path live_logs() const { return m_run_dir / "wd" / "logs" / "user_logs"; }
+  fs::path sealed_logs() const { return m_run_dir / "artifacts" / "logs" / "user_logs"; }
+
+  void watch_log_directory() {
+    if (m_watching_logs || !m_inotify) return;
+    // Directory watches report writes to the files inside; the watch follows
+    // the directory when it is renamed into artifacts/ at the end.
+    for (const fs::path& dir : {live_logs(), sealed_logs()}) {
+      if (::inotify_add_watch(m_inotify.get(), dir.c_str(), IN_MODIFY | IN_CREATE) >= 0) {
+        m_watching_logs = true;
+        return;
+      }
+    }
+    // Not there yet: watch the directories on the way so we hear of it.
+    for (const fs::path& dir : {m_run_dir / "wd", m_run_dir / "wd" / "logs"}) {
+      ::inotify_add_watch(m_inotify.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO);
+    }
+  }
+
+  std::vector<int> wanted_ranks(const store::RunRecord& record) const {
+    std::vector<int> ranks;
+    int count = m_options.all_ranks ? std::max(1, record.process_count) : 1;
+    for (int r = 0; r < count; ++r) ranks.push_back(r);
+    return ranks;
+  }
+
+  void open_logs(const store::RunRecord& record) {
+    for (int rank : wanted_ranks(record)) {
+      if (m_logs.count(rank) && m_logs[rank].fd) continue;
+      std::string name = fmt::format("std_log_rank_{}.txt", rank);
+      for (const fs::path& dir : {live_logs(), sealed_logs()}) {
+        util::UniqueFd fd(::open((dir / name).c_str(), O_RDONLY | O_CLOEXEC));
+        if (fd) {
+          m_logs[rank].fd = std::move(fd);
+          break;
+        }
+      }
+    }
+  }
+
+  void emit(std::string_view data) {
+    try {
+      util::write_all(m_options.output_fd, data, "cannot write the log");
+    } catch (const util::Error&) {
+      // A closed pipe (| head) must not stop us from following the run.
+    }
+  }
+
+  void pump() {
+    char buffer[65536];
+    for (auto& [rank, log] : m_logs) {
+      if (!log.fd) continue;
+      for (;;) {
+        ssize_t n = ::read(log.fd.get(), buffer, sizeof buffer);
+        if (n <= 0) break;
+        std::string_view data(buffer, static_cast<std::size_t>(n));
+        if (!m_options.all_ranks) {
+          emit(data);
+          continue;
+        }
+        log.partial.append(data);
+        std::size_t start = 0;
+        std::string out;
+        for (std::size_t newline; (newline = log.partial.find('\n', start)) != std::string::npos;
+             start = newline + 1) {
+          out += fmt::format("[rank {}] ", rank);
+          out.append(log.partial, start, newline + 1 - start);
+        }
+        log.partial.erase(0, start);
+        if (!out.empty()) emit(out);
+      }
+    }
+  }
+
+  void flush_partials() {
+    for (auto& [rank, log] : m_logs) {
+      if (!log.partial.empty()) {
+        emit(fmt::format("[rank {}] {}\n", rank, log.partial));
+        log.partial.clear();
+      }
+    }
+  }
+
+  void drain_inotify() {
+    if (!m_inotify) return;
+    char buffer[4096];
+    while (::read(m_inotify.get(), buffer, sizeof buffer) > 0) {
+    }
+  }
+
+  store::RunRecord reload(const store::RunRecord& previous) {
+    try {
+      return m_store.load(m_run_id);
+    } catch (const util::Error&) {
+      return previous;  // mid-rename on a filesystem without atomic rename visibility
+    }
+  }
+
+  void report_state(const store::RunRecord& record) {
+    if (m_reported && record.state == m_last_state) return;
+    m_reported = true;
+    m_last_state = record.state;
+    if (m_options.on_state) m_options.on_state(record);
+  }
+
+  store::RunStore& m_store;
+  const StreamOptions& m_options;
+  fs::path m_run_dir;
+  std::string m_run_id;
+  util::UniqueFd m_inotify;
+  bool m_watching_logs = false;
+  std::map<int, RankLog> m_logs;
+  bool m_reported = false;
+  store::RunState m_last_state = store::RunState::queued;
+};
+
+}  // namespace
+
+StreamResult stream_run(store::RunStore& store, const std::string& run_id,
+                        const StreamOptions& options) {
+  Streamer streamer(store, run_id, options);
+  return streamer.run();
+}
+
+}  // namespace amlrun::stream

@@ -1,0 +1,124 @@
+// The streamer against real files and a writer thread standing in for a
+// supervisor (which only ever writes files: the streamer reads nothing else).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "../test_support.hpp"
+#include "lib/stream/log_stream.hpp"
+#include "lib/util/fs.hpp"
+
+using namespace amlrun;
+namespace fs = std::filesystem;
+using store::RunState;
+using unit_test::TempDir;
+
+namespace {
+
+struct Capture {
+  int fds[2];
+  Capture() { REQUIRE(::pipe2(fds, O_CLOEXEC) == 0); }
+  ~Capture() { ::close(fds[0]); }
+  std::string finish() {
+    ::close(fds[1]);
+    std::string out;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<size_t>(n));
+    return out;
+  }
+};
+
+void append(const fs::path& file, const std::string& text) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  REQUIRE(fd >= 0);
+  util::write_all(fd, text, "append");
+  ::close(fd);
+}
+
+}  // namespace
+
+TEST_CASE("a live run's log is streamed, then the run ends sealed") {
+  TempDir dir;
+  workspace::Workspace ws(workspace::create_workspace(dir.path / ".amlrun"), {});
+  store::RunStore runs(ws);
+  store::RunRecord record;
+  record.id = store::RunStore::new_run_id("exp");
+  record.process_count = 2;
+  runs.create(record);
+  fs::path run_dir = runs.run_dir(record.id);
+  fs::path live = run_dir / "wd" / "logs" / "user_logs";
+
+  std::vector<std::string> states;
+  Capture capture;
+  stream::StreamOptions options;
+  options.all_ranks = true;
+  options.output_fd = capture.fds[1];
+  options.on_state = [&](const store::RunRecord& r) { states.push_back(store::to_string(r.state)); };
+
+  std::thread supervisor([&] {
+    store::RunStore own(ws);  // a separate connection, like another process
+    auto r = own.load(record.id);
+    own.transition(r, RunState::preparing);
+    fs::create_directories(live);
+    own.transition(r, RunState::starting);
+    own.transition(r, RunState::running);
+    append(live / "std_log_rank_0.txt", "zero one\n");
+    append(live / "std_log_rank_1.txt", "one ");  // a line written in two pieces
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    append(live / "std_log_rank_1.txt", "done\nno newline at the end");
+    own.transition(r, RunState::finalizing);
+    fs::create_directories(run_dir / "artifacts");
+    fs::rename(run_dir / "wd" / "logs", run_dir / "artifacts" / "logs");
+    own.transition(r, RunState::completed);
+  });
+  auto result = stream::stream_run(runs, record.id, options);
+  supervisor.join();
+  std::string out = capture.finish();
+  CHECK_FALSE(result.interrupted);
+  CHECK(result.record.state == RunState::completed);
+  CHECK(out.find("[rank 0] zero one\n") != std::string::npos);
+  CHECK(out.find("[rank 1] one done\n") != std::string::npos);
+  CHECK(out.find("[rank 1] no newline at the end\n") != std::string::npos);
+  CHECK(states.front() == "Queued");
+  CHECK(states.back() == "Completed");
+}
+
+TEST_CASE("a finished run streams its whole sealed log; interrupt returns at once") {
+  TempDir dir;
+  workspace::Workspace ws(workspace::create_workspace(dir.path / ".amlrun"), {});
+  store::RunStore runs(ws);
+  store::RunRecord record;
+  record.id = store::RunStore::new_run_id("exp");
+  runs.create(record);
+  fs::path sealed = runs.run_dir(record.id) / "artifacts" / "logs" / "user_logs";
+  fs::create_directories(sealed);
+  append(sealed / "std_log_rank_0.txt", "all\nof it\n");
+  runs.transition(record, RunState::failed);
+  {
+    Capture capture;
+    stream::StreamOptions options;
+    options.output_fd = capture.fds[1];
+    auto result = stream::stream_run(runs, record.id, options);
+    CHECK(capture.finish() == "all\nof it\n");
+    CHECK(result.record.state == RunState::failed);
+  }
+  // A run that never ends: the interrupt descriptor stops the stream.
+  store::RunRecord running;
+  running.id = store::RunStore::new_run_id("exp");
+  runs.create(running);
+  int interrupt[2];
+  REQUIRE(::pipe2(interrupt, O_CLOEXEC) == 0);
+  REQUIRE(::write(interrupt[1], "x", 1) == 1);
+  Capture capture;
+  stream::StreamOptions options;
+  options.output_fd = capture.fds[1];
+  options.interrupt_fd = interrupt[0];
+  auto result = stream::stream_run(runs, running.id, options);
+  CHECK(result.interrupted);
+  CHECK(result.record.state == RunState::queued);
+  ::close(interrupt[0]);
+  ::close(interrupt[1]);
+}
