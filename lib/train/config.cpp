@@ -194,6 +194,13 @@ const std::vector<TrainOption>& train_options() {
            throw util::InputError(fmt::format("--min-crop-scale {}: must be at most 1", v));
          }
        }},
+      {"--lr-schedule", "constant|cosine",
+       "learning rate over the run: constant, or cosine-annealed to 0 at the last epoch",
+       [](const TrainConfig& c) { return c.lr_schedule; },
+       [](TrainConfig& c, const std::string& v) {
+         c.lr_schedule =
+             parse_choice("--lr-schedule", v, {"constant", "cosine"}, "learning rate schedule");
+       }},
       {"--bucket-size-mb", "X", "gradients per allreduce, in MB",
        [](const TrainConfig& c) { return number_text(c.bucket_size_mb); },
        [](TrainConfig& c, const std::string& v) {
@@ -269,6 +276,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
       {"momentum", c.momentum},
       {"weight_decay", c.weight_decay},
       {"min_crop_scale", c.min_crop_scale},
+      {"lr_schedule", c.lr_schedule},
       {"bucket_size_mb", c.bucket_size_mb},
       {"checkpoint_every", c.checkpoint_every},
       {"collective_timeout", c.collective_timeout},
@@ -310,6 +318,7 @@ TrainConfig config_from_json(const nlohmann::json& json) {
   get("momentum", c.momentum);
   get("weight_decay", c.weight_decay);
   get("min_crop_scale", c.min_crop_scale);
+  get("lr_schedule", c.lr_schedule);
   get("bucket_size_mb", c.bucket_size_mb);
   get("checkpoint_every", c.checkpoint_every);
   get("collective_timeout", c.collective_timeout);

@@ -34,6 +34,7 @@ struct TrainConfig {
   double momentum = 0.9;
   double weight_decay = 0.0;
   double min_crop_scale = 0.08;
+  std::string lr_schedule = "constant";  // or "cosine": annealed to 0 over all epochs
   double bucket_size_mb = 25.0;
   int checkpoint_every = 1000;       // steps; 0: only at the end of each epoch
   double collective_timeout = 300;   // seconds; 0: no watchdog

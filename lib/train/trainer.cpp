@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <limits>
 #include <mutex>
+#include <numbers>
 #include <sstream>
 
 #include "lib/train/buckets.hpp"
@@ -747,10 +748,6 @@ int Trainer::train() {
                          ? c.loader_threads
                          : default_loader_threads(available_cores(), m_comm.local_size());
   m_device = choose_device(c.device, m_comm.local_rank());
-  if (c.precision == "fp16" && !m_device.cuda) {
-    throw util::InputError(
-        "--precision fp16: needs a CUDA device (on CPU, autocast supports bf16 only)");
-  }
   m_autocast = c.precision != "fp32";
   m_autocast_dtype = precision_dtype(c.precision);
   if (m_device.cuda) {
@@ -977,10 +974,18 @@ int Trainer::train() {
         }
       }
       if (apply) {
+        // The step's learning rate depends on the step counter alone, so a
+        // continued run follows the same schedule.
+        double learning_rate = c.learning_rate;
+        if (c.lr_schedule == "cosine") {
+          const double total = static_cast<double>(c.epochs) * static_cast<double>(total_steps);
+          const double progress = (epoch * static_cast<double>(total_steps) + step) / total;
+          learning_rate *= 0.5 * (1.0 + std::cos(std::numbers::pi * std::min(progress, 1.0)));
+        }
         for (std::size_t i = 0; i < m_parameters.size(); ++i) {
           const torch::Tensor& g = m_reducer ? m_reducer->gradient(i) : m_parameters[i].grad();
           if (g.defined()) {
-            sgd_update(m_parameters[i], g, m_momentum[i], c.learning_rate, c.momentum,
+            sgd_update(m_parameters[i], g, m_momentum[i], learning_rate, c.momentum,
                        c.weight_decay, grad_scale);
           }
         }
@@ -1119,6 +1124,11 @@ PreparedRun prepare_run(TrainConfig config, std::optional<Checkpoint> resume) {
       run.init_weights_what = "--init-weights " + file.string();
     }
     run.init_weights = read_state_dict(file, run.init_weights_what);
+  }
+  DeviceChoice device = choose_device(config.device, /*local_rank=*/0);
+  if (config.precision == "fp16" && !device.cuda) {
+    throw util::InputError(
+        "--precision fp16: needs a CUDA device (on CPU, autocast supports bf16 only)");
   }
   if (launcher_rank() == 0) {
     prepare_outputs(output_paths(config.output_dir), /*fresh=*/!resume);

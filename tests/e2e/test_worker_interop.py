@@ -73,6 +73,21 @@ class InteropTest(unittest.TestCase):
         self.assertEqual(tuple(ours["fc.weight"].shape), (10, 512))
         self.assertSameTensors(model.state_dict(), ours, skip=("fc.weight", "fc.bias"))
 
+    def test_freeze_backbone_trains_only_the_final_layer(self):
+        model = self.python_model(classes=1000)
+        path = os.path.join(self.dir, "pretrained.pt")
+        torch.save(model.state_dict(), path)
+        out = os.path.join(self.dir, "frozen")
+        result = ws.run_worker(ws.train_args("tiny", "--epochs", "1", "--init-weights", path, "--freeze-backbone",
+                                             "--learning-rate", "0.1", "--output-dir", out), cwd=self.dir)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        trained = torch.load(os.path.join(out, "model", "state_dict.pt"))
+        # Weights and BatchNorm statistics of the backbone are untouched...
+        self.assertSameTensors(model.state_dict(), trained, skip=("fc.weight", "fc.bias"))
+        # ...and the new final layer learned.
+        _, initial = self.export(path, "initial")
+        self.assertFalse(torch.equal(initial["fc.weight"], trained["fc.weight"]))
+
     def test_our_trained_state_dict_loads_into_torchvision(self):
         out = os.path.join(self.dir, "trained")
         result = ws.run_worker(ws.train_args("tiny", "--epochs", "1", "--output-dir", out), cwd=self.dir)

@@ -61,6 +61,9 @@ TEST_CASE("option values are parsed and checked with exact messages", "[config]"
   CHECK(message_of([] { with("--precision", "int8"); }) ==
         "--precision 'int8': not a known precision; choose one of fp32, bf16, fp16");
   CHECK(message_of([] { with("--output-dir", ""); }) == "--output-dir: must not be empty");
+  CHECK(with("--lr-schedule", "cosine").lr_schedule == "cosine");
+  CHECK(message_of([] { with("--lr-schedule", "step"); }) ==
+        "--lr-schedule 'step': not a known learning rate schedule; choose one of constant, cosine");
   CHECK_THROWS_AS(with("--epochs", "x"), util::InputError);
 }
 
@@ -80,6 +83,7 @@ TEST_CASE("the configuration survives JSON, as a checkpoint stores it", "[config
   config.seed = 12345678901234ULL;
   config.freeze_batch_norm = true;
   config.init_weights = "/models/x.pt";
+  config.lr_schedule = "cosine";
   TrainConfig back = config_from_json(nlohmann::json::parse(config_to_json(config).dump()));
   CHECK(config_to_json(back) == config_to_json(config));
   nlohmann::json broken = config_to_json(config);
