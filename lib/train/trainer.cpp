@@ -959,11 +959,15 @@ int Trainer::train() {
         // gradients and halve the scale; double it after 2000 good steps.
         // After the allreduce every rank sees the same sums, so every rank
         // takes the same decision.
-        bool finite = true;
-        for (std::size_t i = 0; i < m_parameters.size() && finite; ++i) {
+        std::vector<torch::Tensor> checks;
+        for (std::size_t i = 0; i < m_parameters.size(); ++i) {
           const torch::Tensor& g = m_reducer ? m_reducer->gradient(i) : m_parameters[i].grad();
-          finite = !g.defined() || torch::isfinite(g).all().item<bool>();
+          if (g.defined()) {
+            checks.push_back(torch::isfinite(g).all());
+          }
         }
+        // One device-to-host transfer for all parameters.
+        const bool finite = checks.empty() || torch::stack(checks).all().item<bool>();
         apply = finite;
         if (!finite) {
           m_loss_scale *= 0.5;
@@ -1222,12 +1226,12 @@ int run_evaluation(const EvaluateOptions& options) {
         options.data.string(), what, classes.size(), util::join(classes, ", "),
         folder.classes.size(), util::join(folder.classes, ", ")));
   }
-  const int threads = resolve_threads(options.threads, 1);
+  const int threads = resolve_threads(options.threads, /*processes_on_node=*/1);
   configure_threads(threads);
   const int loader_threads = options.loader_threads > 0
                                  ? options.loader_threads
-                                 : default_loader_threads(available_cores(), 1);
-  DeviceChoice device = choose_device(options.device, 0);
+                                 : default_loader_threads(available_cores(), /*processes_on_node=*/1);
+  DeviceChoice device = choose_device(options.device, /*local_rank=*/0);
   auto model = make_model(model_name, static_cast<int>(classes.size()));
   try {
     torch::serialize::InputArchive archive;
@@ -1243,14 +1247,15 @@ int run_evaluation(const EvaluateOptions& options) {
   ImageDataset dataset(std::move(folder), /*strict=*/false);
   dataset.cache_if_small(static_cast<std::uint64_t>(options.cache_size_mb * 1e6),
                          threads + loader_threads);
-  std::vector<std::size_t> all = eval_shard(dataset.size(), 0, 1);
+  std::vector<std::size_t> all = eval_shard(dataset.size(), /*rank=*/0, /*world_size=*/1);
   LoaderOptions loader_options;
   loader_options.kind = TransformKind::eval;
   loader_options.image_size = image_size;
   loader_options.threads = loader_threads;
   loader_options.prefetch_batches = 2 * loader_threads + 2;
   BatchLoader loader(dataset,
-                     split_batches(all, static_cast<std::size_t>(options.batch_size), false),
+                     split_batches(all, static_cast<std::size_t>(options.batch_size),
+                                   /*drop_single_tail=*/false),
                      loader_options);
   const std::size_t n = classes.size();
   std::vector<std::int64_t> confusion(n * n, 0);
@@ -1317,8 +1322,10 @@ int run_loader_benchmark(const LoaderBenchmarkOptions& options) {
     loader_options.threads = options.loader_threads;
     loader_options.prefetch_batches = 2 * options.loader_threads + 2;
     BatchLoader loader(dataset,
-                       split_batches(train_shard(dataset.size(), 1, epoch, 0, 1),
-                                     static_cast<std::size_t>(options.batch_size), false),
+                       split_batches(train_shard(dataset.size(), /*seed=*/1, epoch, /*rank=*/0,
+                                                 /*world_size=*/1),
+                                     static_cast<std::size_t>(options.batch_size),
+                                     /*drop_single_tail=*/false),
                        loader_options);
     while (auto batch = loader.next()) {
       images += batch->count;

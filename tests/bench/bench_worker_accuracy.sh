@@ -9,5 +9,5 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/common.sh"
 [ -x "$AMLRUN_ROOT/build/bin/amlrun-worker" ] || build "$AMLRUN_ROOT/build" -DAMLRUN_WORKER=ON
 /usr/bin/python3 "$AMLRUN_ROOT/tests/bench/python/worker_bench.py" accuracy \
-  --image-size 32 --batch-size 64 --learning-rate 0.02 --weight-decay 0.0005 --min-crop-scale 0.35 \
-  --epochs 20 --patience 0 --threads 2 --stop-at-target "$@"
+  --image-size 32 --batch-size 64 --learning-rate 0.05 --lr-schedule cosine --weight-decay 0.0005 \
+  --min-crop-scale 0.5 --epochs 12 --patience 0 --threads 2 --stop-at-target "$@"

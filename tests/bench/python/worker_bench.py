@@ -109,6 +109,10 @@ def python_training(args, processes):
     return statistics.mean(rates), command
 
 
+def plural(count, noun):
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def row(name, ours, baseline, target, command, ours_unit="img/s"):
     ratio = ours / baseline
     print(f"| {name} | {ours:.0f} {ours_unit} | {baseline:.0f} {ours_unit} | {ratio:.2f}× | {target} | "
@@ -133,14 +137,14 @@ def compare_training(args, processes, name, target, script):
 def throughput(args):
     args.train, args.test = fashion_mnist(args.train_per_class, args.test_per_class)
     name = (f"1. train throughput: {args.model} {args.image_size}px, batch {args.batch_size}, {args.threads} "
-            f"threads, {args.workers} loader workers, vs Python + DataLoader")
+            f"threads, {plural(args.workers, 'loader worker')}, vs Python + DataLoader")
     compare_training(args, 1, name, "≥ 1.25×", "tests/bench/bench_worker_throughput.sh")
 
 
 def ddp(args):
     args.train, args.test = fashion_mnist(args.train_per_class, args.test_per_class)
     name = (f"2. two processes: {args.model} {args.image_size}px, batch {args.batch_size}/process, "
-            f"{args.threads} thread, {args.workers} loader worker each; mpirun vs DDP gloo")
+            f"{plural(args.threads, 'thread')}, {plural(args.workers, 'loader worker')} each; mpirun vs DDP gloo")
     compare_training(args, 2, name, "≥ 1.2×", "tests/bench/bench_worker_ddp.sh")
 
 
@@ -154,7 +158,8 @@ def accuracy(args):
     command = [WORKER, "train", "--train-data", train, "--validation-data", test, "--model", "resnet18",
                "--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--epochs",
                str(args.epochs), "--learning-rate", str(args.learning_rate), "--weight-decay",
-               str(args.weight_decay), "--min-crop-scale", str(args.min_crop_scale), "--patience",
+               str(args.weight_decay), "--min-crop-scale", str(args.min_crop_scale), "--lr-schedule",
+               args.lr_schedule, "--patience",
                str(args.patience), "--threads", str(args.threads), "--output-dir", os.path.join(work, "out")]
     log(" ".join(command))
     start = time.monotonic()
@@ -184,7 +189,8 @@ def accuracy(args):
         return
     seconds, epoch, acc = reached
     print(f"| 3. accuracy: ResNet-18 from scratch, Fashion-MNIST 60k/10k, {args.image_size}px, batch "
-          f"{args.batch_size}, lr {args.learning_rate}, {args.threads} threads | {acc:.2%} after epoch {epoch}, "
+          f"{args.batch_size}, lr {args.learning_rate} ({args.lr_schedule} over {args.epochs} epochs), "
+          f"{args.threads} threads | {acc:.2%} after epoch {epoch}, "
           f"{seconds / 60:.1f} min | — | — | ≥ {args.target:.0%} | `tests/bench/bench_worker_accuracy.sh` |",
           flush=True)
 
@@ -207,7 +213,7 @@ def loader(args):
                    "--epochs", str(args.epochs)])
         python.append(float(out.splitlines()[-1].split()[1]))
         log(f"repeat {repeat + 1}: amlrun-worker {ours[-1]:.0f} img/s, torchvision {python[-1]:.0f} img/s")
-    row(f"4. data loading ({what}, decoded every epoch, training transforms, {args.workers} workers), "
+    row(f"4. data loading ({what}, decoded every epoch, training transforms, {plural(args.workers, 'worker')}), "
         f"vs ImageFolder + DataLoader", statistics.median(ours), statistics.median(python), "(none)",
         "tests/bench/bench_worker_loader.sh")
 
@@ -224,6 +230,7 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--min-crop-scale", type=float, default=0.08)
+    parser.add_argument("--lr-schedule", default="constant")
     parser.add_argument("--patience", type=int, default=0)
     parser.add_argument("--train-per-class", type=int, default=300)
     parser.add_argument("--test-per-class", type=int, default=50)
