@@ -3,9 +3,9 @@
 // of DESIGN.md (2 for anything the user passed, 1 for a failed run).
 #include <CLI/CLI.hpp>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdio>
-#include <fmt/format.h>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -49,6 +49,11 @@ class UsageError : public InputError {
 // our messages. Returns false when help was printed.
 bool parse_command(CLI::App& app, std::vector<std::string> args, const std::string& command) {
   app.allow_extras(true);
+  // A repeated option takes its last value, as in most tools (a job's
+  // arguments can then be overridden by appending).
+  for (CLI::Option* option : app.get_options()) {
+    option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
   std::reverse(args.begin(), args.end());  // CLI11 consumes the vector from its back
   try {
     app.parse(args);
@@ -162,7 +167,8 @@ int command_evaluate(const std::vector<std::string>& args) {
   options.model_dir = model_dir;
   options.data = data;
   if (!batch_size.empty()) {
-    options.batch_size = static_cast<int>(train::parse_integer("--batch-size", batch_size, 1, 1 << 20));
+    options.batch_size =
+        static_cast<int>(train::parse_integer("--batch-size", batch_size, 1, 1 << 20));
   }
   if (!threads.empty()) {
     options.threads = static_cast<int>(train::parse_integer("--threads", threads, 0, 1024));
@@ -199,10 +205,12 @@ int command_loader_benchmark(const std::vector<std::string>& args) {
   train::LoaderBenchmarkOptions options;
   options.data = data;
   if (!image_size.empty()) {
-    options.image_size = static_cast<int>(train::parse_integer("--image-size", image_size, 8, 4096));
+    options.image_size =
+        static_cast<int>(train::parse_integer("--image-size", image_size, 8, 4096));
   }
   if (!batch_size.empty()) {
-    options.batch_size = static_cast<int>(train::parse_integer("--batch-size", batch_size, 1, 1 << 20));
+    options.batch_size =
+        static_cast<int>(train::parse_integer("--batch-size", batch_size, 1, 1 << 20));
   }
   if (!loader_threads.empty()) {
     options.loader_threads =
@@ -262,9 +270,9 @@ int run(const std::vector<std::string>& args) {
     }
     names.push_back(command.name);
   }
-  throw UsageError(fmt::format("unknown command '{}'{}", name,
-                               amlrun::util::did_you_mean_suffix(name, names)),
-                   "");
+  throw UsageError(
+      fmt::format("unknown command '{}'{}", name, amlrun::util::did_you_mean_suffix(name, names)),
+      "");
 }
 
 }  // namespace
@@ -279,10 +287,10 @@ int main(int argc, char** argv) {
     return run(args);
   } catch (const UsageError& error) {
     train::worker_error(error.what());
-    std::string hint = error.command().empty()
-                           ? std::string(k_usage)
-                           : fmt::format("Run 'amlrun-worker {} --help' for its options.",
-                                         error.command());
+    std::string hint =
+        error.command().empty()
+            ? std::string(k_usage)
+            : fmt::format("Run 'amlrun-worker {} --help' for its options.", error.command());
     std::fprintf(stderr, "%s\n", hint.c_str());
     return static_cast<int>(ExitCode::invalid_input);
   } catch (const amlrun::util::Error& error) {

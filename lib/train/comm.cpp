@@ -2,8 +2,8 @@
 
 #include <mpi.h>
 
-#include <cstdlib>
 #include <fmt/format.h>
+#include <cstdlib>
 #include <future>
 
 #include "lib/train/messages.hpp"
@@ -155,9 +155,8 @@ void Communicator::thread_main() {
 }
 
 void Communicator::watchdog_main() {
-  const auto period = std::chrono::milliseconds(
-      std::clamp(static_cast<std::int64_t>(m_timeout_seconds * 250), std::int64_t{50},
-                 std::int64_t{1000}));
+  const auto period = std::chrono::milliseconds(std::clamp(
+      static_cast<std::int64_t>(m_timeout_seconds * 250), std::int64_t{50}, std::int64_t{1000}));
   std::unique_lock lock(m_watchdog_mutex);
   while (!m_watchdog_wake.wait_for(lock, period, [this] { return m_watchdog_stopping; })) {
     std::int64_t since = m_busy_since_ns.load();
@@ -253,10 +252,9 @@ void Communicator::submit_allreduce(float* data, std::size_t count, const std::s
     m_tasks.push_back(Task{[=] {
                              const std::size_t chunk_count = k_max_chunk_bytes / sizeof(float);
                              for (std::size_t offset = 0; offset < count; offset += chunk_count) {
-                               auto chunk =
-                                   static_cast<int>(std::min(chunk_count, count - offset));
-                               MPI_Allreduce(MPI_IN_PLACE, data + offset, chunk, MPI_FLOAT,
-                                             MPI_SUM, MPI_COMM_WORLD);
+                               auto chunk = static_cast<int>(std::min(chunk_count, count - offset));
+                               MPI_Allreduce(MPI_IN_PLACE, data + offset, chunk, MPI_FLOAT, MPI_SUM,
+                                             MPI_COMM_WORLD);
                              }
                            },
                            what, true});

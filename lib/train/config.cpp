@@ -2,11 +2,11 @@
 
 #include <sched.h>
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <fmt/format.h>
 #include <limits>
 #include <thread>
 
@@ -68,17 +68,20 @@ std::string parse_choice(const std::string& option, const std::string& text,
       return text;
     }
   }
-  throw util::InputError(fmt::format("{} {}: not a known {}{}; choose one of {}", option,
-                                     util::printable(text), what,
-                                     util::did_you_mean_suffix(text, choices),
-                                     util::join(choices, ", ")));
+  throw util::InputError(
+      fmt::format("{} {}: not a known {}{}; choose one of {}", option, util::printable(text), what,
+                  util::did_you_mean_suffix(text, choices), util::join(choices, ", ")));
 }
 
 namespace {
 
-std::string number_text(double value) { return fmt::format("{}", value); }
+std::string number_text(double value) {
+  return fmt::format("{}", value);
+}
 
-int to_int(std::int64_t value) { return static_cast<int>(value); }
+int to_int(std::int64_t value) {
+  return static_cast<int>(value);
+}
 
 }  // namespace
 
@@ -293,8 +296,7 @@ TrainConfig config_from_json(const nlohmann::json& json) {
     try {
       json.at(key).get_to(field);
     } catch (const nlohmann::json::exception&) {
-      throw util::InputError(
-          fmt::format("checkpoint configuration: '{}' has the wrong type", key));
+      throw util::InputError(fmt::format("checkpoint configuration: '{}' has the wrong type", key));
     }
   };
   get("model", c.model);

@@ -36,24 +36,23 @@ struct TrainConfig {
   double min_crop_scale = 0.08;
   std::string lr_schedule = "constant";  // or "cosine": annealed to 0 over all epochs
   double bucket_size_mb = 25.0;
-  int checkpoint_every = 1000;       // steps; 0: only at the end of each epoch
-  double collective_timeout = 300;   // seconds; 0: no watchdog
-  double cache_size_mb = 4096;       // decoded images kept in memory up to this size
+  int checkpoint_every = 1000;      // steps; 0: only at the end of each epoch
+  double collective_timeout = 300;  // seconds; 0: no watchdog
+  double cache_size_mb = 4096;      // decoded images kept in memory up to this size
 };
 
 inline const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names = {"resnet18", "resnet34", "resnet50",
-                                                 "densenet121"};
+  static const std::vector<std::string> names = {"resnet18", "resnet34", "resnet50", "densenet121"};
   return names;
 }
 
 // One option of `amlrun-worker train`: the CLI registers them from this
 // table, so names, help and checks live in one place.
 struct TrainOption {
-  std::string name;  // "--epochs"
+  std::string name;        // "--epochs"
   std::string value_name;  // "N"; empty for a flag
   std::string help;
-  std::function<std::string(const TrainConfig&)> current;  // the default, as text
+  std::function<std::string(const TrainConfig&)> current;     // the default, as text
   std::function<void(TrainConfig&, const std::string&)> set;  // parses and checks
 };
 const std::vector<TrainOption>& train_options();

@@ -1,7 +1,7 @@
 #include "lib/train/dataset.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 #include <system_error>
 #include <thread>
 
@@ -125,11 +125,11 @@ void check_same_classes(const ImageFolder& train, const std::string& train_optio
   if (train.classes == validation.classes) {
     return;
   }
-  throw util::InputError(fmt::format(
-      "{} {} and {} {} have different classes: {} has {} ({}), {} has {} ({})", train_option,
-      train.root.string(), validation_option, validation.root.string(), train_option,
-      train.classes.size(), name_list(train.classes), validation_option,
-      validation.classes.size(), name_list(validation.classes)));
+  throw util::InputError(
+      fmt::format("{} {} and {} {} have different classes: {} has {} ({}), {} has {} ({})",
+                  train_option, train.root.string(), validation_option, validation.root.string(),
+                  train_option, train.classes.size(), name_list(train.classes), validation_option,
+                  validation.classes.size(), name_list(validation.classes)));
 }
 
 ImageDataset::ImageDataset(ImageFolder folder, bool strict)

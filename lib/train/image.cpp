@@ -9,8 +9,8 @@
 #include <cstring>
 
 // jpeglib.h needs size_t and FILE declared before it.
-#include <jpeglib.h>
 #include <jerror.h>
+#include <jpeglib.h>
 #include <png.h>
 
 #include <fmt/format.h>
@@ -21,7 +21,8 @@ namespace amlrun::train {
 
 ImageFormat sniff_image_format(std::string_view bytes) {
   if (bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
-      static_cast<unsigned char>(bytes[1]) == 0xD8 && static_cast<unsigned char>(bytes[2]) == 0xFF) {
+      static_cast<unsigned char>(bytes[1]) == 0xD8 &&
+      static_cast<unsigned char>(bytes[2]) == 0xFF) {
     return ImageFormat::jpeg;
   }
   static constexpr unsigned char k_png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
@@ -248,6 +249,8 @@ std::string jpeg_library_version() {
 #endif
 }
 
-std::string png_library_version() { return fmt::format("libpng {}", PNG_LIBPNG_VER_STRING); }
+std::string png_library_version() {
+  return fmt::format("libpng {}", PNG_LIBPNG_VER_STRING);
+}
 
 }  // namespace amlrun::train

@@ -21,8 +21,8 @@ bool build_sample(const ImageDataset& dataset, std::size_t index, const LoaderOp
   return true;
 }
 
-BatchLoader::BatchLoader(const ImageDataset& dataset,
-                         std::vector<std::vector<std::size_t>> batches, LoaderOptions options)
+BatchLoader::BatchLoader(const ImageDataset& dataset, std::vector<std::vector<std::size_t>> batches,
+                         LoaderOptions options)
     : m_dataset(dataset), m_batches(std::move(batches)), m_options(options) {
   for (int t = 0; t < m_options.threads; ++t) {
     m_threads.emplace_back([this] { work(); });

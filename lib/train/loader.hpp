@@ -19,7 +19,7 @@ namespace amlrun::train {
 struct Batch {
   std::size_t index = 0;  // position in the epoch
   int image_size = 0;
-  std::size_t count = 0;  // samples in the batch (corrupt ones are left out)
+  std::size_t count = 0;            // samples in the batch (corrupt ones are left out)
   std::unique_ptr<float[]> pixels;  // count × 3 × image_size × image_size, NCHW
   std::vector<std::int64_t> labels;
 };

@@ -34,8 +34,14 @@ void set_message_rank(int rank, int world_size) {
   g_world_size = world_size;
 }
 
-void worker_warning(std::string_view message) { emit("warning: ", message); }
-void worker_notice(std::string_view message) { emit("", message); }
-void worker_error(std::string_view message) { emit("error: ", message); }
+void worker_warning(std::string_view message) {
+  emit("warning: ", message);
+}
+void worker_notice(std::string_view message) {
+  emit("", message);
+}
+void worker_error(std::string_view message) {
+  emit("error: ", message);
+}
 
 }  // namespace amlrun::train

@@ -2,9 +2,9 @@
 
 #include <fcntl.h>
 
+#include <fmt/format.h>
 #include <cmath>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "lib/util/error.hpp"

@@ -19,8 +19,7 @@ namespace F = torch::nn::functional;
 namespace {
 
 nn::Conv2d conv(int in, int out, int kernel, int stride, int padding) {
-  return nn::Conv2d(
-      nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
 }
 
 // A residual block; the ResNet iterates them in order.
@@ -39,7 +38,8 @@ class BasicBlockImpl : public BlockImpl {
     bn2 = register_module("bn2", nn::BatchNorm2d(planes));
     if (stride != 1 || inplanes != planes) {
       downsample = register_module(
-          "downsample", nn::Sequential(conv(inplanes, planes, 1, stride, 0), nn::BatchNorm2d(planes)));
+          "downsample",
+          nn::Sequential(conv(inplanes, planes, 1, stride, 0), nn::BatchNorm2d(planes)));
     }
   }
 
@@ -172,9 +172,10 @@ class DenseBlockImpl : public nn::Module {
  public:
   DenseBlockImpl(int layers, int input_features, int growth_rate, int bn_size) {
     for (int i = 0; i < layers; ++i) {
-      m_layers.push_back(register_module(
-          "denselayer" + std::to_string(i + 1),
-          std::make_shared<DenseLayerImpl>(input_features + i * growth_rate, growth_rate, bn_size)));
+      m_layers.push_back(
+          register_module("denselayer" + std::to_string(i + 1),
+                          std::make_shared<DenseLayerImpl>(input_features + i * growth_rate,
+                                                           growth_rate, bn_size)));
     }
   }
 
@@ -220,8 +221,9 @@ class DenseFeaturesImpl : public nn::Module {
           std::make_shared<DenseBlockImpl>(block_config[i], features, growth_rate, bn_size)));
       features += block_config[i] * growth_rate;
       if (i != 3) {
-        m_transitions.push_back(register_module("transition" + std::to_string(i + 1),
-                                                std::make_shared<TransitionImpl>(features, features / 2)));
+        m_transitions.push_back(
+            register_module("transition" + std::to_string(i + 1),
+                            std::make_shared<TransitionImpl>(features, features / 2)));
         features /= 2;
       }
     }
@@ -257,8 +259,8 @@ class DenseNetImpl : public ImageClassifierImpl {
   DenseNetImpl(std::array<int, 4> block_config, int growth_rate, int initial_features,
                int classes) {
     features = register_module(
-        "features", std::make_shared<DenseFeaturesImpl>(block_config, growth_rate,
-                                                        initial_features, /*bn_size=*/4));
+        "features", std::make_shared<DenseFeaturesImpl>(block_config, growth_rate, initial_features,
+                                                        /*bn_size=*/4));
     classifier = register_module("classifier", nn::Linear(features->output_features(), classes));
     for (auto& module : modules(/*include_self=*/false)) {
       if (auto* c = module->as<nn::Conv2d>()) {
@@ -288,13 +290,16 @@ class DenseNetImpl : public ImageClassifierImpl {
 
 std::shared_ptr<ImageClassifierImpl> make_model(const std::string& name, int classes) {
   if (name == "resnet18") {
-    return std::make_shared<ResNetImpl>(/*bottleneck=*/false, std::array<int, 4>{2, 2, 2, 2}, classes);
+    return std::make_shared<ResNetImpl>(/*bottleneck=*/false, std::array<int, 4>{2, 2, 2, 2},
+                                        classes);
   }
   if (name == "resnet34") {
-    return std::make_shared<ResNetImpl>(/*bottleneck=*/false, std::array<int, 4>{3, 4, 6, 3}, classes);
+    return std::make_shared<ResNetImpl>(/*bottleneck=*/false, std::array<int, 4>{3, 4, 6, 3},
+                                        classes);
   }
   if (name == "resnet50") {
-    return std::make_shared<ResNetImpl>(/*bottleneck=*/true, std::array<int, 4>{3, 4, 6, 3}, classes);
+    return std::make_shared<ResNetImpl>(/*bottleneck=*/true, std::array<int, 4>{3, 4, 6, 3},
+                                        classes);
   }
   if (name == "densenet121") {
     return std::make_shared<DenseNetImpl>(std::array<int, 4>{6, 12, 24, 16}, /*growth_rate=*/32,

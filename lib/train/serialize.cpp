@@ -6,8 +6,8 @@
 
 #include <unistd.h>
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 #include <fstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -67,11 +67,11 @@ Ref make_text(PickleValue::Kind kind, std::string text) {
 
 at::ScalarType storage_dtype(const std::string& storage_class) {
   static const std::unordered_map<std::string, at::ScalarType> types = {
-      {"torch.FloatStorage", at::kFloat},     {"torch.DoubleStorage", at::kDouble},
-      {"torch.HalfStorage", at::kHalf},       {"torch.BFloat16Storage", at::kBFloat16},
-      {"torch.LongStorage", at::kLong},       {"torch.IntStorage", at::kInt},
-      {"torch.ShortStorage", at::kShort},     {"torch.CharStorage", at::kChar},
-      {"torch.ByteStorage", at::kByte},       {"torch.BoolStorage", at::kBool},
+      {"torch.FloatStorage", at::kFloat},  {"torch.DoubleStorage", at::kDouble},
+      {"torch.HalfStorage", at::kHalf},    {"torch.BFloat16Storage", at::kBFloat16},
+      {"torch.LongStorage", at::kLong},    {"torch.IntStorage", at::kInt},
+      {"torch.ShortStorage", at::kShort},  {"torch.CharStorage", at::kChar},
+      {"torch.ByteStorage", at::kByte},    {"torch.BoolStorage", at::kBool},
       {"torch.UntypedStorage", at::kByte},
   };
   auto found = types.find(storage_class);
@@ -511,7 +511,8 @@ Ref read_torch_file(const fs::path& path, const std::string& what) {
         what));
   }
   if (head.rfind("PK\x03\x04", 0) != 0) {
-    throw util::InputError(fmt::format("{}: not a PyTorch file (torch.save writes a zip archive)", what));
+    throw util::InputError(
+        fmt::format("{}: not a PyTorch file (torch.save writes a zip archive)", what));
   }
   try {
     caffe2::serialize::PyTorchStreamReader reader(path.string());
@@ -563,8 +564,9 @@ StateDict read_state_dict(const fs::path& path, const std::string& what) {
       throw util::InputError(fmt::format("{}: a state dict key is not a string", what));
     }
     if (value->kind != PickleValue::Kind::tensor) {
-      throw util::InputError(fmt::format("{}: '{}' is not a tensor ({})", what, key->text,
-                                         value->kind == PickleValue::Kind::object ? value->text : "a plain value"));
+      throw util::InputError(
+          fmt::format("{}: '{}' is not a tensor ({})", what, key->text,
+                      value->kind == PickleValue::Kind::object ? value->text : "a plain value"));
     }
     state.emplace_back(key->text, value->tensor);
   }
@@ -593,7 +595,9 @@ std::string pickle_state_dict(const StateDict& state) {
 namespace {
 
 std::string describe_names(const std::vector<std::string>& names) {
-  std::vector<std::string> shown(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(names.size(), 5)));
+  std::vector<std::string> shown(
+      names.begin(),
+      names.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(names.size(), 5)));
   std::string text = util::join(shown, ", ");
   if (names.size() > 5) {
     text += fmt::format(" and {} more", names.size() - 5);
@@ -635,7 +639,8 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state,
         report.replaced.push_back(name);
       } else {
         wrong_shape.push_back(fmt::format("{} is {} in the file, {} in {}", name,
-                                          shape_text(*found->second), shape_text(tensor), model_name));
+                                          shape_text(*found->second), shape_text(tensor),
+                                          model_name));
       }
     }
   }
@@ -661,8 +666,8 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state,
     if (!wrong_shape.empty()) {
       parts.push_back(fmt::format("shapes differ: {}", describe_names(wrong_shape)));
     }
-    throw util::InputError(fmt::format("{}: does not fit {} ({})", what, model_name,
-                                       util::join(parts, "; ")));
+    throw util::InputError(
+        fmt::format("{}: does not fit {} ({})", what, model_name, util::join(parts, "; ")));
   }
   torch::NoGradGuard no_grad;
   for (auto& [name, tensor] : own) {
@@ -726,8 +731,9 @@ void save_checkpoint(const fs::path& path, const Checkpoint& checkpoint) {
   dict.insert("loss_scale", checkpoint.loss_scale);
   dict.insert("model", to_dict(checkpoint.model));
   dict.insert("momentum", to_dict(checkpoint.momentum));
-  dict.insert("rng_state", checkpoint.rng_state.defined() ? checkpoint.rng_state.contiguous().clone()
-                                                          : at::empty({0}, at::kByte));
+  dict.insert("rng_state", checkpoint.rng_state.defined()
+                               ? checkpoint.rng_state.contiguous().clone()
+                               : at::empty({0}, at::kByte));
   std::vector<char> bytes = torch::jit::pickle_save(c10::IValue(dict));
   util::write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
 }
@@ -755,9 +761,8 @@ Checkpoint load_checkpoint(const fs::path& path) {
   };
   std::int64_t version = integer("format_version");
   if (version != Checkpoint::k_format_version) {
-    throw util::InputError(fmt::format(
-        "{}: format version {}, this amlrun-worker reads version {}", what, version,
-        Checkpoint::k_format_version));
+    throw util::InputError(fmt::format("{}: format version {}, this amlrun-worker reads version {}",
+                                       what, version, Checkpoint::k_format_version));
   }
   Checkpoint checkpoint;
   const PickleValue* config = root->get("config");

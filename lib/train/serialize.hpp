@@ -34,14 +34,28 @@ StateDict model_state_dict(torch::nn::Module& module);
 // A value read from a pickle: enough of Python's object model for state
 // dicts and our checkpoints.
 struct PickleValue {
-  enum class Kind { none, boolean, integer, floating, string, bytes, tuple, list, dict, global, tensor, object };
+  enum class Kind {
+    none,
+    boolean,
+    integer,
+    floating,
+    string,
+    bytes,
+    tuple,
+    list,
+    dict,
+    global,
+    tensor,
+    object
+  };
   Kind kind = Kind::none;
   bool boolean = false;
   std::int64_t integer = 0;
   double floating = 0;
   std::string text;  // string, bytes, global ("module.name"), object (its class)
   std::vector<std::shared_ptr<PickleValue>> items;  // tuple, list
-  std::vector<std::pair<std::shared_ptr<PickleValue>, std::shared_ptr<PickleValue>>> entries;  // dict
+  std::vector<std::pair<std::shared_ptr<PickleValue>, std::shared_ptr<PickleValue>>>
+      entries;  // dict
   at::Tensor tensor;
 
   // Lookup in a dict with string keys; nullptr when absent or not a dict.
@@ -84,12 +98,12 @@ struct Checkpoint {
   nlohmann::json config;  // config_to_json of the run
   std::vector<std::string> classes;
   int world_size = 1;
-  int epochs_done = 0;               // completed epochs
-  std::int64_t step_in_epoch = 0;    // steps done in the current epoch
-  std::int64_t global_step = 0;      // optimizer steps since the start
-  double best_val_loss = 0;          // +inf before the first validation
+  int epochs_done = 0;             // completed epochs
+  std::int64_t step_in_epoch = 0;  // steps done in the current epoch
+  std::int64_t global_step = 0;    // optimizer steps since the start
+  double best_val_loss = 0;        // +inf before the first validation
   double best_val_acc = 0;
-  int best_epoch = 0;                // 0: none yet
+  int best_epoch = 0;  // 0: none yet
   int epochs_without_improvement = 0;
   // Sums of the current epoch's training so far (for its train_loss/acc).
   double epoch_loss_sum = 0;
@@ -97,7 +111,7 @@ struct Checkpoint {
   double epoch_samples = 0;
   double loss_scale = 1;  // fp16's dynamic loss scale
   StateDict model;
-  StateDict momentum;  // SGD momentum buffers, by parameter name
+  StateDict momentum;    // SGD momentum buffers, by parameter name
   at::Tensor rng_state;  // LibTorch's CPU generator
 };
 

@@ -14,9 +14,9 @@
 #include <torch/version.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <chrono>
 #include <cmath>
-#include <fmt/format.h>
 #include <limits>
 #include <mutex>
 #include <numbers>
@@ -148,15 +148,14 @@ std::pair<torch::Tensor, torch::Tensor> batch_tensors(const std::shared_ptr<Batc
                                                       const DeviceChoice& device) {
   auto count = static_cast<std::int64_t>(batch->count);
   torch::Tensor images = torch::from_blob(
-      batch->pixels.get(), {count, 3, batch->image_size, batch->image_size},
-      [batch](void*) {}, torch::TensorOptions().dtype(torch::kFloat));
-  torch::Tensor labels =
-      torch::from_blob(batch->labels.data(), {count}, [batch](void*) {},
-                       torch::TensorOptions().dtype(torch::kLong));
+      batch->pixels.get(), {count, 3, batch->image_size, batch->image_size}, [batch](void*) {},
+      torch::TensorOptions().dtype(torch::kFloat));
+  torch::Tensor labels = torch::from_blob(
+      batch->labels.data(), {count}, [batch](void*) {}, torch::TensorOptions().dtype(torch::kLong));
   if (device.cuda) {
     // channels_last lets cuDNN pick its NHWC kernels (tensor cores for bf16).
-    images = images.to(device.device, /*non_blocking=*/false)
-                 .contiguous(at::MemoryFormat::ChannelsLast);
+    images =
+        images.to(device.device, /*non_blocking=*/false).contiguous(at::MemoryFormat::ChannelsLast);
     labels = labels.to(device.device);
   }
   return {images, labels};
@@ -199,13 +198,14 @@ void sgd_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& 
     const auto mu = static_cast<float>(momentum);
     const auto wd = static_cast<float>(weight_decay);
     const auto scale = static_cast<float>(grad_scale);
-    at::parallel_for(0, param.numel(), /*grain_size=*/32768, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        float d = g[i] * scale + wd * p[i];
-        m[i] = mu * m[i] + d;
-        p[i] -= lr * m[i];
-      }
-    });
+    at::parallel_for(0, param.numel(), /*grain_size=*/32768,
+                     [&](std::int64_t begin, std::int64_t end) {
+                       for (std::int64_t i = begin; i < end; ++i) {
+                         float d = g[i] * scale + wd * p[i];
+                         m[i] = mu * m[i] + d;
+                         p[i] -= lr * m[i];
+                       }
+                     });
     return;
   }
   torch::NoGradGuard no_grad;
@@ -411,16 +411,16 @@ void prepare_outputs(const OutputPaths& paths, bool fresh) {
     }
     fs::create_directories(sub, error);
     if (error) {
-      throw util::InputError(
-          fmt::format("--output-dir {}: cannot create {}: {}", paths.root.string(),
-                      sub.filename().string(), error.message()));
+      throw util::InputError(fmt::format("--output-dir {}: cannot create {}: {}",
+                                         paths.root.string(), sub.filename().string(),
+                                         error.message()));
     }
   }
   if (fresh && fs::exists(paths.last(), error)) {
-    throw util::InputError(fmt::format(
-        "--output-dir {}: already holds a run (checkpoints/last.pt); resume it with "
-        "'amlrun-worker continue {}' or choose another --output-dir",
-        paths.root.string(), paths.root.string()));
+    throw util::InputError(
+        fmt::format("--output-dir {}: already holds a run (checkpoints/last.pt); resume it with "
+                    "'amlrun-worker continue {}' or choose another --output-dir",
+                    paths.root.string(), paths.root.string()));
   }
   if (::access(paths.root.c_str(), W_OK) != 0) {
     throw util::InputError(
@@ -456,7 +456,9 @@ void write_model_folder(const fs::path& folder, ImageClassifierImpl& model,
 
 // ---------------------------------------------------------------- progress
 
-std::string percent(double fraction) { return fmt::format("{:.2f}%", fraction * 100); }
+std::string percent(double fraction) {
+  return fmt::format("{:.2f}%", fraction * 100);
+}
 
 class LiveProgress {
  public:
@@ -468,8 +470,8 @@ class LiveProgress {
       return;
     }
     m_last = Clock::now();
-    std::string line = fmt::format("\r\033[Kepoch {}/{}  step {}/{}  {}", epoch, epochs, step,
-                                   steps, details());
+    std::string line =
+        fmt::format("\r\033[Kepoch {}/{}  step {}/{}  {}", epoch, epochs, step, steps, details());
     ssize_t ignored = ::write(1, line.data(), line.size());
     (void)ignored;
     m_shown = true;
@@ -542,8 +544,8 @@ class Trainer {
     double samples = 0;
   };
   Evaluation validate();
-  Checkpoint snapshot(int epochs_done, std::int64_t step_in_epoch, double loss_sum,
-                      double correct, double samples);
+  Checkpoint snapshot(int epochs_done, std::int64_t step_in_epoch, double loss_sum, double correct,
+                      double samples);
   void export_model();
 
   PreparedRun m_run;
@@ -622,14 +624,13 @@ void Trainer::load_resume_state(const Checkpoint& checkpoint) {
     }
   } else if (checkpoint.step_in_epoch > 0) {
     if (is_root()) {
-      worker_warning(fmt::format(
-          "the checkpoint was written by {} processes, this run has {}: the data order "
-          "differs, so epoch {} starts again from its beginning",
-          checkpoint.world_size, m_comm.world_size(), checkpoint.epochs_done + 1));
+      worker_warning(
+          fmt::format("the checkpoint was written by {} processes, this run has {}: the data order "
+                      "differs, so epoch {} starts again from its beginning",
+                      checkpoint.world_size, m_comm.world_size(), checkpoint.epochs_done + 1));
     }
   }
 }
-
 
 Trainer::Evaluation Trainer::validate() {
   const TrainConfig& c = config();
@@ -767,8 +768,8 @@ int Trainer::train() {
     load_state_dict(*m_model, m_run.resume->model, /*head_prefix=*/"",
                     "checkpoint " + m_paths.last().string(), c.model);
   } else if (!m_run.init_weights.empty()) {
-    LoadReport report = load_state_dict(*m_model, m_run.init_weights, head + ".",
-                                        m_run.init_weights_what, c.model);
+    LoadReport report =
+        load_state_dict(*m_model, m_run.init_weights, head + ".", m_run.init_weights_what, c.model);
     if (!report.replaced.empty() && rank == 0) {
       print_line(fmt::format(
           "final layer '{}' replaced: the initial weights are for another class count, the data "
@@ -867,18 +868,18 @@ int Trainer::train() {
                              m_validation->corrupt_count()));
     }
     if (m_train->folder().ignored_files + m_validation->folder().ignored_files > 0) {
-      print_line(fmt::format("ignored {} files that are not .jpg, .jpeg or .png",
-                             m_train->folder().ignored_files + m_validation->folder().ignored_files));
+      print_line(
+          fmt::format("ignored {} files that are not .jpg, .jpeg or .png",
+                      m_train->folder().ignored_files + m_validation->folder().ignored_files));
     }
     if (train_cached) {
       print_line(fmt::format("decoded the images in {:.1f} s", cache_seconds));
     }
     if (m_run.resume) {
       print_line(fmt::format("continuing after epoch {}{}", m_epochs_done,
-                             m_step_in_epoch > 0
-                                 ? fmt::format(", step {} of epoch {}", m_step_in_epoch,
-                                               m_epochs_done + 1)
-                                 : ""));
+                             m_step_in_epoch > 0 ? fmt::format(", step {} of epoch {}",
+                                                               m_step_in_epoch, m_epochs_done + 1)
+                                                 : ""));
     }
   }
 
@@ -989,8 +990,8 @@ int Trainer::train() {
         for (std::size_t i = 0; i < m_parameters.size(); ++i) {
           const torch::Tensor& g = m_reducer ? m_reducer->gradient(i) : m_parameters[i].grad();
           if (g.defined()) {
-            sgd_update(m_parameters[i], g, m_momentum[i], learning_rate, c.momentum,
-                       c.weight_decay, grad_scale);
+            sgd_update(m_parameters[i], g, m_momentum[i], learning_rate, c.momentum, c.weight_decay,
+                       grad_scale);
           }
         }
       }
@@ -1004,8 +1005,7 @@ int Trainer::train() {
                            (loss_sum.item<double>() + carried[0]) / (samples + carried[2]),
                            session_samples * world / seconds_since(train_start));
       });
-      if (c.checkpoint_every > 0 && m_global_step % c.checkpoint_every == 0 &&
-          step < total_steps) {
+      if (c.checkpoint_every > 0 && m_global_step % c.checkpoint_every == 0 && step < total_steps) {
         // Within the epoch: the partial sums of all ranks go into the
         // checkpoint, so a continued run reports the same epoch metrics.
         double partial[3] = {loss_sum.item<double>() + carried[0],
@@ -1013,8 +1013,8 @@ int Trainer::train() {
                              samples + carried[2]};
         m_comm.allreduce_sum(partial, 3, "checkpoint metrics reduction");
         if (rank == 0) {
-          save_checkpoint(m_paths.last(), snapshot(epoch, m_step_in_epoch, partial[0], partial[1],
-                                                   partial[2]));
+          save_checkpoint(m_paths.last(),
+                          snapshot(epoch, m_step_in_epoch, partial[0], partial[1], partial[2]));
         }
       }
     }
@@ -1108,12 +1108,12 @@ PreparedRun prepare_run(TrainConfig config, std::optional<Checkpoint> resume) {
   run.validation_folder = scan_image_folder(config.validation_data, "--validation-data");
   check_same_classes(run.train_folder, "--train-data", run.validation_folder, "--validation-data");
   if (resume && resume->classes != run.train_folder.classes) {
-    throw util::InputError(fmt::format(
-        "continue {}: the classes of --train-data {} changed since the checkpoint: the "
-        "checkpoint has {} ({}), the folder has {} ({})",
-        config.output_dir, config.train_data, resume->classes.size(),
-        util::join(resume->classes, ", "), run.train_folder.classes.size(),
-        util::join(run.train_folder.classes, ", ")));
+    throw util::InputError(
+        fmt::format("continue {}: the classes of --train-data {} changed since the checkpoint: the "
+                    "checkpoint has {} ({}), the folder has {} ({})",
+                    config.output_dir, config.train_data, resume->classes.size(),
+                    util::join(resume->classes, ", "), run.train_folder.classes.size(),
+                    util::join(run.train_folder.classes, ", ")));
   }
   if (!config.init_weights.empty() && !resume) {
     fs::path file = config.init_weights;
@@ -1214,8 +1214,8 @@ int run_evaluation(const EvaluateOptions& options) {
                   .at("classes")
                   .get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& failure) {
-    throw util::InputError(fmt::format("{}: unreadable config.json or labels.json: {}", what,
-                                       failure.what()));
+    throw util::InputError(
+        fmt::format("{}: unreadable config.json or labels.json: {}", what, failure.what()));
   }
   parse_choice(what + ": model", model_name, model_names(), "model");
   ImageFolder folder = scan_image_folder(options.data, "--data");
@@ -1228,9 +1228,10 @@ int run_evaluation(const EvaluateOptions& options) {
   }
   const int threads = resolve_threads(options.threads, /*processes_on_node=*/1);
   configure_threads(threads);
-  const int loader_threads = options.loader_threads > 0
-                                 ? options.loader_threads
-                                 : default_loader_threads(available_cores(), /*processes_on_node=*/1);
+  const int loader_threads =
+      options.loader_threads > 0
+          ? options.loader_threads
+          : default_loader_threads(available_cores(), /*processes_on_node=*/1);
   DeviceChoice device = choose_device(options.device, /*local_rank=*/0);
   auto model = make_model(model_name, static_cast<int>(classes.size()));
   try {
@@ -1239,8 +1240,8 @@ int run_evaluation(const EvaluateOptions& options) {
     model->load(archive);
   } catch (const c10::Error& failure) {
     std::string message = failure.what();
-    throw util::InputError(fmt::format("{}: cannot read model.pt: {}", what,
-                                       message.substr(0, message.find('\n'))));
+    throw util::InputError(
+        fmt::format("{}: cannot read model.pt: {}", what, message.substr(0, message.find('\n'))));
   }
   model->to(device.device);
   model->eval();
@@ -1268,7 +1269,8 @@ int run_evaluation(const EvaluateOptions& options) {
     torch::Tensor predicted = model->forward(images).argmax(1).to(torch::kCPU);
     auto* p = predicted.data_ptr<std::int64_t>();
     for (std::size_t i = 0; i < batch->count; ++i) {
-      confusion[static_cast<std::size_t>(batch->labels[i]) * n + static_cast<std::size_t>(p[i])] += 1;
+      confusion[static_cast<std::size_t>(batch->labels[i]) * n + static_cast<std::size_t>(p[i])] +=
+          1;
     }
   }
   std::int64_t total = 0;
@@ -1280,7 +1282,8 @@ int run_evaluation(const EvaluateOptions& options) {
     right += confusion[t * n + t];
   }
   print_line(fmt::format("accuracy {} ({}/{})",
-                         percent(total > 0 ? static_cast<double>(right) / total : 0), right, total));
+                         percent(total > 0 ? static_cast<double>(right) / total : 0), right,
+                         total));
   if (dataset.corrupt_count() > 0) {
     print_line(fmt::format("skipped {} corrupt images", dataset.corrupt_count()));
   }
@@ -1289,14 +1292,16 @@ int run_evaluation(const EvaluateOptions& options) {
   for (const std::string& name : classes) {
     name_width = std::max(name_width, name.size());
   }
-  std::size_t cell = std::max<std::size_t>(std::to_string(total).size(), std::to_string(n).size()) + 1;
+  std::size_t cell =
+      std::max<std::size_t>(std::to_string(total).size(), std::to_string(n).size()) + 1;
   std::string header(name_width + std::to_string(n).size() + 2, ' ');
   for (std::size_t q = 0; q < n; ++q) {
     header += fmt::format("{:>{}}", q, cell);
   }
   print_line(header);
   for (std::size_t t = 0; t < n; ++t) {
-    std::string row = fmt::format("{:>{}} {:<{}} ", t, std::to_string(n).size(), classes[t], name_width);
+    std::string row =
+        fmt::format("{:>{}} {:<{}} ", t, std::to_string(n).size(), classes[t], name_width);
     for (std::size_t q = 0; q < n; ++q) {
       row += fmt::format("{:>{}}", confusion[t * n + q], cell);
     }
@@ -1308,9 +1313,8 @@ int run_evaluation(const EvaluateOptions& options) {
 int run_loader_benchmark(const LoaderBenchmarkOptions& options) {
   ImageDataset dataset(scan_image_folder(options.data, "--data"), /*strict=*/false);
   auto cache_start = Clock::now();
-  bool cached = options.cache &&
-                dataset.cache_if_small(std::numeric_limits<std::uint64_t>::max(),
-                                       std::max(1, options.loader_threads));
+  bool cached = options.cache && dataset.cache_if_small(std::numeric_limits<std::uint64_t>::max(),
+                                                        std::max(1, options.loader_threads));
   double cache_seconds = seconds_since(cache_start);
   std::size_t images = 0;
   auto start = Clock::now();
@@ -1334,8 +1338,9 @@ int run_loader_benchmark(const LoaderBenchmarkOptions& options) {
   double seconds = seconds_since(start);
   print_line(fmt::format("{} images in {:.2f} s with {} loader thread{}{}", images, seconds,
                          options.loader_threads, options.loader_threads == 1 ? "" : "s",
-                         cached ? fmt::format(" (decoded once into memory in {:.2f} s)", cache_seconds)
-                                : " (decoded every epoch)"));
+                         cached
+                             ? fmt::format(" (decoded once into memory in {:.2f} s)", cache_seconds)
+                             : " (decoded every epoch)"));
   print_line(fmt::format("images_per_sec {:.1f}", seconds > 0 ? images / seconds : 0.0));
   return 0;
 }

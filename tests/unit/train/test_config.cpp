@@ -140,7 +140,8 @@ TEST_CASE("the metrics file is appended to, one line per metric", "[metrics]") {
   std::ifstream in(dir.path / "logs" / "metrics.jsonl");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(text ==
-        "{\"name\": \"a\", \"value\": 1.5, \"step\": 1}\n{\"name\": \"b\", \"value\": 2, \"step\": 2}\n");
+        "{\"name\": \"a\", \"value\": 1.5, \"step\": 1}\n{\"name\": \"b\", \"value\": 2, \"step\": "
+        "2}\n");
 }
 
 TEST_CASE("AMLRUN_METRICS_FILE chooses the metrics file", "[metrics]") {

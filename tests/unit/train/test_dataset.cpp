@@ -124,8 +124,8 @@ TEST_CASE("a dataset larger than the cache is decoded on demand", "[dataset]") {
 
 namespace {
 std::vector<std::vector<float>> load_all(const ImageDataset& dataset,
-                                         std::vector<std::vector<std::size_t>> batches,
-                                         int threads, std::vector<std::vector<std::int64_t>>* labels) {
+                                         std::vector<std::vector<std::size_t>> batches, int threads,
+                                         std::vector<std::vector<std::int64_t>>* labels) {
   LoaderOptions options;
   options.image_size = 8;
   options.threads = threads;
@@ -149,7 +149,8 @@ TEST_CASE("the loader yields batches in order, the same with any thread count", 
   TempDir dir;
   write_image_folder(dir.path, {"a", "b", "c"}, 5);
   ImageDataset dataset(scan_image_folder(dir.path, "--train-data"), false);
-  std::vector<std::vector<std::size_t>> batches = {{14, 0, 7}, {3, 9, 11}, {1, 2}, {13}, {5, 6, 8, 10}};
+  std::vector<std::vector<std::size_t>> batches = {
+      {14, 0, 7}, {3, 9, 11}, {1, 2}, {13}, {5, 6, 8, 10}};
   std::vector<std::vector<std::int64_t>> labels;
   auto inline_result = load_all(dataset, batches, 0, &labels);
   CHECK(labels[0] == std::vector<std::int64_t>{2, 0, 1});

@@ -60,13 +60,15 @@ TEST_CASE("corrupt images raise DecodeError naming the file and the problem", "[
   CHECK(message_of([&] { decode_image("", "a.png"); }) == "a.png: empty file");
   CHECK(message_of([&] { decode_image("GIF89a......", "b.gif"); }) ==
         "b.gif: not a JPEG or PNG image");
-  CHECK(message_of([&] { decode_image(png.substr(0, 40), "c.png"); }).rfind("c.png: corrupt PNG (", 0) == 0);
+  CHECK(message_of([&] {
+          decode_image(png.substr(0, 40), "c.png");
+        }).rfind("c.png: corrupt PNG (", 0) == 0);
   CHECK(message_of([&] { decode_image(jpeg.substr(0, jpeg.size() / 2), "d.jpg"); }) ==
         "d.jpg: corrupt JPEG (Premature end of JPEG file)");
   CHECK_THROWS_AS(decode_image(png.substr(0, png.size() - 20), "e.png"), DecodeError);
   TempDir dir;
-  CHECK(message_of([&] { read_image(dir.path / "missing.png"); })
-            .find("missing.png") != std::string::npos);
+  CHECK(message_of([&] { read_image(dir.path / "missing.png"); }).find("missing.png") !=
+        std::string::npos);
 }
 
 TEST_CASE("the library versions are named", "[image]") {

@@ -38,8 +38,7 @@ torch::Tensor fill_like(const std::string& name, const torch::Tensor& like, int 
   if (name.ends_with("num_batches_tracked")) {
     return torch::zeros(shape, torch::kLong);
   }
-  torch::Tensor base =
-      torch::sin(torch::arange(like.numel(), torch::kDouble) * 0.37 + index * 1.3);
+  torch::Tensor base = torch::sin(torch::arange(like.numel(), torch::kDouble) * 0.37 + index * 1.3);
   torch::Tensor value;
   if (name.ends_with("running_var")) {
     value = 1.0 + 0.5 * base * base;
@@ -74,7 +73,8 @@ TEST_CASE("every model has torchvision's state dict names and shapes, in its ord
     for (std::size_t i = 0; i < state.size(); ++i) {
       INFO(i);
       CHECK(state[i].first == entries[i][0].get<std::string>());
-      std::vector<std::int64_t> shape(state[i].second.sizes().begin(), state[i].second.sizes().end());
+      std::vector<std::int64_t> shape(state[i].second.sizes().begin(),
+                                      state[i].second.sizes().end());
       CHECK(shape == entries[i][1].get<std::vector<std::int64_t>>());
     }
   }
@@ -97,13 +97,13 @@ TEST_CASE("every model computes what torchvision computes for the same weights",
     model->eval();
     torch::NoGradGuard no_grad;
     torch::Tensor logits = model->forward(input);
-    std::vector<std::vector<double>> want = expected.at(name).get<std::vector<std::vector<double>>>();
+    std::vector<std::vector<double>> want =
+        expected.at(name).get<std::vector<std::vector<double>>>();
     REQUIRE(logits.size(0) == 2);
     REQUIRE(logits.size(1) == 10);
     for (int row = 0; row < 2; ++row) {
       for (int c = 0; c < 10; ++c) {
-        CHECK(logits[row][c].item<double>() ==
-              Approx(want[row][c]).epsilon(1e-4).margin(1e-4));
+        CHECK(logits[row][c].item<double>() == Approx(want[row][c]).epsilon(1e-4).margin(1e-4));
       }
     }
   }
@@ -154,7 +154,8 @@ TEST_CASE("views, half, bfloat16, integer and bool tensors come back as saved", 
   CHECK(by_name["flag"].scalar_type() == torch::kBool);
 }
 
-TEST_CASE("files that are not state dicts are refused with a message, never an abort", "[serialize]") {
+TEST_CASE("files that are not state dicts are refused with a message, never an abort",
+          "[serialize]") {
   TempDir dir;
   const std::string legacy = (k_fixtures / "state_dict_legacy.pt").string();
   CHECK(message_of([&] { read_state_dict(legacy, "--init-weights " + legacy); }) ==
@@ -171,7 +172,9 @@ TEST_CASE("files that are not state dicts are refused with a message, never an a
         "W: not a PyTorch file (torch.save writes a zip archive)");
   std::string zip = util::read_file(k_fixtures / "state_dict_plain.pt");
   write_bytes(dir.path / "cut.pt", zip.substr(0, zip.size() / 2));
-  CHECK(message_of([&] { read_state_dict(dir.path / "cut.pt", "W"); }).rfind("W: cannot read: ", 0) == 0);
+  CHECK(message_of([&] {
+          read_state_dict(dir.path / "cut.pt", "W");
+        }).rfind("W: cannot read: ", 0) == 0);
   CHECK(message_of([&] { read_state_dict(dir.path / "missing.pt", "W"); }) == "W: no such file");
   CHECK(message_of([&] { read_state_dict(dir.path, "W"); }) == "W: not a file");
   CHECK_THROWS_AS(read_state_dict(dir.path / "text.pt", "W"), util::InputError);
@@ -189,7 +192,8 @@ TEST_CASE("our state_dict.pt reads back with every tensor equal", "[serialize]")
   }
 }
 
-TEST_CASE("loading a state dict replaces only a final layer of another class count", "[serialize]") {
+TEST_CASE("loading a state dict replaces only a final layer of another class count",
+          "[serialize]") {
   auto source = make_model("resnet18", 1000);
   auto target = make_model("resnet18", 10);
   StateDict state = model_state_dict(*source);
@@ -207,7 +211,8 @@ TEST_CASE("loading a state dict replaces only a final layer of another class cou
 TEST_CASE("a state dict of another architecture is refused naming the differences", "[serialize]") {
   auto target = make_model("resnet18", 10);
   StateDict other = model_state_dict(*make_model("resnet34", 10));
-  std::string message = message_of([&] { load_state_dict(*target, other, "fc.", "W", "resnet18"); });
+  std::string message =
+      message_of([&] { load_state_dict(*target, other, "fc.", "W", "resnet18"); });
   CHECK(message ==
         "W: does not fit resnet18 (not in resnet18: layer1.2.conv1.weight, layer1.2.bn1.weight, "
         "layer1.2.bn1.bias, layer1.2.bn1.running_mean, layer1.2.bn1.running_var and 91 more)");

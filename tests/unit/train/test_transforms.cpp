@@ -16,7 +16,8 @@ float normalised(float raw, int c) {
 }
 }  // namespace
 
-TEST_CASE("random resized crop boxes stay inside the image with torchvision's bounds", "[transforms]") {
+TEST_CASE("random resized crop boxes stay inside the image with torchvision's bounds",
+          "[transforms]") {
   for (std::uint64_t seed = 0; seed < 500; ++seed) {
     SampleRandom random(seed);
     CropBox box = random_resized_crop_box(64, 48, /*min_scale=*/0.08, random);
@@ -89,8 +90,10 @@ TEST_CASE("flip mirrors every row", "[transforms]") {
   Image square = pattern_image(8, 8, 3);
   std::vector<float> plain(3 * 64);
   std::vector<float> flipped(3 * 64);
-  resample_normalized(square, CropBox{0, 0, 8, 8}, 8, false, k_imagenet_normalization, plain.data());
-  resample_normalized(square, CropBox{0, 0, 8, 8}, 8, true, k_imagenet_normalization, flipped.data());
+  resample_normalized(square, CropBox{0, 0, 8, 8}, 8, false, k_imagenet_normalization,
+                      plain.data());
+  resample_normalized(square, CropBox{0, 0, 8, 8}, 8, true, k_imagenet_normalization,
+                      flipped.data());
   for (int c = 0; c < 3; ++c) {
     for (int y = 0; y < 8; ++y) {
       for (int x = 0; x < 8; ++x) {
