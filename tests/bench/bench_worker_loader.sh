@@ -9,6 +9,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/common.sh"
 [ -x "$AMLRUN_ROOT/build/bin/amlrun-worker" ] || build "$AMLRUN_ROOT/build" -DAMLRUN_WORKER=ON
 with_build_lock /usr/bin/python3 "$AMLRUN_ROOT/tests/bench/python/worker_bench.py" loader \
-  --dataset png --image-size 32 --batch-size 16 --workers 2 --epochs 3 --train-per-class 500 "$@"
+  --dataset png --image-size 32 --batch-size 16 --workers 2 --epochs 10 --train-per-class 500 "$@"
 with_build_lock /usr/bin/python3 "$AMLRUN_ROOT/tests/bench/python/worker_bench.py" loader \
   --dataset jpeg --image-size 224 --batch-size 16 --workers 2 --epochs 2 --train-per-class 100 "$@"
