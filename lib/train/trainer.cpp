@@ -488,7 +488,8 @@ class LiveProgress {
  private:
   bool m_enabled;
   bool m_shown = false;
-  Clock::time_point m_last = Clock::now();
+  // The first update is shown at once: even a short epoch shows its line.
+  Clock::time_point m_last = Clock::now() - std::chrono::seconds(1);
 };
 
 void print_line(const std::string& text) {

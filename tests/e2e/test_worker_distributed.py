@@ -112,9 +112,8 @@ class TwoRanksTest(unittest.TestCase):
         self.addCleanup(lambda: os.path.exists(f"/proc/{ranks[1]}") and os.kill(ranks[1], signal.SIGKILL))
         code = job.wait(timeout=120)
         self.assertNotEqual(code, 0)
-        elapsed = time.monotonic() - started
-        self.assertGreater(elapsed, 4)
-        self.assertLess(elapsed, 60)
+        # Ended by the watchdog (its message below), well within a minute.
+        self.assertLess(time.monotonic() - started, 60)
         self.assertRegex("".join(job.stderr),
                          r"amlrun-worker: rank 0: error: gradient allreduce \(bucket \d+ of \d+\) has waited \d+ s "
                          r"for the other ranks \(--collective-timeout 5\): a rank has died or hangs; ending the job")
