@@ -1,0 +1,49 @@
+#pragma once
+// The commands of amlrun-worker. This header has no LibTorch in it, so
+// cli/worker compiles in a second; everything that touches tensors lives in
+// trainer.cpp.
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "lib/train/config.hpp"
+
+namespace amlrun::train {
+
+// `amlrun-worker train`: a checked configuration (check_required done).
+// Returns the process exit code; throws util::Error subclasses for problems
+// found before MPI is initialised (exit 2 for input errors). After MPI is up,
+// a failure on one rank ends the whole job (MPI_Abort) with the error's code.
+int run_training(TrainConfig config);
+
+// `amlrun-worker continue DIR`: the configuration stored in
+// DIR/checkpoints/last.pt, optionally with a new epoch count.
+int continue_training(const std::filesystem::path& output_dir, std::optional<int> epochs);
+
+struct EvaluateOptions {
+  std::filesystem::path model_dir;
+  std::filesystem::path data;
+  int batch_size = 64;
+  int threads = 0;
+  int loader_threads = 0;
+  std::string device = "auto";
+  double cache_size_mb = 4096;
+};
+
+// `amlrun-worker evaluate`: accuracy and confusion matrix on stdout.
+int run_evaluation(const EvaluateOptions& options);
+
+struct LoaderBenchmarkOptions {
+  std::filesystem::path data;
+  int image_size = 224;
+  int batch_size = 16;
+  int loader_threads = 2;
+  int epochs = 3;
+  bool cache = true;
+  bool eval_transform = false;
+};
+
+// `amlrun-worker loader-benchmark`: the input pipeline alone, images/s.
+int run_loader_benchmark(const LoaderBenchmarkOptions& options);
+
+}  // namespace amlrun::train
