@@ -54,9 +54,13 @@ with_build_lock() {
 build() {
   local dir="$1"
   shift
-  if [ ! -f "$dir/build.ninja" ]; then
+  # Configure when the folder is new or was configured with other options
+  # (a build folder made with -DAMLRUN_WORKER=OFF must not stay that way).
+  local wanted="$*"
+  if [ ! -f "$dir/build.ninja" ] || [ "$(cat "$dir/.amlrun-configure-args" 2>/dev/null)" != "$wanted" ]; then
     log "configuring $dir"
     with_build_lock cmake -S "$AMLRUN_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+    printf '%s' "$wanted" >"$dir/.amlrun-configure-args"
   fi
   log "building $dir"
   with_build_lock cmake --build "$dir" -j "$(nproc)"

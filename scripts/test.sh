@@ -10,7 +10,7 @@ cd "$AMLRUN_ROOT"
 
 ensure_packages "${AMLRUN_PACKAGES[@]}"
 
-build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMLRUN_WORKER=ON
 
 # The Slurm end-to-end tests run on a real two-node cluster on this machine
 # (scripts/slurm-test-cluster.sh, root only). It is taken down afterwards
