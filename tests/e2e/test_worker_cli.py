@@ -2,7 +2,6 @@
 training starts ends with exit 2 and a message that names the problem."""
 import os
 import shutil
-import tempfile
 import unittest
 
 import worker_support as ws
@@ -12,10 +11,8 @@ def tearDownModule():
     ws.remove_data_root()
 
 
-class WorkerCommandLineTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="amlrun-worker-cli-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+class WorkerCommandLineTest(ws.WorkerTest):
+    dir_prefix = "amlrun-worker-cli-"
 
     def assertUsageError(self, result, message):
         self.assertEqual(result.returncode, 2, result.stderr)

@@ -2,9 +2,7 @@
 computes with the same global batch, and a rank that dies or hangs ends the
 whole job with a non-zero exit instead of a hang."""
 import os
-import shutil
 import signal
-import tempfile
 import time
 import unittest
 
@@ -15,10 +13,8 @@ def tearDownModule():
     ws.remove_data_root()
 
 
-class TwoRanksTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="amlrun-worker-mpi-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+class TwoRanksTest(ws.WorkerTest):
+    dir_prefix = "amlrun-worker-mpi-"
 
     def relative_differences(self, initial, first, second):
         """The largest ||first - second|| / ||first - initial|| over the

@@ -2,8 +2,6 @@
 python3-torch 1.13 and python3-torchvision 0.14) in both directions."""
 import collections
 import os
-import shutil
-import tempfile
 import unittest
 
 import torch
@@ -16,10 +14,8 @@ def tearDownModule():
     ws.remove_data_root()
 
 
-class InteropTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="amlrun-worker-interop-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+class InteropTest(ws.WorkerTest):
+    dir_prefix = "amlrun-worker-interop-"
 
     def export(self, init_weights, name):
         """Runs the worker with --epochs 0 (no training: the model folder gets

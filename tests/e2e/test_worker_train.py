@@ -113,10 +113,8 @@ class TrainedRunTest(unittest.TestCase):
         self.assertIn("layer1.0.conv1.weight", checkpoint["momentum"])
 
 
-class TrainingBehaviourTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="amlrun-worker-train-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+class TrainingBehaviourTest(ws.WorkerTest):
+    dir_prefix = "amlrun-worker-train-"
 
     def corrupted_copy(self):
         data = os.path.join(self.dir, "data")

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 BIN = os.environ.get("AMLRUN_BIN", "")
 SOURCE = os.environ.get("AMLRUN_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -161,3 +162,12 @@ class Background:
 
     def output(self):
         return "".join(self.stdout) + "".join(self.stderr)
+
+
+class WorkerTest(unittest.TestCase):
+    """A test with its own temporary folder self.dir, removed afterwards."""
+    dir_prefix = "amlrun-worker-"
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix=self.dir_prefix)
+        self.addCleanup(shutil.rmtree, self.dir, True)

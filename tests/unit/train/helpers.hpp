@@ -1,6 +1,7 @@
 #pragma once
-// Shared by the tests of lib/train: temporary folders, error texts, and
-// small labelled image folders written with our own encoders.
+// Shared by the tests of lib/train: small labelled image folders written
+// with our own encoders (temporary folders and error texts come from
+// test_support.hpp).
 #include <stdlib.h>
 
 #include <filesystem>
@@ -9,31 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "../test_support.hpp"
 #include "lib/train/image.hpp"
 
 namespace train_test {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char pattern[] = "/tmp/amlrun-train-unit-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
-
-inline std::string message_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::exception& error) {
-    return error.what();
-  }
-  return "<no error>";
-}
+using unit_test::message_of;
+using unit_test::TempDir;
 
 inline void write_bytes(const fs::path& path, const std::string& bytes) {
   fs::create_directories(path.parent_path());
