@@ -9,6 +9,18 @@ namespace amlrun::spec::detail {
 
 namespace {
 
+// True when the folder has a sub-folder not starting with '.' (amlrun-worker
+// skips hidden ones, as torchvision's ImageFolder does).
+bool has_class_folder(const std::filesystem::path& folder) {
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end;
+       it.increment(error)) {
+    if (it->path().filename().string().starts_with(".")) continue;
+    if (it->is_directory(error)) return true;
+  }
+  return false;
+}
+
 void read_data_folder(MapReader& root, const std::string& key, LoadContext& context,
                       JobSpec& spec, bool required) {
   auto node = root.node(key);
@@ -35,6 +47,15 @@ void read_data_folder(MapReader& root, const std::string& key, LoadContext& cont
   if (auto path = resolve_local_path(*path_node, key, PathKind::directory,
                                      key == "train_data" ? "training data" : "validation data",
                                      context)) {
+    // Caught here, the mistake points at the job file's line and the user's
+    // own path; caught by amlrun-worker, it would name the run's copy.
+    if (!has_class_folder(*path)) {
+      context.diagnostics.error(path_node->mark, key,
+                                fmt::format("{} is not a labelled image folder: it has no class "
+                                            "sub-folders (one sub-folder of images per class)",
+                                            util::printable(path_node->value)));
+      return;
+    }
     InputSpec input;
     input.name = key;
     input.kind = InputSpec::Kind::folder;

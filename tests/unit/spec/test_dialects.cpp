@@ -300,6 +300,14 @@ TEST_CASE("mixing dialects is an error naming the keys of each") {
 
 TEST_CASE("a trainer job becomes an amlrun-worker run") {
   JobDir dir;
+  fs::create_directories(dir.path / "images" / "cat");
+  CHECK(errors_of(dir, "type: train_pytorch_model\ntrain_data: data\nvalidation_data: images\n") ==
+        "job.yml:2:13: train_data: 'data' is not a labelled image folder: it has no class "
+        "sub-folders (one sub-folder of images per class)\n"
+        "    2 | train_data: data\n"
+        "      |             ^\n"
+        "1 error in job.yml");
+  fs::create_directories(dir.path / "data" / "dog");
   auto loaded = load(dir, R"(
 type: train_pytorch_model
 model: resnet18

@@ -1,0 +1,101 @@
+"""`type: train_pytorch_model` jobs through amlrun: the job becomes a run of
+amlrun-worker with the job's resources and distribution, and its outputs,
+logs and metrics land in the workspace like any run's."""
+import json
+import os
+import shutil
+import unittest
+
+import worker_support as ws
+from amlrun_e2e import ProjectTest
+
+
+def tearDownModule():
+    ws.remove_data_root()
+
+
+class TrainerJobTest(ProjectTest):
+    def trainer_job(self, dataset="small", extra=""):
+        return """
+            type: train_pytorch_model
+            experiment_name: trainer-e2e
+            model: resnet18
+            train_data: %s
+            validation_data: %s
+            epochs: 2
+            batch_size: 8
+            learning_rate: 0.01
+            image_size: 32
+            threads: 1
+            distribution:
+              type: mpi
+              process_count_per_instance: 2
+            %s
+        """ % (ws.data(dataset, "train"), ws.data(dataset, "test"), extra)
+
+    def test_a_two_process_trainer_job_writes_the_model_and_its_metrics(self):
+        result = self.submit(self.trainer_job(), "--stream", timeout=600)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        run_id = self.last_run()
+        self.assertIn("epoch 2/2: train loss", result.stdout)
+        record = self.project.show(run_id)
+        self.assertEqual(record["state"], "Completed")
+        self.assertEqual(record["exit_code"], 0)
+
+        model = os.path.join(self.project.outputs(run_id), "model")
+        self.assertEqual(sorted(os.listdir(model)),
+                         ["config.json", "labels.json", "model.pt", "state_dict.pt"])
+        with open(os.path.join(model, "config.json")) as f:
+            config = json.load(f)
+        self.assertEqual(config["resolved"]["processes"], 2)
+        self.assertEqual(config["resolved"]["global_batch_size"], 16)
+        self.assertEqual(config["config"]["epochs"], 2)
+        self.assertEqual(config["config"]["learning_rate"], 0.01)
+        with open(os.path.join(model, "labels.json")) as f:
+            self.assertEqual(len(json.load(f)["classes"]), 10)
+        self.assertTrue(os.path.isfile(os.path.join(self.project.outputs(run_id), "checkpoints",
+                                                    "last.pt")))
+
+        # Only rank 0 writes metrics: one point per epoch and name.
+        metrics = json.loads(self.project.amlrun("metrics", run_id, "--output", "json").stdout)
+        series = metrics["runs"][0]["metrics"]
+        for name in ("train_loss", "train_acc", "val_loss", "val_acc", "images_per_sec",
+                     "epoch_seconds"):
+            self.assertEqual([(p["step"], p["rank"]) for p in series[name]], [(1, 0), (2, 0)],
+                             name)
+        self.assertTrue(all(0 <= p["value"] <= 1 for p in series["val_acc"]), series["val_acc"])
+
+    def test_a_folder_without_class_folders_is_refused_before_anything_runs(self):
+        self.project.write("empty/readme.txt", "not a labelled image folder")
+        job = "type: train_pytorch_model\ntrain_data: empty\nvalidation_data: %s\n" % (
+            ws.data("tiny", "test"))
+        result = self.submit(job, "--stream")
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertEqual(result.stderr.splitlines()[0],
+                         "amlrun: error: job.yml:2:13: train_data: 'empty' is not a labelled image "
+                         "folder: it has no class sub-folders (one sub-folder of images per class)")
+        self.assertFalse(os.path.exists(os.path.join(self.project.workspace, "runs")) and
+                         os.listdir(os.path.join(self.project.workspace, "runs")))
+
+    def test_a_worker_input_error_fails_the_run_with_the_workers_message(self):
+        # Validation classes that differ from the training classes are found
+        # by amlrun-worker, which names both sets and exits 2.
+        validation = os.path.join(self.project.root, "validation")
+        shutil.copytree(os.path.join(ws.data("tiny", "test"), "0_t-shirt_top"),
+                        os.path.join(validation, "0_t-shirt_top"))
+        job = self.trainer_job(dataset="tiny").replace(ws.data("tiny", "test"), validation)
+        result = self.submit(job, "--stream", timeout=300)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        record = self.project.show(self.last_run())
+        self.assertEqual(record["state"], "Failed")
+        self.assertEqual(record["exit_code"], 2)
+        run_inputs = os.path.join(self.project.workspace, "runs", self.last_run(), "inputs")
+        self.assertIn("amlrun-worker: error: --train-data %s and --validation-data %s have "
+                      "different classes: --train-data has 10 (0_t-shirt_top, " % (
+                          os.path.join(run_inputs, "train_data"),
+                          os.path.join(run_inputs, "validation_data")),
+                      result.stdout + result.stderr)
+        self.assertIn("--validation-data has 1 (0_t-shirt_top)", result.stdout + result.stderr)
+
+if __name__ == "__main__":
+    unittest.main()
