@@ -456,6 +456,19 @@ void write_model_folder(const fs::path& folder, ImageClassifierImpl& model,
 
 // ---------------------------------------------------------------- progress
 
+// The model folder as the user should look for it: relative to the working
+// directory when it lies inside it. Under amlrun the run's working directory
+// is gone once its outputs are sealed, so an absolute path there would
+// point nowhere; amlrun prints where the sealed outputs are.
+std::string display_path(const fs::path& path) {
+  std::error_code error;
+  fs::path cwd = fs::current_path(error);
+  if (error) return path.string();
+  fs::path relative = path.lexically_relative(cwd);
+  if (relative.empty() || *relative.begin() == "..") return path.string();
+  return relative.string();
+}
+
 std::string percent(double fraction) {
   return fmt::format("{:.2f}%", fraction * 100);
 }
@@ -1090,7 +1103,7 @@ int Trainer::train() {
 
   if (rank == 0) {
     export_model();
-    print_line(fmt::format("model written to {}{}", m_paths.model.string(),
+    print_line(fmt::format("model written to {}{}", display_path(m_paths.model),
                            m_best_epoch > 0
                                ? fmt::format(" (epoch {}: val loss {:.4f}, acc {})", m_best_epoch,
                                              m_best_val_loss, percent(m_best_val_acc))

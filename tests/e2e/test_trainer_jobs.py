@@ -38,6 +38,9 @@ class TrainerJobTest(ProjectTest):
         self.assertEqual(result.returncode, 0, result.stderr)
         run_id = self.last_run()
         self.assertIn("epoch 2/2: train loss", result.stdout)
+        # The run's working directory is gone after sealing: the worker names
+        # the model folder relative to it, amlrun names the sealed outputs.
+        self.assertIn("\nmodel written to outputs/model (epoch ", result.stdout)
         record = self.project.show(run_id)
         self.assertEqual(record["state"], "Completed")
         self.assertEqual(record["exit_code"], 0)
