@@ -22,6 +22,7 @@
 #include "lib/env/venv.hpp"
 #include "lib/launch/program.hpp"
 #include "lib/launch/rank_environment.hpp"
+#include "lib/launch/seal.hpp"
 #include "lib/launch/slurm_job.hpp"
 #include "lib/launch/slurm_launch.hpp"
 #include "lib/launch/supervisor.hpp"
@@ -361,20 +362,8 @@ class SlurmDriver {
     fs::path artifacts = m_run_dir / "artifacts";
     std::error_code error;
     fs::create_directories(artifacts, error);
-    for (const char* name : {"outputs", "logs"}) {
-      fs::path source = m_working_dir / name;
-      auto status = fs::symlink_status(source, error);
-      if (fs::is_directory(status)) {
-        fs::rename(source, artifacts / name, error);
-        if (error) log(fmt::format("cannot move {} into artifacts: {}", name, error.message()));
-      } else if (fs::exists(status)) {
-        log(fmt::format("./{} was replaced by something that is not a directory; it is not kept",
-                        name));
-      }
-      fs::create_directories(artifacts / name, error);
-    }
-    fs::remove_all(m_working_dir, error);
-    if (error) log(fmt::format("cannot remove the working directory: {}", error.message()));
+    seal_working_directory(m_working_dir, artifacts,
+                           [this](const std::string& message) { log(message); });
   }
 
   // The ranks can end before this batch step hears of Slurm's own reason

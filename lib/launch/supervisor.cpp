@@ -21,6 +21,7 @@
 #include "lib/launch/process_tree.hpp"
 #include "lib/launch/program.hpp"
 #include "lib/launch/rank_environment.hpp"
+#include "lib/launch/seal.hpp"
 #include "lib/snapshot/snapshot.hpp"
 #include "lib/spec/job_spec.hpp"
 #include "lib/store/metric_ingest.hpp"
@@ -443,20 +444,8 @@ class Supervisor {
     std::error_code error;
     fs::copy_file(m_run_dir / k_supervisor_log_file, m_logs_dir / "system" / "supervisor.txt",
                   fs::copy_options::overwrite_existing, error);
-    for (const char* name : {"outputs", "logs"}) {
-      fs::path source = m_working_dir / name;
-      auto status = fs::symlink_status(source, error);
-      if (fs::is_directory(status)) {
-        fs::rename(source, artifacts / name, error);
-        if (error) log(fmt::format("cannot move {} into artifacts: {}", name, error.message()));
-      } else if (fs::exists(status)) {
-        log(fmt::format("./{} was replaced by something that is not a directory; it is not kept",
-                        name));
-      }
-      fs::create_directories(artifacts / name, error);
-    }
-    fs::remove_all(m_working_dir, error);
-    if (error) log(fmt::format("cannot remove the working directory: {}", error.message()));
+    seal_working_directory(m_working_dir, artifacts,
+                           [this](const std::string& message) { log(message); });
   }
 
   int finish() {

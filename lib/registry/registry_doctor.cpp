@@ -1,26 +1,18 @@
 #include "lib/registry/registry_doctor.hpp"
 
-#include <sys/stat.h>
 
 #include <fmt/format.h>
 #include <algorithm>
 #include <set>
 
 #include "lib/util/error.hpp"
+#include "lib/util/fs.hpp"
 #include "lib/util/hash.hpp"
 #include "lib/util/names.hpp"
 
 namespace amlrun::registry {
 
 namespace {
-
-bool older_than(const fs::path& path, int seconds) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return false;
-  auto age =
-      std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
-  return age > std::chrono::seconds(seconds);
-}
 
 std::vector<std::string> entries(const fs::path& dir) {
   std::vector<std::string> names;
@@ -122,7 +114,7 @@ void check_models(ModelRegistry& registry, const store::RunStore& store, bool re
   // Staging folders belong to registrations in progress until they are old.
   for (const auto& name : entries(root / ".staging")) {
     fs::path dir = root / ".staging" / name;
-    if (!older_than(dir, 3600)) continue;
+    if (!util::older_than(dir, 3600)) continue;
     auto& finding = add(
         {fmt::format("{} is left over from an interrupted registration or deletion", dir.string()),
          "remove it", true});

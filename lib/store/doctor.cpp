@@ -1,6 +1,5 @@
 #include "lib/store/doctor.hpp"
 
-#include <sys/stat.h>
 
 #include <fmt/format.h>
 #include <algorithm>
@@ -11,20 +10,13 @@
 #include "lib/store/metrics.hpp"
 #include "lib/store/run_listing.hpp"
 #include "lib/util/error.hpp"
+#include "lib/util/fs.hpp"
 #include "lib/util/names.hpp"
 #include "lib/util/time.hpp"
 
 namespace amlrun::store {
 
 namespace {
-
-bool older_than(const fs::path& path, int seconds) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return false;
-  auto age =
-      std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
-  return age > std::chrono::seconds(seconds);
-}
 
 class RunChecker {
  public:
@@ -121,7 +113,7 @@ class RunChecker {
       // create() makes the directory and takes the lock before the record
       // exists: a held lock means a submission in progress.
       bool busy = is_locked(m_store.lock_path(id)) ||
-                  !older_than(m_store.run_dir(id), k_leftover_age_seconds);
+                  !util::older_than(m_store.run_dir(id), k_leftover_age_seconds);
       if (busy) return;
       auto& finding = add({fmt::format("{} has no run.json (a submission interrupted before it "
                                        "was recorded)",
@@ -159,7 +151,7 @@ class RunChecker {
          it.increment(error)) {
       std::string name = it->path().filename().string();
       if (name.find(".tmp.") == std::string::npos ||
-          !older_than(it->path(), k_leftover_age_seconds)) {
+          !util::older_than(it->path(), k_leftover_age_seconds)) {
         continue;
       }
       auto& finding =

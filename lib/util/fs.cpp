@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <fmt/format.h>
 
 #include "lib/util/error.hpp"
@@ -206,6 +207,14 @@ void write_file_replace(const fs::path& path, std::string_view data, unsigned mo
   AtomicFile file(path, mode);
   file.write(data);
   file.commit(/*durable=*/false);
+}
+
+bool older_than(const fs::path& path, int seconds) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return false;
+  auto age =
+      std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+  return age > std::chrono::seconds(seconds);
 }
 
 }  // namespace amlrun::util

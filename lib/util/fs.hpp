@@ -74,6 +74,11 @@ class AtomicFile {
   bool m_committed = false;
 };
 
+// True when path (not followed if a link) was last modified more than
+// `seconds` ago; false when it cannot be stat'ed. Leftovers of an
+// interrupted write are judged by this age before anything removes them.
+bool older_than(const fs::path& path, int seconds);
+
 // Writes all bytes, retrying on EINTR and short writes; throws on error.
 void write_all(int fd, std::string_view data, const std::string& what);
 
