@@ -1,7 +1,7 @@
 // amlrun env show|context|build: a job's environment, its canonical form and
 // hash, its container build context, and its image.
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
 #include "lib/env/context.hpp"
@@ -36,7 +36,8 @@ Loaded load(const EnvOptions& options, const GlobalOptions& global) {
   for (const auto& warning : loaded.warnings) {
     std::fprintf(stderr, "amlrun: %s\n", spec::format_diagnostic(warning).c_str());
   }
-  auto workspace = workspace::open_workspace(workspace_options(global, /*create_if_missing=*/false));
+  auto workspace =
+      workspace::open_workspace(workspace_options(global, /*create_if_missing=*/false));
   auto environment = env::resolve_environment(loaded.spec, workspace.config().environments);
   std::string hash = env::environment_hash(environment);
   return Loaded{loaded.spec, workspace, environment, hash};
@@ -54,13 +55,17 @@ void add_env(CLI::App& app, GlobalOptions& global, Handler& handler) {
   auto options = std::make_shared<EnvOptions>();
   auto* show = app.add_subcommand("show", "Print the environment's canonical form and hash");
   add_file_options(*show, *options);
-  show->add_option("--output", options->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  show->add_option("--output", options->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
   auto* context = app.add_subcommand("context", "Write the container build context");
   add_file_options(*context, *options);
-  context->add_option("-o,--output-dir", options->output_dir, "A new or empty directory")->required();
+  context->add_option("-o,--output-dir", options->output_dir, "A new or empty directory")
+      ->required();
   auto* build = app.add_subcommand("build", "Build the image amlrun-env:<hash>");
   add_file_options(*build, *options);
-  build->add_option("--runtime", options->runtime, "docker, podman or apptainer (default: the first that works)")
+  build
+      ->add_option("--runtime", options->runtime,
+                   "docker, podman or apptainer (default: the first that works)")
       ->check(CLI::IsMember({"docker", "podman", "apptainer"}));
 
   handler = [options, show, context, build, &global]() {
@@ -70,7 +75,8 @@ void add_env(CLI::App& app, GlobalOptions& global, Handler& handler) {
       auto mode = env::choose_mode(loaded.environment, settings);
       auto canonical = env::canonical_form(loaded.environment);
       if (options->format == "json") {
-        nlohmann::json out = {{"hash", loaded.hash}, {"mode", env::to_string(mode)}, {"canonical", canonical}};
+        nlohmann::json out = {
+            {"hash", loaded.hash}, {"mode", env::to_string(mode)}, {"canonical", canonical}};
         std::printf("%s\n", out.dump(2).c_str());
       } else {
         std::printf("hash       %s\nmode       %s\ncanonical  %s\n", loaded.hash.c_str(),
@@ -85,7 +91,8 @@ void add_env(CLI::App& app, GlobalOptions& global, Handler& handler) {
                    loaded.hash.substr(0, 16).c_str(), options->output_dir.c_str());
       return ExitCode::ok;
     }
-    std::string runtime = env::choose_runtime(options->runtime.empty() ? settings.runtime : options->runtime);
+    std::string runtime =
+        env::choose_runtime(options->runtime.empty() ? settings.runtime : options->runtime);
     auto environments = loaded.workspace.environments_dir();
     auto log = environments / ("build-" + loaded.hash.substr(0, 16) + ".log");
     std::fprintf(stderr, "amlrun: building environment %s with %s (log: %s)\n",
@@ -95,7 +102,8 @@ void add_env(CLI::App& app, GlobalOptions& global, Handler& handler) {
                                    environments, log);
     std::printf("%s\n", image.image.c_str());
     std::fprintf(stderr, "amlrun: %s %s\n", image.image.c_str(),
-                 image.cache_hit ? "already exists" : fmt::format("built in {:.1f} s", image.seconds).c_str());
+                 image.cache_hit ? "already exists"
+                                 : fmt::format("built in {:.1f} s", image.seconds).c_str());
     return ExitCode::ok;
   };
 }

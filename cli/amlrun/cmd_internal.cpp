@@ -29,8 +29,7 @@ void add_rank_exec(CLI::App& app, GlobalOptions&, Handler& handler) {
   app.add_option("PROGRAM", *argv)->required();
   app.prefix_command(false);
   handler = [logs, per_node, no_torch_contract, argv]() {
-    return static_cast<ExitCode>(
-        launch::exec_rank(*logs, *per_node, !*no_torch_contract, *argv));
+    return static_cast<ExitCode>(launch::exec_rank(*logs, *per_node, !*no_torch_contract, *argv));
   };
 }
 

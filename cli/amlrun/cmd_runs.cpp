@@ -1,8 +1,8 @@
 // stream, cancel, show: commands about one run.
 #include <unistd.h>
 
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 #include <thread>
 
 #include "cli/amlrun/commands.hpp"
@@ -41,7 +41,8 @@ void print_metrics_summary(const store::RunStore& store, const std::string& run_
                  s.non_finite ? fmt::format("{} ({} NaN/Inf)", s.count, s.non_finite)
                               : std::to_string(s.count)});
     }
-    std::printf("metrics\n%s", table.render(static_cast<std::size_t>(terminal_width(1)), 2).c_str());
+    std::printf("metrics\n%s",
+                table.render(static_cast<std::size_t>(terminal_width(1)), 2).c_str());
   }
   if (report.skipped() > 0) {
     std::printf("%-16s %s\n", "metrics skipped", skipped_text(report).c_str());
@@ -74,8 +75,10 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
     std::string slurm = "job " + r.target.value("job_id", "");
     std::string state = r.target.value("slurm_state", "");
     std::string reason = r.target.value("slurm_reason", "");
-    if (!state.empty()) slurm += ", " + state + (reason.empty() || reason == "None" ? "" : " (" + reason + ")");
-    if (r.target.value("attempt", 1) > 1) slurm += fmt::format(", attempt {}", r.target.value("attempt", 1));
+    if (!state.empty())
+      slurm += ", " + state + (reason.empty() || reason == "None" ? "" : " (" + reason + ")");
+    if (r.target.value("attempt", 1) > 1)
+      slurm += fmt::format(", attempt {}", r.target.value("attempt", 1));
     if (r.target.contains("nodes")) {
       std::vector<std::string> nodes = r.target["nodes"].get<std::vector<std::string>>();
       slurm += " on " + util::join(nodes, ",");
@@ -85,16 +88,17 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   line("processes", fmt::format("{} on {} node{} ({})", r.process_count, r.instance_count,
                                 r.instance_count == 1 ? "" : "s", r.distribution));
   if (!r.snapshot_id.empty()) {
-    line("snapshot", fmt::format("{} ({} file{}, {})", r.snapshot_id, r.snapshot_files,
-                                 r.snapshot_files == 1 ? "" : "s",
-                                 util::format_bytes(r.snapshot_bytes)));
+    line("snapshot",
+         fmt::format("{} ({} file{}, {})", r.snapshot_id, r.snapshot_files,
+                     r.snapshot_files == 1 ? "" : "s", util::format_bytes(r.snapshot_bytes)));
   }
   std::string environment = fmt::format("{} ({}", r.environment_hash, r.environment_mode);
   if (r.target.contains("environment") && r.target["environment"].contains("cache_hit")) {
     const auto& facts = r.target["environment"];
-    environment += facts.value("cache_hit", false)
-                       ? ", cached"
-                       : fmt::format(", built in {}", util::format_duration(facts.value("seconds", 0.0)));
+    environment +=
+        facts.value("cache_hit", false)
+            ? ", cached"
+            : fmt::format(", built in {}", util::format_duration(facts.value("seconds", 0.0)));
   }
   line("environment", environment + ")");
   std::string tags;
@@ -150,9 +154,10 @@ void add_cancel(CLI::App& app, GlobalOptions& global, Handler& handler) {
       throw util::InfraError(fmt::format("{} did not end after the cancel request; it is {}",
                                          run_id, store::to_string(record.state)));
     }
-    std::fprintf(stderr, "amlrun: %s %s%s\n", run_id.c_str(), store::to_string(record.state).c_str(),
-                 record.state == store::RunState::canceled ? ""
-                                                           : " (it ended before the cancel took effect)");
+    std::fprintf(
+        stderr, "amlrun: %s %s%s\n", run_id.c_str(), store::to_string(record.state).c_str(),
+        record.state == store::RunState::canceled ? ""
+                                                  : " (it ended before the cancel took effect)");
     return ExitCode::ok;
   };
 }

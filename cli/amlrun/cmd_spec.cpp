@@ -1,6 +1,6 @@
 // validate and init: commands that need no run.
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
@@ -42,9 +42,9 @@ void add_init(CLI::App& app, GlobalOptions& global, Handler& handler) {
   auto directory = std::make_shared<std::string>(".");
   app.add_option("DIR", *directory, "Where to create .amlrun/ (default: here)");
   handler = [directory, &global]() {
-    std::filesystem::path root = global.workspace
-                                     ? std::filesystem::path(*global.workspace)
-                                     : std::filesystem::path(*directory) / workspace::k_directory_name;
+    std::filesystem::path root =
+        global.workspace ? std::filesystem::path(*global.workspace)
+                         : std::filesystem::path(*directory) / workspace::k_directory_name;
     root = std::filesystem::absolute(root).lexically_normal();
     bool existed = std::filesystem::exists(root / "config.yml");
     workspace::create_workspace(root);

@@ -1,7 +1,7 @@
 #include <unistd.h>
 
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
@@ -19,7 +19,9 @@ workspace::OpenOptions workspace_options(const GlobalOptions& global, bool creat
   }
   options.start_dir = std::filesystem::current_path();
   options.create_if_missing = create_if_missing;
-  options.notice = [](const std::string& text) { std::fprintf(stderr, "amlrun: %s\n", text.c_str()); };
+  options.notice = [](const std::string& text) {
+    std::fprintf(stderr, "amlrun: %s\n", text.c_str());
+  };
   return options;
 }
 
@@ -39,12 +41,14 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
   };
   auto options = std::make_shared<Options>();
   app.add_option("FILE", options->file, "The job file (YAML)")->required();
-  auto* stream = app.add_flag("--stream", options->stream, "Stream the logs until the run ends (the default)");
+  auto* stream =
+      app.add_flag("--stream", options->stream, "Stream the logs until the run ends (the default)");
   app.add_flag("--no-wait", options->no_wait, "Return once the run is submitted; print its id")
       ->excludes(stream);
   app.add_flag("--all-ranks", options->all_ranks, "Stream every rank's log, prefixed [rank N]");
   app.add_option("--set", options->overrides, "Override a field: key.path=value (repeatable)");
-  app.add_option("--compute", options->compute, "The compute target (default: the job's, else local)");
+  app.add_option("--compute", options->compute,
+                 "The compute target (default: the job's, else local)");
   app.add_option("--experiment", options->experiment, "The experiment name");
   app.add_option("--output", options->output, "text or json (json: stdout holds only the result)")
       ->transform(CLI::CheckedTransformer(k_formats, CLI::ignore_case));
@@ -55,7 +59,9 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
     request.compute = options->compute;
     request.experiment = options->experiment;
     request.workspace = workspace_options(global, /*create_if_missing=*/true);
-    request.notice = [](const std::string& text) { std::fprintf(stderr, "amlrun: %s\n", text.c_str()); };
+    request.notice = [](const std::string& text) {
+      std::fprintf(stderr, "amlrun: %s\n", text.c_str());
+    };
     auto submitted = compute::submit_job(request);
     const auto& id = submitted.record.id;
     if (options->no_wait) {

@@ -4,8 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "cli/amlrun/metrics_view.hpp"
 #include "lib/compute/compute_target.hpp"
@@ -77,9 +77,10 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   stream_options.on_state = [&](const store::RunRecord& record) {
     // Preparing and Running are what a person waits through; the other
     // states pass in milliseconds locally.
-    if (text && (record.state == store::RunState::preparing ||
-                 record.state == store::RunState::running)) {
-      std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(), store::to_string(record.state).c_str());
+    if (text &&
+        (record.state == store::RunState::preparing || record.state == store::RunState::running)) {
+      std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(),
+                   store::to_string(record.state).c_str());
     }
     // On a cluster, Starting can last: say which job to look for in squeue.
     if (text && record.state == store::RunState::starting && record.target.contains("job_id")) {
@@ -101,8 +102,9 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   if (!text) {
     std::printf("%s\n", run_json(store, record).dump(2).c_str());
   } else {
-    std::string ending = fmt::format("amlrun: {} {} in {}", record.id, store::to_string(record.state),
-                                     util::format_duration(record.duration_seconds()));
+    std::string ending =
+        fmt::format("amlrun: {} {} in {}", record.id, store::to_string(record.state),
+                    util::format_duration(record.duration_seconds()));
     if (record.exit_code) ending += fmt::format(", exit code {}", *record.exit_code);
     if (!record.failure_reason.empty()) ending += fmt::format(" ({})", record.failure_reason);
     std::fprintf(stderr, "%s\n", ending.c_str());

@@ -4,9 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cstdio>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <iostream>
 #include <vector>
 
@@ -104,9 +104,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string context;
     for (const auto* sub : app.get_subcommands()) context = sub->get_name();
-    return fail(ExitCode::invalid_input,
-                fmt::format("{} (see 'amlrun {}--help')", e.what(),
-                            context.empty() ? "" : context + " "));
+    return fail(ExitCode::invalid_input, fmt::format("{} (see 'amlrun {}--help')", e.what(),
+                                                     context.empty() ? "" : context + " "));
   }
 
   try {

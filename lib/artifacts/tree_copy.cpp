@@ -261,9 +261,9 @@ void check_destination_outside(const fs::path& destination, const fs::path& work
   fs::path resolved = fs::weakly_canonical(fs::absolute(destination), error);
   fs::path root = fs::weakly_canonical(workspace, error);
   if (!error && util::is_within(root, resolved)) {
-    throw util::InputError(fmt::format(
-        "{} is inside the workspace {}; choose a directory outside it", destination.string(),
-        root.string()));
+    throw util::InputError(
+        fmt::format("{} is inside the workspace {}; choose a directory outside it",
+                    destination.string(), root.string()));
   }
 }
 

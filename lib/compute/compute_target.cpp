@@ -24,9 +24,10 @@ std::unique_ptr<ComputeTarget> make_target(const workspace::Workspace& workspace
     if (target->type == "slurm") {
       return std::make_unique<SlurmTarget>(workspace, read_slurm_settings(*target));
     }
-    throw util::InputError(fmt::format("compute target '{}' has type {}, which this amlrun cannot "
-                                       "run yet",
-                                       name, target->type));
+    throw util::InputError(
+        fmt::format("compute target '{}' has type {}, which this amlrun cannot "
+                    "run yet",
+                    name, target->type));
   }
   throw util::InputError(fmt::format("no compute target '{}' in {} (known: {}){}", name,
                                      workspace.config_path().string(), util::join(known, ", "),

@@ -42,8 +42,8 @@ class ComputeTarget {
                                                              const store::RunRecord& record) const;
   // Where files that change the run's state appear (watched while
   // streaming, so refresh() runs as soon as one does); none by default.
-  virtual std::vector<std::filesystem::path> state_directories(const store::RunStore& store,
-                                                               const store::RunRecord& record) const {
+  virtual std::vector<std::filesystem::path> state_directories(
+      const store::RunStore& store, const store::RunRecord& record) const {
     return {};
   }
   // One-line notices for the user while submitting (copied inputs, ...).

@@ -23,8 +23,13 @@ void LocalTarget::submit(store::RunStore& store, store::RunRecord& record, store
                             O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log) util::throw_errno("cannot create the supervisor log");
   util::SpawnOptions options;
-  options.argv = {launch::amlrun_executable().string(), "_supervise", "--root",
-                  store.workspace().root().string(), "--run", record.id, "--lock-fd",
+  options.argv = {launch::amlrun_executable().string(),
+                  "_supervise",
+                  "--root",
+                  store.workspace().root().string(),
+                  "--run",
+                  record.id,
+                  "--lock-fd",
                   std::to_string(lock.fd())};
   options.stdout_fd = log.get();
   options.stderr_fd = log.get();
@@ -66,13 +71,14 @@ store::RunRecord LocalTarget::refresh(store::RunStore& store, store::RunRecord r
   bool started = record.target.contains("supervisor_pid");
   bool canceled = fs::exists(store.run_dir(record.id) / launch::k_cancel_request_file);
   record.failure_reason =
-      !started ? "the submission was interrupted before the supervisor started"
-      : canceled
-          ? "canceled by user (amlrun cancel); the supervisor was gone"
-          : fmt::format("the supervisor ended without recording a result (killed, or the machine "
-                        "restarted); see {}",
-                        (store.run_dir(record.id) / launch::k_supervisor_log_file).string());
-  store.transition(record, canceled && started ? store::RunState::canceled : store::RunState::failed);
+      !started   ? "the submission was interrupted before the supervisor started"
+      : canceled ? "canceled by user (amlrun cancel); the supervisor was gone"
+                 : fmt::format(
+                       "the supervisor ended without recording a result (killed, or the machine "
+                       "restarted); see {}",
+                       (store.run_dir(record.id) / launch::k_supervisor_log_file).string());
+  store.transition(record,
+                   canceled && started ? store::RunState::canceled : store::RunState::failed);
   return record;
 }
 

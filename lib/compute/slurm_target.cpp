@@ -434,9 +434,10 @@ store::RunRecord SlurmTarget::refresh(store::RunStore& store, store::RunRecord r
   } catch (const util::Error& error) {
     record.target["status_error"] = error.what();
   }
-  ingest_metrics(store, record,
-                 recorded_shared_run_dir(record, shared_run_dir(record.id)) / "wd" / "logs" / "metrics",
-                 /*final=*/false);
+  ingest_metrics(
+      store, record,
+      recorded_shared_run_dir(record, shared_run_dir(record.id)) / "wd" / "logs" / "metrics",
+      /*final=*/false);
   std::int64_t now = util::monotonic_ms();
   bool ended = seen.status && seen.status->state == "ended";
   if (!ended && now >= m_next_query_ms) {

@@ -48,8 +48,8 @@ class SlurmTarget : public ComputeTarget {
   std::vector<std::filesystem::path> log_directories(const store::RunStore& store,
                                                      const store::RunRecord& record) const override;
   // The shared run directory, where the driver's status.json appears.
-  std::vector<std::filesystem::path> state_directories(const store::RunStore& store,
-                                                       const store::RunRecord& record) const override;
+  std::vector<std::filesystem::path> state_directories(
+      const store::RunStore& store, const store::RunRecord& record) const override;
 
   const SlurmSettings& settings() const { return m_settings; }
   const SlurmClient& client() const { return m_client; }

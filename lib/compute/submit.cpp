@@ -99,9 +99,10 @@ SubmitResult submit_job(const SubmitRequest& request) {
   if (mode == env::Mode::container) {
     env::choose_runtime(settings.runtime);  // refuses now, not in the middle of the run
   } else if (!job.environment.image.empty() || !job.environment.build_context.empty()) {
-    notice(fmt::format("note: no container runtime is configured (environments.runtime), so the "
-                       "run uses the {} environment; the image is not used",
-                       env::to_string(mode)));
+    notice(
+        fmt::format("note: no container runtime is configured (environments.runtime), so the "
+                    "run uses the {} environment; the image is not used",
+                    env::to_string(mode)));
   }
 
   util::timing_mark("environment");

@@ -1,7 +1,7 @@
 #include "lib/env/context.hpp"
 
-#include <sys/stat.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 
@@ -57,7 +57,8 @@ std::string conda_file_text(const Environment& e) {
   out += e.conda_channels.empty() ? "channels: []\n" : "channels:\n";
   for (const auto& channel : e.conda_channels) out += "  - " + yaml_quoted(channel) + "\n";
   out += "dependencies:\n";
-  for (const auto& dependency : e.conda_dependencies) out += "  - " + yaml_quoted(dependency) + "\n";
+  for (const auto& dependency : e.conda_dependencies)
+    out += "  - " + yaml_quoted(dependency) + "\n";
   if (!e.conda_pip.empty()) {
     out += "  - pip:\n";
     for (const auto& requirement : e.conda_pip) out += "      - " + yaml_quoted(requirement) + "\n";
@@ -75,12 +76,14 @@ std::string dockerfile_text(const Environment& e, const std::string& hash) {
       "LABEL org.amlrun.environment=\"{}\"\n",
       hash, hash.substr(0, 16), e.base_image, hash);
   if (e.has_conda) {
-    out += "COPY conda.yml /amlrun/conda.yml\n"
-           "RUN conda env update --name base --file /amlrun/conda.yml && conda clean --all --yes\n";
+    out +=
+        "COPY conda.yml /amlrun/conda.yml\n"
+        "RUN conda env update --name base --file /amlrun/conda.yml && conda clean --all --yes\n";
   }
   if (!e.pip_requirements.empty() || !e.pip_options.empty()) {
-    out += "COPY requirements.txt /amlrun/requirements.txt\n"
-           "RUN python -m pip install --no-cache-dir --requirement /amlrun/requirements.txt\n";
+    out +=
+        "COPY requirements.txt /amlrun/requirements.txt\n"
+        "RUN python -m pip install --no-cache-dir --requirement /amlrun/requirements.txt\n";
   }
   for (const auto& [name, value] : e.variables) {
     out += fmt::format("ENV {}={}\n", name, dockerfile_quoted(name, value));
@@ -103,9 +106,11 @@ std::string apptainer_text(const Environment& e, const std::string& hash) {
     if (pip) out += "    requirements.txt /amlrun/requirements.txt\n";
     out += "\n%post\n";
     if (e.has_conda) {
-      out += "    conda env update --name base --file /amlrun/conda.yml && conda clean --all --yes\n";
+      out +=
+          "    conda env update --name base --file /amlrun/conda.yml && conda clean --all --yes\n";
     }
-    if (pip) out += "    python -m pip install --no-cache-dir --requirement /amlrun/requirements.txt\n";
+    if (pip)
+      out += "    python -m pip install --no-cache-dir --requirement /amlrun/requirements.txt\n";
   }
   if (!e.variables.empty()) {
     out += "\n%environment\n";
@@ -126,7 +131,8 @@ void pin_time(const fs::path& path) {
 
 void copy_tree(const fs::path& from, const fs::path& to, std::vector<std::string>& written) {
   std::vector<fs::path> entries;
-  for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator(); ++it) {
+  for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator();
+       ++it) {
     entries.push_back(it->path());
   }
   std::sort(entries.begin(), entries.end());
@@ -168,8 +174,8 @@ std::vector<std::string> write_build_context(const Environment& e, const std::st
   std::error_code error;
   if (fs::exists(directory, error)) {
     if (!fs::is_directory(directory) || !fs::is_empty(directory)) {
-      throw util::InputError(fmt::format("{} is not an empty directory; give a new or empty one",
-                                         directory.string()));
+      throw util::InputError(
+          fmt::format("{} is not an empty directory; give a new or empty one", directory.string()));
     }
   } else {
     fs::create_directories(directory);

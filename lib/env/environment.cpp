@@ -1,7 +1,7 @@
 #include "lib/env/environment.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 #include <set>
 
 #include "lib/spec/package_specs.hpp"
@@ -33,12 +33,13 @@ void read_requirements_file(const fs::path& path, Environment& environment) {
   for (const auto& raw : util::split(text, '\n')) {
     ++number;
     std::string line(util::trim(raw));
-    if (auto hash = line.find(" #"); hash != std::string::npos) line = std::string(util::trim(line.substr(0, hash)));
+    if (auto hash = line.find(" #"); hash != std::string::npos)
+      line = std::string(util::trim(line.substr(0, hash)));
     if (line.empty() || line[0] == '#') continue;
     std::string where = fmt::format("{}:{}", path.string(), number);
     if (line[0] == '-') {
-      static const std::vector<std::string> file_options = {"-r", "--requirement", "-c",
-                                                            "--constraint", "-e", "--editable"};
+      static const std::vector<std::string> file_options = {
+          "-r", "--requirement", "-c", "--constraint", "-e", "--editable"};
       for (const auto& option : file_options) {
         if (line == option || line.starts_with(option + " ") || line.starts_with(option + "=")) {
           throw util::InputError(fmt::format(
@@ -81,7 +82,8 @@ void read_conda_file(const fs::path& path, Environment& environment) {
           if (auto n = spec::normalise_conda_spec(item->value, error)) {
             environment.conda_dependencies.push_back(*n);
           } else {
-            diagnostics.error(item->mark, key, fmt::format("{} {}", util::printable(item->value), error));
+            diagnostics.error(item->mark, key,
+                              fmt::format("{} {}", util::printable(item->value), error));
           }
         } else if (item->is_map()) {
           spec::MapReader pip(item, key, diagnostics);
@@ -107,7 +109,8 @@ void read_conda_file(const fs::path& path, Environment& environment) {
 // in path order, so the hash follows the content and not the timestamps.
 std::string digest_directory(const fs::path& root) {
   std::vector<fs::path> files;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+       ++it) {
     if (it->is_regular_file(/*no follow:*/) && !it->is_symlink()) files.push_back(it->path());
   }
   std::sort(files.begin(), files.end());
@@ -115,7 +118,8 @@ std::string digest_directory(const fs::path& root) {
   for (const auto& file : files) {
     auto relative = file.lexically_relative(root).string();
     bool executable = (fs::status(file).permissions() & fs::perms::owner_exec) != fs::perms::none;
-    hash.update(fmt::format("{}\n{}\n{}\n", relative, executable ? "x" : "-", util::sha256_file(file)));
+    hash.update(
+        fmt::format("{}\n{}\n{}\n", relative, executable ? "x" : "-", util::sha256_file(file)));
   }
   return hash.hex_digest();
 }
@@ -141,8 +145,9 @@ Environment resolve_environment(const spec::JobSpec& job,
   environment.gpu = e.use_gpu.value_or(false);
   if (!e.build_context.empty()) {
     if (!e.conda_file.empty() || !e.pip_packages.empty() || !e.conda_packages.empty()) {
-      throw util::InputError("environment.build brings its own Dockerfile: install packages there "
-                             "instead of listing them beside it");
+      throw util::InputError(
+          "environment.build brings its own Dockerfile: install packages there "
+          "instead of listing them beside it");
     }
     environment.build_context = e.build_context;
     environment.dockerfile_path = e.dockerfile_path.empty() ? "Dockerfile" : e.dockerfile_path;
@@ -154,12 +159,13 @@ Environment resolve_environment(const spec::JobSpec& job,
     }
     environment.build_context_sha256 = digest_directory(e.build_context);
   } else {
-    environment.base_image = !e.image.empty() ? e.image
+    environment.base_image = !e.image.empty()  ? e.image
                              : environment.gpu ? settings.gpu_image
                                                : settings.cpu_image;
   }
   environment.pip_requirements = e.pip_packages;
-  if (!e.pip_requirements_file.empty()) read_requirements_file(e.pip_requirements_file, environment);
+  if (!e.pip_requirements_file.empty())
+    read_requirements_file(e.pip_requirements_file, environment);
   environment.pip_requirements = sorted_unique(environment.pip_requirements);
   if (!e.conda_file.empty()) read_conda_file(e.conda_file, environment);
   if (!e.conda_packages.empty()) {

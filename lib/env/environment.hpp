@@ -28,9 +28,9 @@ struct Environment {
   std::vector<std::string> pip_requirements;  // normalised, sorted, unique
   std::vector<std::string> pip_options;       // option lines of a requirements file, in order
   bool has_conda = false;
-  std::vector<std::string> conda_channels;  // in priority order
-  std::vector<std::string> conda_dependencies;  // normalised, sorted, unique
-  std::vector<std::string> conda_pip;           // the conda file's pip: list, sorted
+  std::vector<std::string> conda_channels;                     // in priority order
+  std::vector<std::string> conda_dependencies;                 // normalised, sorted, unique
+  std::vector<std::string> conda_pip;                          // the conda file's pip: list, sorted
   std::vector<std::pair<std::string, std::string>> variables;  // sorted by name
   std::string shm_size = "2g";
   bool gpu = false;

@@ -27,7 +27,8 @@ ImageResult ensure_image(const std::string& runtime, const Environment& environm
                          const fs::path& environments_dir, const fs::path& log_path) {
   auto start = util::monotonic_ms();
   ImageResult result;
-  result.image = runtime == "apptainer" ? (environments_dir / sif_name(hash)).string() : image_tag(hash);
+  result.image =
+      runtime == "apptainer" ? (environments_dir / sif_name(hash)).string() : image_tag(hash);
   auto elapsed = [&] { return static_cast<double>(util::monotonic_ms() - start) / 1000.0; };
   if (image_exists(runtime, result.image)) {
     result.cache_hit = true;
@@ -35,7 +36,8 @@ ImageResult ensure_image(const std::string& runtime, const Environment& environm
     return result;
   }
   fs::create_directories(environments_dir);
-  auto lock = store::FileLock::acquire(environments_dir / ("image-" + hash.substr(0, 16) + ".lock"));
+  auto lock =
+      store::FileLock::acquire(environments_dir / ("image-" + hash.substr(0, 16) + ".lock"));
   if (image_exists(runtime, result.image)) {
     result.cache_hit = true;
     result.seconds = elapsed();
@@ -50,9 +52,10 @@ ImageResult ensure_image(const std::string& runtime, const Environment& environm
   }
   int status = util::run_logged(argv, log_path);
   if (status != 0) {
-    throw EnvironmentBuildError(fmt::format("{} build failed with exit code {}; see "
-                                            "logs/system/env_build.txt",
-                                            runtime, status));
+    throw EnvironmentBuildError(
+        fmt::format("{} build failed with exit code {}; see "
+                    "logs/system/env_build.txt",
+                    runtime, status));
   }
   result.seconds = elapsed();
   return result;

@@ -23,9 +23,9 @@ RuntimeProbe probe_runtime(const std::string& name) {
   } else if (result.exit_code != 0) {
     std::string said(util::trim(result.err.empty() ? result.out : result.err));
     std::string first_line = said.substr(0, said.find('\n'));
-    probe.detail = fmt::format("'{}' failed: {}", util::join(options.argv, " "),
-                               first_line.empty() ? fmt::format("exit code {}", result.exit_code)
-                                                  : first_line);
+    probe.detail = fmt::format(
+        "'{}' failed: {}", util::join(options.argv, " "),
+        first_line.empty() ? fmt::format("exit code {}", result.exit_code) : first_line);
   } else {
     probe.works = true;
   }
@@ -48,8 +48,12 @@ std::string choose_runtime(const std::string& preferred) {
       util::join(reasons, "; ")));
 }
 
-std::string image_tag(const std::string& hash) { return "amlrun-env:" + hash.substr(0, 16); }
-std::string sif_name(const std::string& hash) { return "amlrun-env-" + hash.substr(0, 16) + ".sif"; }
+std::string image_tag(const std::string& hash) {
+  return "amlrun-env:" + hash.substr(0, 16);
+}
+std::string sif_name(const std::string& hash) {
+  return "amlrun-env-" + hash.substr(0, 16) + ".sif";
+}
 
 std::vector<std::string> build_command(const std::string& runtime,
                                        const std::filesystem::path& context_dir,
@@ -70,16 +74,18 @@ std::vector<std::string> run_command(const ContainerRun& run) {
     argv = {"apptainer", "exec", "--pwd", run.working_dir.string()};
     if (run.gpu) argv.push_back("--nv");
     for (const auto& [path, read_only] : run.mounts) {
-      argv.insert(argv.end(), {"--bind", fmt::format("{0}:{0}:{1}", path.string(), read_only ? "ro" : "rw")});
+      argv.insert(argv.end(),
+                  {"--bind", fmt::format("{0}:{0}:{1}", path.string(), read_only ? "ro" : "rw")});
     }
     argv.push_back(run.image);
   } else {
     // Host networking: ranks reach MASTER_ADDR:MASTER_PORT as on the host.
-    argv = {run.runtime, "run", "--rm", "--init", "--network", "host", "--shm-size", run.shm_size,
-            "--workdir", run.working_dir.string()};
+    argv = {run.runtime, "run",        "--rm",       "--init",    "--network",
+            "host",      "--shm-size", run.shm_size, "--workdir", run.working_dir.string()};
     if (run.gpu) argv.insert(argv.end(), {"--gpus", "all"});
     for (const auto& [path, read_only] : run.mounts) {
-      argv.insert(argv.end(), {"--volume", fmt::format("{0}:{0}:{1}", path.string(), read_only ? "ro" : "rw")});
+      argv.insert(argv.end(),
+                  {"--volume", fmt::format("{0}:{0}:{1}", path.string(), read_only ? "ro" : "rw")});
     }
     // "--env NAME" without a value takes the value from the runtime's own
     // environment, which the caller sets.

@@ -36,8 +36,8 @@ void run_step(const std::vector<std::string>& argv, const fs::path& log_path,
               const std::string& log_name, const std::string& what) {
   int status = util::run_logged(argv, log_path);
   if (status != 0) {
-    throw EnvironmentBuildError(fmt::format("{} failed with exit code {}; see {}", what, status,
-                                            log_name));
+    throw EnvironmentBuildError(
+        fmt::format("{} failed with exit code {}; see {}", what, status, log_name));
   }
 }
 
@@ -89,9 +89,9 @@ VenvResult ensure_venv(const VenvRequest& request) {
       // then installs into it the same way.
       fs::path conda_file = fs::path(directory.string() + ".conda.yml");
       util::write_file_atomic(conda_file, conda_file_text(e));
-      run_step({"conda", "env", "create", "--prefix", directory.string(), "--file",
-                conda_file.string()},
-               request.log_path, request.log_name, "conda env create");
+      run_step(
+          {"conda", "env", "create", "--prefix", directory.string(), "--file", conda_file.string()},
+          request.log_path, request.log_name, "conda env create");
     } else {
       std::vector<std::string> create = {python.string(), "-m", "venv"};
       if (request.settings.system_site_packages) create.push_back("--system-site-packages");

@@ -15,7 +15,7 @@ struct VenvRequest {
   std::string hash;
   std::filesystem::path environments_dir;  // <workspace>/environments
   workspace::EnvironmentSettings settings;
-  std::filesystem::path log_path;  // the build's output is appended here
+  std::filesystem::path log_path;                      // the build's output is appended here
   std::string log_name = "logs/system/env_build.txt";  // how messages name the log
 };
 
@@ -39,6 +39,7 @@ VenvResult ensure_venv(const VenvRequest& request);
 
 // The venv directory an environment maps to with these settings (the key
 // also covers the interpreter, so a changed python3 gets a fresh venv).
-std::filesystem::path venv_directory(const VenvRequest& request, const std::filesystem::path& python);
+std::filesystem::path venv_directory(const VenvRequest& request,
+                                     const std::filesystem::path& python);
 
 }  // namespace amlrun::env

@@ -6,8 +6,12 @@
 
 namespace amlrun::launch {
 
-std::string input_variable(const std::string& name) { return "AMLRUN_INPUT_" + name; }
-std::string output_variable(const std::string& name) { return "AMLRUN_OUTPUT_" + name; }
+std::string input_variable(const std::string& name) {
+  return "AMLRUN_INPUT_" + name;
+}
+std::string output_variable(const std::string& name) {
+  return "AMLRUN_OUTPUT_" + name;
+}
 
 namespace {
 
@@ -45,11 +49,13 @@ std::string render_command_script(const std::string& command) {
     if (command.compare(i, 3, "${{") == 0) {
       std::size_t close = command.find("}}", i + 3);
       if (close != std::string::npos) {
-        auto placeholders = spec::find_placeholders(std::string_view(command).substr(i, close + 2 - i));
+        auto placeholders =
+            spec::find_placeholders(std::string_view(command).substr(i, close + 2 - i));
         if (!placeholders.empty() &&
             (placeholders[0].scope == "inputs" || placeholders[0].scope == "outputs")) {
           const auto& p = placeholders[0];
-          std::string variable = p.scope == "inputs" ? input_variable(p.name) : output_variable(p.name);
+          std::string variable =
+              p.scope == "inputs" ? input_variable(p.name) : output_variable(p.name);
           out += reference_for(context, variable);
           i = close + 2;
           continue;
@@ -57,7 +63,9 @@ std::string render_command_script(const std::string& command) {
       }
     }
     char c = command[i];
-    auto starts = [&](const char* text) { return command.compare(i, std::char_traits<char>::length(text), text) == 0; };
+    auto starts = [&](const char* text) {
+      return command.compare(i, std::char_traits<char>::length(text), text) == 0;
+    };
     switch (context) {
       case Context::single:
         if (c == '\'') stack.pop_back();

@@ -5,8 +5,8 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <fmt/format.h>
+#include <cerrno>
 
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
@@ -31,8 +31,8 @@ static void bind_read_only(const fs::path& source, const fs::path& target) {
   if (::mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
     int saved = errno;
     ::umount2(target.c_str(), MNT_DETACH);
-    throw util::InfraError(util::errno_message(
-        fmt::format("cannot make {} read-only", target.string()), saved));
+    throw util::InfraError(
+        util::errno_message(fmt::format("cannot make {} read-only", target.string()), saved));
   }
 }
 
@@ -58,7 +58,8 @@ static std::string make_local_input(const spec::InputSpec& input, const fs::path
                     target.string()));
   } else {
     fs::create_symlink(source, target);
-    log(fmt::format("input '{}': {} linked at {} (read-only not enforced: no private mount "
+    log(
+        fmt::format("input '{}': {} linked at {} (read-only not enforced: no private mount "
                     "namespace for this user)",
                     input.name, source.string(), target.string()));
   }
@@ -77,8 +78,8 @@ static std::string download_input(const spec::InputSpec& input, const fs::path& 
   auto start = util::monotonic_ms();
   try {
     auto result = util::http_download(input.url, target, options);
-    log(fmt::format("input '{}': downloaded {} ({}) in {} ({} attempt{}{})", input.name,
-                    input.url, util::format_bytes(result.bytes),
+    log(fmt::format("input '{}': downloaded {} ({}) in {} ({} attempt{}{})", input.name, input.url,
+                    util::format_bytes(result.bytes),
                     util::format_duration(static_cast<double>(util::monotonic_ms() - start) / 1000),
                     result.attempts, result.attempts == 1 ? "" : "s",
                     result.resumed ? fmt::format(", resumed {} time{}", result.resumed,
@@ -112,7 +113,8 @@ std::vector<std::pair<std::string, std::string>> prepare_inputs(const spec::JobS
     }
     std::error_code error;
     if (!fs::exists(input.path, error)) {
-      throw util::InputError(fmt::format("input '{}': {} no longer exists", input.name, input.path));
+      throw util::InputError(
+          fmt::format("input '{}': {} no longer exists", input.name, input.path));
     }
     prepared.emplace_back(input.name, make_local_input(input, inputs_dir, private_mounts, log));
   }

@@ -21,19 +21,22 @@ std::filesystem::path amlrun_executable() {
 static std::string resolve_python(const std::vector<std::string>& environment) {
   auto path = util::get_env(environment, "PATH");
   for (const char* name : {"python", "python3"}) {
-    if (auto found = util::find_executable(name, path ? path->c_str() : nullptr)) return found->string();
+    if (auto found = util::find_executable(name, path ? path->c_str() : nullptr))
+      return found->string();
   }
-  throw util::InputError("neither python nor python3 is in PATH; an estimator job runs its "
-                         "entry_script with python");
+  throw util::InputError(
+      "neither python nor python3 is in PATH; an estimator job runs its "
+      "entry_script with python");
 }
 
 static std::string resolve_worker() {
   auto beside = amlrun_executable().parent_path() / "amlrun-worker";
   if (::access(beside.c_str(), X_OK) == 0) return beside.string();
   if (auto found = util::find_executable("amlrun-worker")) return found->string();
-  throw util::InputError(fmt::format("amlrun-worker is not installed (looked beside amlrun in {} "
-                                     "and in PATH); a train_pytorch_model job runs it",
-                                     beside.parent_path().string()));
+  throw util::InputError(
+      fmt::format("amlrun-worker is not installed (looked beside amlrun in {} "
+                  "and in PATH); a train_pytorch_model job runs it",
+                  beside.parent_path().string()));
 }
 
 std::vector<std::string> user_program(
@@ -61,8 +64,9 @@ std::vector<std::string> user_program(
 std::vector<std::string> mpirun_command(const MpiLaunch& launch) {
   auto mpirun = util::find_executable("mpirun");
   if (!mpirun) {
-    throw util::InputError("mpirun is not in PATH; distribution type mpi needs Open MPI "
-                           "(apt-get install openmpi-bin)");
+    throw util::InputError(
+        "mpirun is not in PATH; distribution type mpi needs Open MPI "
+        "(apt-get install openmpi-bin)");
   }
   std::vector<std::string> argv = {mpirun->string()};
   if (::geteuid() == 0) argv.push_back("--allow-run-as-root");

@@ -16,9 +16,9 @@ namespace amlrun::launch {
 // amlrun-worker is the one installed beside amlrun. In a container
 // (`resolve` false) names stay as they are, for the image's PATH. Throws
 // util::InputError when a program cannot be found.
-std::vector<std::string> user_program(const spec::JobSpec& spec,
-                                      const std::vector<std::pair<std::string, std::string>>& inputs,
-                                      const std::vector<std::string>& environment, bool resolve = true);
+std::vector<std::string> user_program(
+    const spec::JobSpec& spec, const std::vector<std::pair<std::string, std::string>>& inputs,
+    const std::vector<std::string>& environment, bool resolve = true);
 
 // The amlrun binary itself (/proc/self/exe), for `amlrun _rank-exec`.
 std::filesystem::path amlrun_executable();

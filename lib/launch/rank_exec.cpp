@@ -27,7 +27,8 @@ int exec_rank(const std::filesystem::path& logs_dir, int processes_per_node, boo
     std::fprintf(stderr, "amlrun _rank-exec: no program given\n");
     return 2;
   }
-  int rank = first_integer_variable({"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}, 0);
+  int rank =
+      first_integer_variable({"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}, 0);
   int world = first_integer_variable({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}, 1);
   // Ranks are laid out in blocks of processes_per_node (mpirun's and srun's
   // default), and one machine can stand in for several nodes (the local

@@ -190,8 +190,8 @@ class SlurmDriver {
   // first node (so with the nodes' own python) once, then first in PATH on
   // every node.
   void use_venv(std::vector<std::string>& environment) {
-    auto record = nlohmann::json::parse(
-        util::read_file(m_run_dir / k_slurm_environment_record_file));
+    auto record =
+        nlohmann::json::parse(util::read_file(m_run_dir / k_slurm_environment_record_file));
     env::Environment wanted = env::environment_from_canonical(record["canonical"]);
     wanted.build_context = record.value("build_context", "");
     workspace::EnvironmentSettings settings;
@@ -206,8 +206,7 @@ class SlurmDriver {
     auto path = util::get_env(environment, "PATH").value_or("/usr/bin:/bin");
     util::set_env(environment, "PATH", (venv.directory / "bin").string() + ":" + path);
     util::set_env(environment, "VIRTUAL_ENV", venv.directory.string());
-    std::erase_if(environment,
-                  [](const std::string& e) { return e.rfind("PYTHONHOME=", 0) == 0; });
+    std::erase_if(environment, [](const std::string& e) { return e.rfind("PYTHONHOME=", 0) == 0; });
   }
 
   void start() {
@@ -380,9 +379,10 @@ class SlurmDriver {
     if (cancel_requested()) {
       begin_ending(Ending::canceled, "canceled by user (amlrun cancel)", /*from_slurm=*/true);
     } else {
-      begin_ending(Ending::interrupted,
-                   fmt::format("Slurm ended this attempt (job state {}) while the ranks ran", state),
-                   /*from_slurm=*/true);
+      begin_ending(
+          Ending::interrupted,
+          fmt::format("Slurm ended this attempt (job state {}) while the ranks ran", state),
+          /*from_slurm=*/true);
     }
   }
 

@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <fmt/format.h>
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -71,14 +71,16 @@ class Supervisor {
     m_record.target["supervisor_pid"] = ::getpid();
     m_record.target["working_dir"] = m_working_dir.string();
     transition(RunState::preparing);
-    if (cancel_requested()) return finish_without_start(RunState::canceled, "canceled by user before it started");
+    if (cancel_requested())
+      return finish_without_start(RunState::canceled, "canceled by user before it started");
     try {
       prepare();
     } catch (const std::exception& error) {
       log(fmt::format("preparing failed: {}", error.what()));
       return finish_without_start(RunState::failed, fmt::format("preparing: {}", error.what()));
     }
-    if (cancel_requested()) return finish_without_start(RunState::canceled, "canceled by user before it started");
+    if (cancel_requested())
+      return finish_without_start(RunState::canceled, "canceled by user before it started");
     transition(RunState::starting);
     try {
       start_processes();
@@ -143,13 +145,14 @@ class Supervisor {
     }
     for (const char* reserved : {"outputs", "logs"}) {
       if (fs::exists(m_working_dir / reserved)) {
-        log(fmt::format("note: the source directory has a top-level {}/ folder; its files become "
+        log(
+            fmt::format("note: the source directory has a top-level {}/ folder; its files become "
                         "part of the run's {}",
                         reserved, reserved));
       }
     }
-    for (const auto& dir : {m_outputs_dir, m_logs_dir / "user_logs", m_logs_dir / "system",
-                            m_logs_dir / "metrics"}) {
+    for (const auto& dir :
+         {m_outputs_dir, m_logs_dir / "user_logs", m_logs_dir / "system", m_logs_dir / "metrics"}) {
       fs::create_directories(dir);
     }
     for (const auto& output : m_spec.outputs) {
@@ -193,15 +196,16 @@ class Supervisor {
       m_container.runtime = settings.runtime;
       m_container.gpu = environment.gpu;
       m_container.shm_size = environment.shm_size;
-      auto image = env::ensure_image(settings.runtime, environment, hash, m_run_dir / "environment-context",
-                                     m_workspace.environments_dir(),
-                                     m_logs_dir / "system" / "env_build.txt");
+      auto image = env::ensure_image(
+          settings.runtime, environment, hash, m_run_dir / "environment-context",
+          m_workspace.environments_dir(), m_logs_dir / "system" / "env_build.txt");
       m_container.image = image.image;
       facts["cache_hit"] = image.cache_hit;
       facts["seconds"] = image.seconds;
       facts["image"] = image.image;
-      log(fmt::format("environment {}: image {} ({})", hash.substr(0, 12), image.image,
-                      image.cache_hit ? "cached" : fmt::format("built in {:.1f} s", image.seconds)));
+      log(fmt::format(
+          "environment {}: image {} ({})", hash.substr(0, 12), image.image,
+          image.cache_hit ? "cached" : fmt::format("built in {:.1f} s", image.seconds)));
     }
     m_record.target["environment"] = facts;
   }
@@ -213,7 +217,8 @@ class Supervisor {
       auto path = util::get_env(environment, "PATH").value_or("/usr/bin:/bin");
       util::set_env(environment, "PATH", (m_venv / "bin").string() + ":" + path);
       util::set_env(environment, "VIRTUAL_ENV", m_venv.string());
-      std::erase_if(environment, [](const std::string& e) { return e.rfind("PYTHONHOME=", 0) == 0; });
+      std::erase_if(environment,
+                    [](const std::string& e) { return e.rfind("PYTHONHOME=", 0) == 0; });
     }
     return environment;
   }
@@ -227,8 +232,8 @@ class Supervisor {
     run.working_dir = m_working_dir;
     run.mounts = {{m_working_dir, false}};
     if (fs::exists(m_run_dir / "inputs")) run.mounts.emplace_back(m_run_dir / "inputs", true);
-    static const std::vector<std::string> host_only = {"PATH", "HOME", "HOSTNAME", "PWD", "SHLVL",
-                                                       "OLDPWD", "TERM", "_"};
+    static const std::vector<std::string> host_only = {"PATH",  "HOME",   "HOSTNAME", "PWD",
+                                                       "SHLVL", "OLDPWD", "TERM",     "_"};
     auto base = util::current_environment();
     for (const auto& entry : environment) {
       std::string name = entry.substr(0, entry.find('='));
@@ -269,9 +274,13 @@ class Supervisor {
     if (m_spec.distribution.type == spec::DistributionType::mpi) {
       MpiLaunch launch;
       launch.processes = c.world_size();
-      launch.rank_command = {amlrun_executable().string(), "_rank-exec", "--logs",
-                             m_logs_dir.string(), "--processes-per-node",
-                             std::to_string(c.processes_per_instance), "--"};
+      launch.rank_command = {amlrun_executable().string(),
+                             "_rank-exec",
+                             "--logs",
+                             m_logs_dir.string(),
+                             "--processes-per-node",
+                             std::to_string(c.processes_per_instance),
+                             "--"};
       auto wrapped = wrap_for_container(m_program, environment);
       launch.rank_command.insert(launch.rank_command.end(), wrapped.begin(), wrapped.end());
       if (c.distribution != spec::DistributionType::none) {
@@ -330,9 +339,8 @@ class Supervisor {
         if (rank.exit_code != 0 && m_ending == Ending::none) {
           m_first_failure = &rank - &m_ranks[0];
           if (!all_done()) {
-            begin_ending(Ending::rank_failed,
-                         fmt::format("{} {}; stopping the other ranks", who,
-                                     describe_exit(rank.exit_code)));
+            begin_ending(Ending::rank_failed, fmt::format("{} {}; stopping the other ranks", who,
+                                                          describe_exit(rank.exit_code)));
           }
         }
       }
@@ -465,9 +473,9 @@ class Supervisor {
         if (exit_code != 0) {
           final_state = RunState::failed;
           const auto& failed = m_ranks[static_cast<std::size_t>(std::max(0L, m_first_failure))];
-          m_record.failure_reason = fmt::format(
-              "{} {}", failed.rank < 0 ? "mpirun" : fmt::format("rank {}", failed.rank),
-              describe_exit(exit_code));
+          m_record.failure_reason =
+              fmt::format("{} {}", failed.rank < 0 ? "mpirun" : fmt::format("rank {}", failed.rank),
+                          describe_exit(exit_code));
         }
         break;
       case Ending::rank_failed:

@@ -1,6 +1,5 @@
 #include "lib/registry/registry_doctor.hpp"
 
-
 #include <fmt/format.h>
 #include <algorithm>
 #include <set>

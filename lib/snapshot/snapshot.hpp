@@ -91,8 +91,9 @@ struct Snapshot {
 //
 // Safe to run concurrently with other take() and materialize() calls on the
 // same store: two takes storing the same content both succeed. A take that
-// finds nothing changed (every file a fresh stat cache hit) writes nothing. Throws SnapshotError (exit code 2) for problems in the tree,
-// util::InfraError (exit code 3) when the store cannot be written.
+// finds nothing changed (every file a fresh stat cache hit) writes nothing. Throws SnapshotError
+// (exit code 2) for problems in the tree, util::InfraError (exit code 3) when the store cannot be
+// written.
 Snapshot take(const std::filesystem::path& source_dir, const Options& options);
 
 enum class MaterializeMode { hardlink, copy };

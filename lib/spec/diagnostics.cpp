@@ -1,7 +1,7 @@
 #include "lib/spec/diagnostics.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 namespace amlrun::spec {
 
@@ -27,7 +27,9 @@ void Diagnostics::warning(const Mark& mark, std::string key_path, std::string me
   m_items.push_back({Diagnostic::Severity::warning, mark, std::move(key_path), std::move(message)});
 }
 
-bool Diagnostics::has_errors() const { return error_count() > 0; }
+bool Diagnostics::has_errors() const {
+  return error_count() > 0;
+}
 
 std::size_t Diagnostics::error_count() const {
   std::size_t count = 0;
@@ -64,9 +66,12 @@ std::vector<Diagnostic> Diagnostics::errors_in_file_order() const {
 static std::string visible_line(const std::string& line) {
   std::string out;
   for (unsigned char c : line) {
-    if (c == '\t') out += ' ';
-    else if (c < 0x20 || c == 0x7f) out += '?';
-    else out.push_back(static_cast<char>(c));
+    if (c == '\t')
+      out += ' ';
+    else if (c < 0x20 || c == 0x7f)
+      out += '?';
+    else
+      out.push_back(static_cast<char>(c));
   }
   return out;
 }

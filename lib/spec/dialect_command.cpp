@@ -1,6 +1,6 @@
 // The command-job dialect (Azure ML CLI v2 command-job schema).
-#include <cctype>
 #include <fmt/format.h>
+#include <cctype>
 
 #include "lib/spec/dialects.hpp"
 #include "lib/spec/placeholders.hpp"
@@ -11,7 +11,7 @@ namespace amlrun::spec::detail {
 
 namespace {
 
-const std::vector<std::string> k_data_input_types = {"uri_file", "uri_folder", "mlflow_model",
+const std::vector<std::string> k_data_input_types = {"uri_file",     "uri_folder",   "mlflow_model",
                                                      "custom_model", "triton_model", "mltable"};
 const std::vector<std::string> k_literal_types = {"string", "integer", "number", "boolean"};
 const std::vector<std::string> k_input_modes = {"ro_mount", "download", "direct", "eval_mount",
@@ -87,9 +87,9 @@ void read_input(const NodePtr& key, const NodePtr& value, LoadContext& context, 
     return;
   }
   if (!value->is_map()) {
-    context.diagnostics.error(value->mark, path,
-                              "expected a literal value or a map with type and path, got " +
-                                  value->describe());
+    context.diagnostics.error(
+        value->mark, path,
+        "expected a literal value or a map with type and path, got " + value->describe());
     return;
   }
   MapReader reader(value, path, context.diagnostics);
@@ -107,8 +107,8 @@ void read_input(const NodePtr& key, const NodePtr& value, LoadContext& context, 
     return;
   }
   input.kind = input.type == "uri_file" ? InputSpec::Kind::file : InputSpec::Kind::folder;
-  if (auto mode_node = reader.node("mode"); mode_node && mode_node->is_scalar() &&
-                                            mode_node->value == "rw_mount") {
+  if (auto mode_node = reader.node("mode");
+      mode_node && mode_node->is_scalar() && mode_node->value == "rw_mount") {
     context.diagnostics.error(mode_node->mark, join_key_path(path, "mode"),
                               "inputs are read-only; rw_mount is for outputs (use ro_mount or "
                               "download)");
@@ -213,8 +213,8 @@ void read_environment(MapReader& root, LoadContext& context, JobSpec& spec) {
   }
   MapReader build(environment.node("build"), "environment.build", context.diagnostics);
   if (auto context_node = build.node("path"); context_node && !context_node->is_null()) {
-    if (auto path = resolve_local_path(*context_node, "environment.build.path",
-                                       PathKind::directory, "build context", context,
+    if (auto path = resolve_local_path(*context_node, "environment.build.path", PathKind::directory,
+                                       "build context", context,
                                        "give a local directory holding a Dockerfile")) {
       spec.environment.build_context = path->string();
     }
@@ -222,7 +222,8 @@ void read_environment(MapReader& root, LoadContext& context, JobSpec& spec) {
     context.diagnostics.error(build.mark(), "environment.build",
                               "missing 'path' (the directory holding the Dockerfile)");
   }
-  if (auto dockerfile = build.string("dockerfile_path")) spec.environment.dockerfile_path = *dockerfile;
+  if (auto dockerfile = build.string("dockerfile_path"))
+    spec.environment.dockerfile_path = *dockerfile;
   build.finish();
   if (!spec.environment.image.empty() && !spec.environment.build_context.empty()) {
     context.diagnostics.error(environment.key_mark("build"), "environment.build",
@@ -251,7 +252,8 @@ void check_command_placeholders(const NodePtr& command_node, LoadContext& contex
     if (placeholder.scope.empty()) {
       context.diagnostics.error(mark, "command", "'${{' is not closed with '}}'");
     } else if (placeholder.scope == "inputs") {
-      if (std::find(input_names.begin(), input_names.end(), placeholder.name) == input_names.end()) {
+      if (std::find(input_names.begin(), input_names.end(), placeholder.name) ==
+          input_names.end()) {
         context.diagnostics.error(
             mark, "command",
             fmt::format("{} refers to an input that is not declared under inputs{}", written,
@@ -301,19 +303,22 @@ void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec) {
       spec.command = *command;
     }
   } else if (!command_node) {
-    context.diagnostics.error(root.mark(), "", "missing 'command' (what to run, e.g. python train.py)");
+    context.diagnostics.error(root.mark(), "",
+                              "missing 'command' (what to run, e.g. python train.py)");
   }
 
   if (auto inputs = root.node("inputs"); inputs && !inputs->is_null()) {
     if (!inputs->is_map()) {
-      context.diagnostics.error(inputs->mark, "inputs", "expected a map, got " + inputs->describe());
+      context.diagnostics.error(inputs->mark, "inputs",
+                                "expected a map, got " + inputs->describe());
     } else {
       for (const auto& [key, value] : inputs->entries) read_input(key, value, context, spec);
     }
   }
   if (auto outputs = root.node("outputs"); outputs && !outputs->is_null()) {
     if (!outputs->is_map()) {
-      context.diagnostics.error(outputs->mark, "outputs", "expected a map, got " + outputs->describe());
+      context.diagnostics.error(outputs->mark, "outputs",
+                                "expected a map, got " + outputs->describe());
     } else {
       for (const auto& [key, value] : outputs->entries) read_output(key, value, context, spec);
     }
@@ -343,7 +348,8 @@ void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec) {
                            "ignored");
   root.accept({"properties", "is_deterministic"});
 
-  if (command_node && !spec.command.empty()) check_command_placeholders(command_node, context, spec);
+  if (command_node && !spec.command.empty())
+    check_command_placeholders(command_node, context, spec);
   if (auto resources = root.node("resources"); resources && resources->is_map()) {
     check_distribution_needed(resources->key_mark("instance_count"), "resources.instance_count",
                               context, spec);

@@ -1,7 +1,7 @@
 // What the dialects share: paths, Azure references, common metadata keys,
 // compute, resources, distribution and limits.
-#include <cctype>
 #include <fmt/format.h>
+#include <cctype>
 
 #include "lib/spec/dialects.hpp"
 #include "lib/util/names.hpp"
@@ -41,11 +41,11 @@ bool refuse_remote_reference(const Node& node, const std::string& key_path,
     return true;
   }
   static const std::vector<std::pair<std::string, std::string>> cloud = {
-      {"wasbs://", "Azure Blob Storage"},   {"wasb://", "Azure Blob Storage"},
-      {"abfss://", "Azure Data Lake"},      {"abfs://", "Azure Data Lake"},
-      {"adl://", "Azure Data Lake"},        {"s3://", "Amazon S3"},
-      {"gs://", "Google Cloud Storage"},    {"hdfs://", "HDFS"},
-      {"runs:/", "an MLflow run"},          {"models:/", "an MLflow model registry"},
+      {"wasbs://", "Azure Blob Storage"}, {"wasb://", "Azure Blob Storage"},
+      {"abfss://", "Azure Data Lake"},    {"abfs://", "Azure Data Lake"},
+      {"adl://", "Azure Data Lake"},      {"s3://", "Amazon S3"},
+      {"gs://", "Google Cloud Storage"},  {"hdfs://", "HDFS"},
+      {"runs:/", "an MLflow run"},        {"models:/", "an MLflow model registry"},
   };
   for (const auto& [scheme, service] : cloud) {
     if (starts_with(text, scheme)) {
@@ -202,8 +202,8 @@ static bool is_shm_size(const std::string& text) {
   if (i == text.size()) return true;
   std::string unit = text.substr(i);
   for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return unit == "b" || unit == "k" || unit == "m" || unit == "g" || unit == "kb" ||
-         unit == "mb" || unit == "gb";
+  return unit == "b" || unit == "k" || unit == "m" || unit == "g" || unit == "kb" || unit == "mb" ||
+         unit == "gb";
 }
 
 void read_resources_distribution_limits(MapReader& root, LoadContext& context, JobSpec& spec) {
@@ -213,9 +213,9 @@ void read_resources_distribution_limits(MapReader& root, LoadContext& context, J
   }
   if (auto shm = resources.string("shm_size")) {
     if (!is_shm_size(*shm)) {
-      context.diagnostics.error(resources.node("shm_size")->mark, "resources.shm_size",
-                                fmt::format("{} is not a size such as 2g, 512m or 1073741824",
-                                            util::printable(*shm)));
+      context.diagnostics.error(
+          resources.node("shm_size")->mark, "resources.shm_size",
+          fmt::format("{} is not a size such as 2g, 512m or 1073741824", util::printable(*shm)));
     } else {
       spec.shm_size = *shm;
     }
@@ -263,8 +263,8 @@ void read_resources_distribution_limits(MapReader& root, LoadContext& context, J
   limits.finish();
 }
 
-void check_distribution_needed(const Mark& mark, const std::string& key_path,
-                               LoadContext& context, const JobSpec& spec) {
+void check_distribution_needed(const Mark& mark, const std::string& key_path, LoadContext& context,
+                               const JobSpec& spec) {
   if (spec.distribution.type != DistributionType::none || spec.total_processes() <= 1) return;
   context.diagnostics.error(
       mark, key_path,

@@ -25,9 +25,9 @@ std::vector<std::string> read_script_params(MapReader& root, LoadContext& contex
     return argv;
   }
   if (!node->is_map()) {
-    context.diagnostics.error(node->mark, "script_params",
-                              "expected a map of argument: value (or a list), got " +
-                                  node->describe());
+    context.diagnostics.error(
+        node->mark, "script_params",
+        "expected a map of argument: value (or a list), got " + node->describe());
     return argv;
   }
   for (const auto& [key, value] : node->entries) {
@@ -53,9 +53,9 @@ void read_estimator(MapReader& root, LoadContext& context, JobSpec& spec) {
 
   fs::path source = context.base_dir;
   if (auto node = root.node("source_directory"); node && !node->is_null()) {
-    if (auto path = resolve_local_path(*node, "source_directory", PathKind::directory,
-                                       "source directory", context,
-                                       "give the source directory as a local path")) {
+    if (auto path =
+            resolve_local_path(*node, "source_directory", PathKind::directory, "source directory",
+                               context, "give the source directory as a local path")) {
       source = *path;
     }
   }
@@ -87,7 +87,8 @@ void read_estimator(MapReader& root, LoadContext& context, JobSpec& spec) {
   if (!spec.argv.empty()) spec.argv.insert(spec.argv.end(), params.begin(), params.end());
 
   read_compute(root, "compute_target", context, spec);
-  if (auto nodes = root.integer("node_count", 1, 1000)) spec.instance_count = static_cast<int>(*nodes);
+  if (auto nodes = root.integer("node_count", 1, 1000))
+    spec.instance_count = static_cast<int>(*nodes);
   if (auto per_node = root.integer("process_count_per_node", 1, 1024)) {
     spec.distribution.process_count_per_instance = static_cast<int>(*per_node);
   }

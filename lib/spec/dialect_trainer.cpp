@@ -21,8 +21,8 @@ bool has_class_folder(const std::filesystem::path& folder) {
   return false;
 }
 
-void read_data_folder(MapReader& root, const std::string& key, LoadContext& context,
-                      JobSpec& spec, bool required) {
+void read_data_folder(MapReader& root, const std::string& key, LoadContext& context, JobSpec& spec,
+                      bool required) {
   auto node = root.node(key);
   if (!node || node->is_null()) {
     if (required) {
@@ -44,9 +44,9 @@ void read_data_folder(MapReader& root, const std::string& key, LoadContext& cont
       return;
     }
   }
-  if (auto path = resolve_local_path(*path_node, key, PathKind::directory,
-                                     key == "train_data" ? "training data" : "validation data",
-                                     context)) {
+  if (auto path =
+          resolve_local_path(*path_node, key, PathKind::directory,
+                             key == "train_data" ? "training data" : "validation data", context)) {
     // Caught here, the mistake points at the job file's line and the user's
     // own path; caught by amlrun-worker, it would name the run's copy.
     if (!has_class_folder(*path)) {
@@ -78,14 +78,15 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
   root.accept({"type"});
   read_common(root, context, spec);
   TrainerSpec trainer;
-  trainer.model =
-      root.choice("model", {"resnet18", "resnet34", "resnet50", "densenet121"}).value_or("resnet18");
+  trainer.model = root.choice("model", {"resnet18", "resnet34", "resnet50", "densenet121"})
+                      .value_or("resnet18");
   read_data_folder(root, "train_data", context, spec, /*required=*/true);
   read_data_folder(root, "validation_data", context, spec, /*required=*/true);
   if (auto v = root.integer("epochs", 1, 100000)) trainer.epochs = static_cast<int>(*v);
   if (auto v = root.integer("batch_size", 1, 65536)) trainer.batch_size = static_cast<int>(*v);
   if (auto v = root.number("learning_rate", 1e-12, 100.0)) trainer.learning_rate = *v;
-  if (auto v = root.integer("random_seed", 0, 2147483647)) trainer.random_seed = static_cast<int>(*v);
+  if (auto v = root.integer("random_seed", 0, 2147483647))
+    trainer.random_seed = static_cast<int>(*v);
   if (auto v = root.integer("patience", 0, 100000)) trainer.patience = static_cast<int>(*v);
   if (auto v = root.integer("image_size", 8, 4096)) trainer.image_size = static_cast<int>(*v);
   if (auto v = root.integer("threads", 1, 1024)) trainer.threads = static_cast<int>(*v);
@@ -97,8 +98,8 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
                                        "initial weights", context)) {
       InputSpec input;
       input.name = "init_weights";
-      input.kind = std::filesystem::is_directory(*path) ? InputSpec::Kind::folder
-                                                        : InputSpec::Kind::file;
+      input.kind =
+          std::filesystem::is_directory(*path) ? InputSpec::Kind::folder : InputSpec::Kind::file;
       input.type = input.kind == InputSpec::Kind::folder ? "uri_folder" : "uri_file";
       input.path = path->string();
       input.mode = "ro_mount";
@@ -117,22 +118,34 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
                               context, spec);
   }
 
-  spec.argv = {"amlrun-worker",   "train",
-               "--model",         trainer.model,
-               "--train-data",    "${{inputs.train_data}}",
-               "--validation-data", "${{inputs.validation_data}}",
-               "--epochs",        std::to_string(trainer.epochs),
-               "--batch-size",    std::to_string(trainer.batch_size),
-               "--learning-rate", format_number(trainer.learning_rate),
-               "--seed",          std::to_string(trainer.random_seed),
-               "--patience",      std::to_string(trainer.patience),
-               "--output-dir",    "outputs"};
+  spec.argv = {"amlrun-worker",
+               "train",
+               "--model",
+               trainer.model,
+               "--train-data",
+               "${{inputs.train_data}}",
+               "--validation-data",
+               "${{inputs.validation_data}}",
+               "--epochs",
+               std::to_string(trainer.epochs),
+               "--batch-size",
+               std::to_string(trainer.batch_size),
+               "--learning-rate",
+               format_number(trainer.learning_rate),
+               "--seed",
+               std::to_string(trainer.random_seed),
+               "--patience",
+               std::to_string(trainer.patience),
+               "--output-dir",
+               "outputs"};
   if (trainer.image_size) {
     spec.argv.insert(spec.argv.end(), {"--image-size", std::to_string(*trainer.image_size)});
   }
-  if (trainer.threads) spec.argv.insert(spec.argv.end(), {"--threads", std::to_string(*trainer.threads)});
+  if (trainer.threads)
+    spec.argv.insert(spec.argv.end(), {"--threads", std::to_string(*trainer.threads)});
   if (!trainer.device.empty()) spec.argv.insert(spec.argv.end(), {"--device", trainer.device});
-  if (!trainer.precision.empty()) spec.argv.insert(spec.argv.end(), {"--precision", trainer.precision});
+  if (!trainer.precision.empty())
+    spec.argv.insert(spec.argv.end(), {"--precision", trainer.precision});
   if (trainer.freeze_backbone) spec.argv.push_back("--freeze-backbone");
   if (spec.find_input("init_weights")) {
     spec.argv.insert(spec.argv.end(), {"--init-weights", "${{inputs.init_weights}}"});

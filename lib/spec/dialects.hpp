@@ -23,8 +23,8 @@ enum class PathKind { file, directory, either };
 // directory", "input 'data'"). Checks existence and kind.
 // `hint` says what to write instead of a remote reference (default: the data hint).
 std::optional<std::filesystem::path> resolve_local_path(const Node& node,
-                                                        const std::string& key_path,
-                                                        PathKind kind, const std::string& what,
+                                                        const std::string& key_path, PathKind kind,
+                                                        const std::string& what,
                                                         LoadContext& context,
                                                         const std::string& hint = "");
 
@@ -32,8 +32,8 @@ inline const std::string k_local_data_hint = "give a local path, a file:// URI o
 
 // True for "azureml:x", "azureml://...", wasbs://, abfss://, s3:// ...; adds
 // the explaining error, ending with `hint` (what to write instead).
-bool refuse_remote_reference(const Node& node, const std::string& key_path,
-                             const std::string& hint, LoadContext& context);
+bool refuse_remote_reference(const Node& node, const std::string& key_path, const std::string& hint,
+                             LoadContext& context);
 
 // experiment_name, display_name, description, tags, environment_variables, $schema.
 void read_common(MapReader& root, LoadContext& context, JobSpec& spec);
@@ -42,8 +42,8 @@ void read_compute(MapReader& root, const std::string& key, LoadContext& context,
 // resources, distribution, limits (command and trainer).
 void read_resources_distribution_limits(MapReader& root, LoadContext& context, JobSpec& spec);
 // "more than one process needs a distribution".
-void check_distribution_needed(const Mark& mark, const std::string& key_path,
-                               LoadContext& context, const JobSpec& spec);
+void check_distribution_needed(const Mark& mark, const std::string& key_path, LoadContext& context,
+                               const JobSpec& spec);
 
 void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec);
 void read_estimator(MapReader& root, LoadContext& context, JobSpec& spec);

@@ -67,10 +67,12 @@ static ordered_json pairs_to_json(const std::vector<std::pair<std::string, std::
   return out;
 }
 
-static std::vector<std::pair<std::string, std::string>> pairs_from_json(const nlohmann::ordered_json& j) {
+static std::vector<std::pair<std::string, std::string>> pairs_from_json(
+    const nlohmann::ordered_json& j) {
   std::vector<std::pair<std::string, std::string>> out;
   if (!j.is_object()) return out;
-  for (auto it = j.begin(); it != j.end(); ++it) out.emplace_back(it.key(), it.value().get<std::string>());
+  for (auto it = j.begin(); it != j.end(); ++it)
+    out.emplace_back(it.key(), it.value().get<std::string>());
   return out;
 }
 
@@ -122,11 +124,12 @@ nlohmann::ordered_json to_json(const JobSpec& spec) {
   j["environment_variables"] = pairs_to_json(spec.environment_variables);
   j["compute"] = spec.compute;
   j["instance_count"] = spec.instance_count;
-  j["distribution"] = ordered_json{{"type", to_string(spec.distribution.type)},
-                                   {"process_count_per_instance",
-                                    spec.distribution.process_count_per_instance},
-                                   {"backend", spec.distribution.backend}};
-  j["timeout_seconds"] = spec.timeout_seconds ? ordered_json(*spec.timeout_seconds) : ordered_json(nullptr);
+  j["distribution"] =
+      ordered_json{{"type", to_string(spec.distribution.type)},
+                   {"process_count_per_instance", spec.distribution.process_count_per_instance},
+                   {"backend", spec.distribution.backend}};
+  j["timeout_seconds"] =
+      spec.timeout_seconds ? ordered_json(*spec.timeout_seconds) : ordered_json(nullptr);
   j["shm_size"] = spec.shm_size;
   j["instance_type"] = spec.instance_type;
   if (spec.trainer) {
@@ -192,11 +195,13 @@ JobSpec job_spec_from_json(const nlohmann::ordered_json& j) {
     spec.environment.conda_packages = e.value("conda_packages", std::vector<std::string>{});
     spec.environment.pip_packages = e.value("pip_packages", std::vector<std::string>{});
     spec.environment.pip_requirements_file = e.value("pip_requirements_file", "");
-    if (e.contains("use_gpu") && e["use_gpu"].is_boolean()) spec.environment.use_gpu = e["use_gpu"].get<bool>();
+    if (e.contains("use_gpu") && e["use_gpu"].is_boolean())
+      spec.environment.use_gpu = e["use_gpu"].get<bool>();
     spec.environment.name = e.value("name", "");
     spec.environment.version = e.value("version", "");
   }
-  spec.environment_variables = pairs_from_json(j.value("environment_variables", nlohmann::ordered_json::object()));
+  spec.environment_variables =
+      pairs_from_json(j.value("environment_variables", nlohmann::ordered_json::object()));
   spec.compute = j.value("compute", "local");
   spec.instance_count = j.value("instance_count", 1);
   if (j.contains("distribution")) {
@@ -219,8 +224,10 @@ JobSpec job_spec_from_json(const nlohmann::ordered_json& j) {
     trainer.learning_rate = t.value("learning_rate", 0.001);
     trainer.random_seed = t.value("random_seed", 1);
     trainer.patience = t.value("patience", 3);
-    if (t.contains("image_size") && t["image_size"].is_number()) trainer.image_size = t["image_size"].get<int>();
-    if (t.contains("threads") && t["threads"].is_number()) trainer.threads = t["threads"].get<int>();
+    if (t.contains("image_size") && t["image_size"].is_number())
+      trainer.image_size = t["image_size"].get<int>();
+    if (t.contains("threads") && t["threads"].is_number())
+      trainer.threads = t["threads"].get<int>();
     trainer.device = t.value("device", "");
     trainer.precision = t.value("precision", "");
     trainer.freeze_backbone = t.value("freeze_backbone", false);
@@ -263,6 +270,8 @@ std::string json_to_yaml(const nlohmann::ordered_json& value) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::string to_yaml(const JobSpec& spec) { return json_to_yaml(to_json(spec)); }
+std::string to_yaml(const JobSpec& spec) {
+  return json_to_yaml(to_json(spec));
+}
 
 }  // namespace amlrun::spec

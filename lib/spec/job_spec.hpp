@@ -23,11 +23,11 @@ struct InputSpec {
   enum class Kind { literal, file, folder };
   std::string name;
   Kind kind = Kind::literal;
-  std::string type;     // as declared: "string", "uri_file", "uri_folder", "mlflow_model", ...
-  std::string value;    // literal: the text as written (e.g. "0.1", "hello world")
-  std::string path;     // file/folder on this machine: absolute path
-  std::string url;      // file/folder over http(s): the URL, downloaded at Preparing
-  std::string mode;     // ro_mount (default), download, direct, ...
+  std::string type;   // as declared: "string", "uri_file", "uri_folder", "mlflow_model", ...
+  std::string value;  // literal: the text as written (e.g. "0.1", "hello world")
+  std::string path;   // file/folder on this machine: absolute path
+  std::string url;    // file/folder over http(s): the URL, downloaded at Preparing
+  std::string mode;   // ro_mount (default), download, direct, ...
   bool optional = false;
 };
 
@@ -38,10 +38,10 @@ struct OutputSpec {
 };
 
 struct EnvironmentSpec {
-  std::string image;               // base image (command: environment.image, estimator: custom_docker_image)
-  std::string conda_file;          // absolute path
-  std::string build_context;       // absolute path of a Dockerfile context (environment.build.path)
-  std::string dockerfile_path;     // relative to build_context
+  std::string image;  // base image (command: environment.image, estimator: custom_docker_image)
+  std::string conda_file;       // absolute path
+  std::string build_context;    // absolute path of a Dockerfile context (environment.build.path)
+  std::string dockerfile_path;  // relative to build_context
   std::vector<std::string> conda_packages;
   std::vector<std::string> pip_packages;
   std::string pip_requirements_file;  // absolute path
@@ -66,8 +66,8 @@ struct TrainerSpec {
   int patience = 3;
   std::optional<int> image_size;
   std::optional<int> threads;
-  std::string device;      // auto|cpu|cuda, "" = worker default
-  std::string precision;   // fp32|bf16|fp16, "" = worker default
+  std::string device;     // auto|cpu|cuda, "" = worker default
+  std::string precision;  // fp32|bf16|fp16, "" = worker default
   bool freeze_backbone = false;
 };
 

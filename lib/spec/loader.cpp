@@ -18,10 +18,13 @@ namespace {
 const std::vector<std::string> k_command_markers = {"command", "code", "inputs", "outputs",
                                                     "environment"};
 const std::vector<std::string> k_estimator_markers = {
-    "entry_script",   "source_directory",       "script_params",  "compute_target",
-    "node_count",     "process_count_per_node", "distributed_backend", "conda_packages",
-    "pip_packages",   "use_gpu",                "custom_docker_image", "max_run_duration_seconds"};
-const std::vector<std::string> k_trainer_markers = {"model", "train_data", "validation_data",
+    "entry_script",        "source_directory",
+    "script_params",       "compute_target",
+    "node_count",          "process_count_per_node",
+    "distributed_backend", "conda_packages",
+    "pip_packages",        "use_gpu",
+    "custom_docker_image", "max_run_duration_seconds"};
+const std::vector<std::string> k_trainer_markers = {"model",  "train_data", "validation_data",
                                                     "epochs", "batch_size", "learning_rate"};
 
 Mark key_mark(const Node& root, const std::string& key) {
@@ -48,10 +51,11 @@ std::optional<Dialect> detect_dialect(const Node& root, Diagnostics& diagnostics
       auto foreign = command_keys;
       foreign.insert(foreign.end(), estimator_keys.begin(), estimator_keys.end());
       if (!foreign.empty()) {
-        diagnostics.error(key_mark(root, foreign[0]), foreign[0],
-                          fmt::format("a train_pytorch_model job does not take {}; it runs "
-                                      "amlrun-worker (remove {}, or write a command job)",
-                                      util::join(foreign, ", "), foreign.size() == 1 ? "it" : "them"));
+        diagnostics.error(
+            key_mark(root, foreign[0]), foreign[0],
+            fmt::format("a train_pytorch_model job does not take {}; it runs "
+                        "amlrun-worker (remove {}, or write a command job)",
+                        util::join(foreign, ", "), foreign.size() == 1 ? "it" : "them"));
         return std::nullopt;
       }
       return Dialect::trainer;
@@ -61,14 +65,15 @@ std::optional<Dialect> detect_dialect(const Node& root, Diagnostics& diagnostics
                                                      "parallel"};
       std::string message =
           std::find(other.begin(), other.end(), type->value) != other.end()
-              ? fmt::format("'{}' jobs are not supported; amlrun runs command jobs, estimator "
-                            "jobs and type: train_pytorch_model",
-                            type->value)
-              : fmt::format("{} is not a job type amlrun knows (command or "
-                            "train_pytorch_model){}",
-                            util::printable(type->value),
-                            util::did_you_mean_suffix(type->value,
-                                                      {"command", "train_pytorch_model"}));
+              ? fmt::format(
+                    "'{}' jobs are not supported; amlrun runs command jobs, estimator "
+                    "jobs and type: train_pytorch_model",
+                    type->value)
+              : fmt::format(
+                    "{} is not a job type amlrun knows (command or "
+                    "train_pytorch_model){}",
+                    util::printable(type->value),
+                    util::did_you_mean_suffix(type->value, {"command", "train_pytorch_model"}));
       diagnostics.error(type->mark, "type", message);
       return std::nullopt;
     }
@@ -109,12 +114,14 @@ LoadedSpec load_from_source(const std::shared_ptr<Source>& source, const fs::pat
   loaded.spec.spec_file = spec_file;
   if (parsed) {
     if (root->is_null()) {
-      diagnostics.error(root->mark, "", "the file is empty; a job file is a YAML map with "
-                                        "command, code, environment and the like");
+      diagnostics.error(root->mark, "",
+                        "the file is empty; a job file is a YAML map with "
+                        "command, code, environment and the like");
     } else if (!root->is_map()) {
       diagnostics.error(root->mark, "",
                         "a job file is a YAML map of keys such as command, code and environment; "
-                        "got " + root->describe());
+                        "got " +
+                            root->describe());
     } else if (auto dialect = detect_dialect(*root, diagnostics)) {
       detail::LoadContext context{diagnostics, base_dir};
       MapReader reader(root, "", diagnostics);

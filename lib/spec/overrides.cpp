@@ -47,8 +47,8 @@ void apply_override(NodePtr& root, const std::string& assignment, Diagnostics& d
   std::vector<std::string> segments = util::split(key_path, '.');
   for (const auto& segment : segments) {
     if (segment.empty()) {
-      diagnostics.error(mark, "", fmt::format("the key path {} has an empty part",
-                                              util::printable(key_path)));
+      diagnostics.error(
+          mark, "", fmt::format("the key path {} has an empty part", util::printable(key_path)));
       return;
     }
   }

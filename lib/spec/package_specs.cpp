@@ -1,7 +1,7 @@
 #include "lib/spec/package_specs.hpp"
 
-#include <cctype>
 #include <fmt/format.h>
+#include <cctype>
 
 #include "lib/util/strings.hpp"
 
@@ -12,17 +12,24 @@ namespace {
 bool has_control_character(std::string_view text, std::string& error) {
   for (unsigned char c : text) {
     if (c < 0x20 || c == 0x7f) {
-      error = fmt::format("contains a control character ({}); a package specification is one "
-                          "line of text",
-                          c == '\n' ? "a newline" : c == '\t' ? "a tab" : fmt::format("0x{:02x}", c));
+      error = fmt::format(
+          "contains a control character ({}); a package specification is one "
+          "line of text",
+          c == '\n'   ? "a newline"
+          : c == '\t' ? "a tab"
+                      : fmt::format("0x{:02x}", c));
       return true;
     }
   }
   return false;
 }
 
-bool is_name_start(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
-bool is_name_char(char c) { return is_name_start(c) || c == '-' || c == '_' || c == '.'; }
+bool is_name_start(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0;
+}
+bool is_name_char(char c) {
+  return is_name_start(c) || c == '-' || c == '_' || c == '.';
+}
 
 std::string normalise_name(std::string_view name) {
   std::string out;
@@ -151,8 +158,10 @@ std::optional<std::string> normalise_pip_requirement(std::string_view text, std:
       }
       specifiers += (specifiers.empty() ? "" : ",") + op + std::string(s.substr(start, i - start));
       skip_spaces();
-      if (i < s.size() && s[i] == ',') ++i;
-      else break;
+      if (i < s.size() && s[i] == ',')
+        ++i;
+      else
+        break;
     }
     if (parenthesised) {
       if (i >= s.size() || s[i] != ')') {

@@ -1,9 +1,9 @@
 #include "lib/spec/reader.hpp"
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <fmt/format.h>
 
 #include "lib/util/strings.hpp"
 
@@ -24,9 +24,13 @@ MapReader::MapReader(NodePtr map, std::string path, Diagnostics& diagnostics)
   }
 }
 
-bool MapReader::has(std::string_view key) const { return m_map && m_map->find(key) != nullptr; }
+bool MapReader::has(std::string_view key) const {
+  return m_map && m_map->find(key) != nullptr;
+}
 
-Mark MapReader::mark() const { return m_map ? m_map->mark : Mark{}; }
+Mark MapReader::mark() const {
+  return m_map ? m_map->mark : Mark{};
+}
 
 void MapReader::declare(std::string_view key) {
   for (const auto& k : m_declared) {
@@ -74,9 +78,8 @@ static bool is_plain_integer(const std::string& text) {
   return true;
 }
 
-std::optional<std::int64_t> as_integer(const Node& node, const std::string& path,
-                                       std::int64_t min, std::int64_t max,
-                                       Diagnostics& diagnostics) {
+std::optional<std::int64_t> as_integer(const Node& node, const std::string& path, std::int64_t min,
+                                       std::int64_t max, Diagnostics& diagnostics) {
   if (node.is_null()) return std::nullopt;
   if (!node.is_scalar()) {
     diagnostics.error(node.mark, path, "expected an integer, got " + node.describe());
@@ -87,9 +90,9 @@ std::optional<std::int64_t> as_integer(const Node& node, const std::string& path
     return std::nullopt;
   }
   if (node.quoted) {
-    diagnostics.error(node.mark, path,
-                      fmt::format("expected an integer, got the string \"{}\" (remove the quotes)",
-                                  node.value));
+    diagnostics.error(
+        node.mark, path,
+        fmt::format("expected an integer, got the string \"{}\" (remove the quotes)", node.value));
     return std::nullopt;
   }
   errno = 0;
@@ -114,9 +117,10 @@ std::optional<double> MapReader::number(std::string_view key, double min, double
   if (!value || value->is_null()) return std::nullopt;
   std::string path = key_path(key);
   if (!value->is_scalar() || value->quoted) {
-    m_diagnostics.error(value->mark, path,
-                        "expected a number, got " +
-                            (value->is_scalar() ? "the string \"" + value->value + "\"" : value->describe()));
+    m_diagnostics.error(
+        value->mark, path,
+        "expected a number, got " +
+            (value->is_scalar() ? "the string \"" + value->value + "\"" : value->describe()));
     return std::nullopt;
   }
   const std::string& text = value->value;
@@ -158,10 +162,10 @@ std::optional<std::string> MapReader::choice(std::string_view key,
   for (const auto& a : allowed) {
     if (*text == a) return text;
   }
-  m_diagnostics.error(value_of(key)->mark, key_path(key),
-                      fmt::format("{} is not one of {}{}", util::printable(*text),
-                                  util::join(allowed, ", "),
-                                  util::did_you_mean_suffix(*text, allowed)));
+  m_diagnostics.error(
+      value_of(key)->mark, key_path(key),
+      fmt::format("{} is not one of {}{}", util::printable(*text), util::join(allowed, ", "),
+                  util::did_you_mean_suffix(*text, allowed)));
   return std::nullopt;
 }
 

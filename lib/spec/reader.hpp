@@ -72,9 +72,8 @@ class MapReader {
 };
 
 // Free-standing conversions used by the readers and by list items.
-std::optional<std::int64_t> as_integer(const Node& node, const std::string& path,
-                                       std::int64_t min, std::int64_t max,
-                                       Diagnostics& diagnostics);
+std::optional<std::int64_t> as_integer(const Node& node, const std::string& path, std::int64_t min,
+                                       std::int64_t max, Diagnostics& diagnostics);
 std::optional<std::string> as_string(const Node& node, const std::string& path,
                                      Diagnostics& diagnostics);
 

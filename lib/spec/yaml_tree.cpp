@@ -5,8 +5,8 @@
 #include <yaml-cpp/mark.h>
 #include <yaml-cpp/parser.h>
 
-#include <cstdlib>
 #include <fmt/format.h>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <unordered_map>
@@ -75,7 +75,11 @@ std::size_t first_invalid_utf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
     unsigned char c = static_cast<unsigned char>(text[i]);
-    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    std::size_t length = c < 0x80           ? 1
+                         : (c >> 5) == 0x6  ? 2
+                         : (c >> 4) == 0xE  ? 3
+                         : (c >> 3) == 0x1E ? 4
+                                            : 0;
     if (length == 0 || i + length > text.size()) return i;
     for (std::size_t k = 1; k < length; ++k) {
       if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return i;
@@ -221,7 +225,8 @@ class TreeBuilder : public YAML::EventHandler {
     }
     if (!parent.pending_key) {
       if (node->kind != Node::Kind::scalar) {
-        m_diagnostics.error(node->mark, "", "a key must be a plain string, not " + node->describe());
+        m_diagnostics.error(node->mark, "",
+                            "a key must be a plain string, not " + node->describe());
         auto placeholder = std::make_shared<Node>();
         placeholder->kind = Node::Kind::scalar;
         placeholder->mark = node->mark;
@@ -308,7 +313,8 @@ class DiscardHandler : public YAML::EventHandler {
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
   void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
                        YAML::EmitterStyle::value) override {}
   void OnSequenceEnd() override {}
@@ -331,9 +337,10 @@ std::string explain_parser_message(const std::string& message) {
   if (message.rfind("invalid unicode: ", 0) == 0) {
     unsigned long code = std::strtoul(message.c_str() + 17, nullptr, 10);
     if (code >= 0xD800 && code <= 0xDFFF) {
-      return fmt::format("\\u{:04X} is half of a UTF-16 surrogate pair, which YAML does not "
-                         "accept; write the character itself or one \\U escape (8 hex digits)",
-                         code);
+      return fmt::format(
+          "\\u{:04X} is half of a UTF-16 surrogate pair, which YAML does not "
+          "accept; write the character itself or one \\U escape (8 hex digits)",
+          code);
     }
     return fmt::format("invalid unicode escape (code point {})", code);
   }

@@ -24,7 +24,7 @@ struct Node {
   Mark mark;
   std::string value;    // scalars: the text as written (after YAML unescaping)
   bool quoted = false;  // scalars: written in quotes or as a block, so never a number/bool/null
-  std::vector<NodePtr> items;                       // sequences
+  std::vector<NodePtr> items;                        // sequences
   std::vector<std::pair<NodePtr, NodePtr>> entries;  // maps, in file order; keys are scalars
 
   bool is_null() const { return kind == Kind::null; }
@@ -41,7 +41,7 @@ struct Node {
 };
 
 struct ParseLimits {
-  int max_depth = 64;                  // job files nest a handful of levels
+  int max_depth = 64;                   // job files nest a handful of levels
   std::uint64_t max_expanded = 100000;  // nodes after expanding every alias
 };
 

@@ -1,6 +1,5 @@
 #include "lib/store/doctor.hpp"
 
-
 #include <fmt/format.h>
 #include <algorithm>
 #include <set>

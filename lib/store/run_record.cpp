@@ -31,8 +31,7 @@ std::optional<RunState> run_state_from_string(const std::string& text) {
 }
 
 bool is_terminal(RunState state) {
-  return state == RunState::completed || state == RunState::failed ||
-         state == RunState::canceled;
+  return state == RunState::completed || state == RunState::failed || state == RunState::canceled;
 }
 
 bool can_transition(RunState from, RunState to) {
@@ -68,7 +67,8 @@ nlohmann::ordered_json to_json(const RunRecord& r) {
   j["created_at"] = r.created_at;
   j["started_at"] = r.started_at;
   j["ended_at"] = r.ended_at;
-  j["exit_code"] = r.exit_code ? nlohmann::ordered_json(*r.exit_code) : nlohmann::ordered_json(nullptr);
+  j["exit_code"] =
+      r.exit_code ? nlohmann::ordered_json(*r.exit_code) : nlohmann::ordered_json(nullptr);
   j["failure_reason"] = r.failure_reason;
   j["compute"] = r.compute;
   j["compute_type"] = r.compute_type;
@@ -91,9 +91,10 @@ RunRecord run_record_from_json(const nlohmann::json& j) {
     RunRecord r;
     r.format_version = j.at("format_version").get<int>();
     if (r.format_version > 1) {
-      throw util::InfraError(fmt::format("run record format {} is newer than this amlrun "
-                                         "understands (1); upgrade amlrun",
-                                         r.format_version));
+      throw util::InfraError(
+          fmt::format("run record format {} is newer than this amlrun "
+                      "understands (1); upgrade amlrun",
+                      r.format_version));
     }
     r.id = j.at("id").get<std::string>();
     r.experiment = j.value("experiment", "");

@@ -13,9 +13,18 @@ namespace amlrun::store {
 
 // DESIGN.md: Queued → Preparing → Starting → Running → Finalizing →
 // Completed | Failed | Canceled.
-enum class RunState { queued, preparing, starting, running, finalizing, completed, failed, canceled };
+enum class RunState {
+  queued,
+  preparing,
+  starting,
+  running,
+  finalizing,
+  completed,
+  failed,
+  canceled
+};
 
-std::string to_string(RunState state);                    // "Queued", "Running", ...
+std::string to_string(RunState state);  // "Queued", "Running", ...
 std::optional<RunState> run_state_from_string(const std::string& text);
 bool is_terminal(RunState state);
 // Legal transitions; a terminal state is final. Anything may fail or be

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cerrno>
-#include <fmt/format.h>
 
 #include "lib/store/database.hpp"
 #include "lib/util/error.hpp"
@@ -118,11 +118,14 @@ RunRecord RunStore::update_tags(const std::string& id,
   return record;
 }
 
-void RunStore::reindex(const RunRecord& record) { index(record); }
+void RunStore::reindex(const RunRecord& record) {
+  index(record);
+}
 
 void RunStore::unindex(const std::string& id) {
   Transaction transaction(m_db);
-  for (const char* sql : {"DELETE FROM runs WHERE id = ?1", "DELETE FROM run_tags WHERE run_id = ?1"}) {
+  for (const char* sql :
+       {"DELETE FROM runs WHERE id = ?1", "DELETE FROM run_tags WHERE run_id = ?1"}) {
     Statement remove(m_db, sql);
     remove.bind(1, id);
     remove.step();
@@ -184,7 +187,8 @@ RunRecord RunStore::load(const std::string& id) const {
   fs::path path = record_path(id);
   std::error_code error;
   if (!fs::exists(path, error)) {
-    throw util::InputError(fmt::format("no run {} in workspace {}", id, m_workspace.root().string()));
+    throw util::InputError(
+        fmt::format("no run {} in workspace {}", id, m_workspace.root().string()));
   }
   std::string text = util::read_file(path);
   nlohmann::json json;
@@ -222,8 +226,8 @@ std::string RunStore::resolve(const std::string& id_or_prefix) const {
   std::string listed;
   for (std::size_t i = 0; i < matches.size() && i < 10; ++i) listed += "\n  " + matches[i];
   if (matches.size() > 10) listed += "\n  ...";
-  throw util::InputError(fmt::format("run id prefix '{}' is ambiguous; it matches:{}", id_or_prefix,
-                                     listed));
+  throw util::InputError(
+      fmt::format("run id prefix '{}' is ambiguous; it matches:{}", id_or_prefix, listed));
 }
 
 std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
@@ -233,9 +237,8 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
   if (!filter.experiment.empty()) sql += " AND experiment = ?1";
   if (filter.state) sql += " AND state = ?2";
   for (std::size_t i = 0; i < filter.tags.size(); ++i) {
-    sql += fmt::format(
-        " AND id IN (SELECT run_id FROM run_tags WHERE key = ?{} AND value = ?{})", 10 + 2 * i,
-        11 + 2 * i);
+    sql += fmt::format(" AND id IN (SELECT run_id FROM run_tags WHERE key = ?{} AND value = ?{})",
+                       10 + 2 * i, 11 + 2 * i);
   }
   sql += " ORDER BY created_at DESC, id DESC LIMIT ?3";
   Statement query(m_db, sql.c_str());

@@ -5,8 +5,8 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <fmt/format.h>
+#include <cerrno>
 #include <map>
 
 #include "lib/util/error.hpp"
@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int k_poll_ms = 250;           // fallback when inotify says nothing
+constexpr int k_poll_ms = 250;  // fallback when inotify says nothing
 constexpr int k_refresh_interval_ms = 1000;
 
 struct RankLog {

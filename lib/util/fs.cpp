@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <chrono>
-#include <fmt/format.h>
 
 #include "lib/util/error.hpp"
 #include "lib/util/random.hpp"
@@ -50,8 +50,8 @@ fs::path safe_join(const fs::path& root, std::string_view relative, std::string_
   }
   fs::path normal = rel.lexically_normal();
   if (!normal.empty() && *normal.begin() == "..") {
-    throw InputError(fmt::format("{}: '{}' leaves {}; give a path inside it", what, relative,
-                                 root.string()));
+    throw InputError(
+        fmt::format("{}: '{}' leaves {}; give a path inside it", what, relative, root.string()));
   }
   if (normal == ".") {
     return root;

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <fmt/format.h>
+#include <cctype>
 #include <thread>
 
 #include "lib/util/fs.hpp"
@@ -35,9 +35,10 @@ const Curl& curl_library() {
   static const Curl library = [] {
     void* handle = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
-      throw DownloadError(fmt::format("downloads need libcurl, which cannot be loaded ({}); "
-                                      "install it with apt-get install libcurl4",
-                                      ::dlerror()));
+      throw DownloadError(
+          fmt::format("downloads need libcurl, which cannot be loaded ({}); "
+                      "install it with apt-get install libcurl4",
+                      ::dlerror()));
     }
     auto symbol = [&](const char* name) {
       void* address = ::dlsym(handle, name);
@@ -117,7 +118,8 @@ std::string file_name_from_url(const std::string& url) {
   std::string last = path.substr(path.find_last_of('/') + 1);
   std::string decoded;
   for (std::size_t i = 0; i < last.size(); ++i) {
-    if (last[i] == '%' && i + 2 < last.size() && std::isxdigit(static_cast<unsigned char>(last[i + 1])) &&
+    if (last[i] == '%' && i + 2 < last.size() &&
+        std::isxdigit(static_cast<unsigned char>(last[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(last[i + 2]))) {
       decoded.push_back(static_cast<char>(std::stoi(last.substr(i + 1, 2), nullptr, 16)));
       i += 2;
@@ -140,7 +142,8 @@ DownloadResult http_download(const std::string& url, const std::filesystem::path
   for (int attempt = 1; attempt <= options.max_attempts; ++attempt) {
     result.attempts = attempt;
     UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-    if (!fd) throw DownloadError(errno_message(fmt::format("cannot create {}", part.string()), errno));
+    if (!fd)
+      throw DownloadError(errno_message(fmt::format("cannot create {}", part.string()), errno));
     struct stat st {};
     ::fstat(fd.get(), &st);
     Transfer transfer;
@@ -168,7 +171,8 @@ DownloadResult http_download(const std::string& url, const std::filesystem::path
     curl_api.easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
     curl_api.easy_setopt(curl, CURLOPT_FAILONERROR, 0L);
     if (transfer.offset > 0) {
-      curl_api.easy_setopt(curl, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(transfer.offset));
+      curl_api.easy_setopt(curl, CURLOPT_RESUME_FROM_LARGE,
+                           static_cast<curl_off_t>(transfer.offset));
       ++result.resumed;
     }
     CURLcode code = curl_api.easy_perform(curl);
@@ -179,8 +183,8 @@ DownloadResult http_download(const std::string& url, const std::filesystem::path
 
     if (transfer.too_large) {
       ::unlink(part.c_str());
-      throw DownloadError(fmt::format("download of {} exceeds the size limit of {} bytes", url,
-                                      options.max_bytes));
+      throw DownloadError(
+          fmt::format("download of {} exceeds the size limit of {} bytes", url, options.max_bytes));
     }
     if (transfer.write_failed) {
       throw DownloadError(fmt::format("download of {}: cannot write {}", url, part.string()));
@@ -188,7 +192,8 @@ DownloadResult http_download(const std::string& url, const std::filesystem::path
     bool ok_status = status == 200 || status == 206;
     if (code == CURLE_OK && ok_status) {
       if (::fsync(fd.get()) != 0 || ::rename(part.c_str(), destination.c_str()) != 0) {
-        throw DownloadError(errno_message(fmt::format("cannot save {}", destination.string()), errno));
+        throw DownloadError(
+            errno_message(fmt::format("cannot save {}", destination.string()), errno));
       }
       struct stat done {};
       ::stat(destination.c_str(), &done);

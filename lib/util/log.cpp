@@ -8,7 +8,9 @@ namespace amlrun::util {
 
 static int g_message_fd = 2;
 
-void set_message_fd(int fd) { g_message_fd = fd; }
+void set_message_fd(int fd) {
+  g_message_fd = fd;
+}
 
 static void emit(std::string_view prefix, std::string_view message) {
   std::string line;
@@ -21,7 +23,11 @@ static void emit(std::string_view prefix, std::string_view message) {
   (void)ignored;
 }
 
-void warn(std::string_view message) { emit("amlrun: warning: ", message); }
-void notice(std::string_view message) { emit("amlrun: ", message); }
+void warn(std::string_view message) {
+  emit("amlrun: warning: ", message);
+}
+void notice(std::string_view message) {
+  emit("amlrun: ", message);
+}
 
 }  // namespace amlrun::util

@@ -8,9 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "lib/util/fs.hpp"
 #include "lib/util/time.hpp"
@@ -193,7 +193,8 @@ pid_t spawn(const SpawnOptions& options) {
                        : payload[0] == 2 ? "cannot redirect output of"
                        : payload[0] == 3 ? "cannot enter the working directory of"
                                          : "cannot run";
-    std::string message = fmt::format("{} '{}': {}", step, options.argv[0], std::strerror(payload[1]));
+    std::string message =
+        fmt::format("{} '{}': {}", step, options.argv[0], std::strerror(payload[1]));
     if (payload[0] == 3) message += fmt::format(" ({})", cwd);
     throw SpawnError(message);
   }
@@ -251,7 +252,8 @@ CaptureResult run_capture(SpawnOptions options, const std::string& stdin_data,
     for (int i = 0; i < count; ++i) {
       if (fds[i].revents == 0) continue;
       if (in_write && fds[i].fd == in_write.get()) {
-        ssize_t n = ::write(in_write.get(), stdin_data.data() + written, stdin_data.size() - written);
+        ssize_t n =
+            ::write(in_write.get(), stdin_data.data() + written, stdin_data.size() - written);
         if (n > 0) written += static_cast<std::size_t>(n);
         if (n < 0 && errno != EAGAIN && errno != EINTR) in_write = UniqueFd();
         if (written >= stdin_data.size()) in_write = UniqueFd();

@@ -1,7 +1,7 @@
 #include "lib/util/time.hpp"
 
-#include <ctime>
 #include <fmt/format.h>
+#include <ctime>
 
 namespace amlrun::util {
 
@@ -20,11 +20,11 @@ std::string utc_compact(Clock::time_point when) {
 
 std::string utc_iso8601(Clock::time_point when) {
   std::tm tm = to_utc(when);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count() %
-            1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count() % 1000;
   if (ms < 0) ms += 1000;
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
 Clock::time_point parse_utc_iso8601(const std::string& text) {

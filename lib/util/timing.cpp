@@ -2,9 +2,9 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <chrono>
 #include <cstdlib>
-#include <fmt/format.h>
 
 namespace amlrun::util {
 
@@ -18,10 +18,10 @@ void timing_mark(std::string_view phase) {
   static const Clock::time_point start = Clock::now();
   static Clock::time_point last = start;
   auto now = Clock::now();
-  std::string line = fmt::format(
-      "amlrun[{}] timing: {} +{:.3f} ms (total {:.3f} ms)\n", ::getpid(), phase,
-      std::chrono::duration<double, std::milli>(now - last).count(),
-      std::chrono::duration<double, std::milli>(now - start).count());
+  std::string line =
+      fmt::format("amlrun[{}] timing: {} +{:.3f} ms (total {:.3f} ms)\n", ::getpid(), phase,
+                  std::chrono::duration<double, std::milli>(now - last).count(),
+                  std::chrono::duration<double, std::milli>(now - start).count());
   last = now;
   ssize_t ignored = ::write(2, line.data(), line.size());
   (void)ignored;

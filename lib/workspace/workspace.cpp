@@ -14,7 +14,8 @@ namespace {
 
 constexpr std::uint64_t k_max_config_bytes = 1ull << 20;
 
-const char* k_default_config = R"(# amlrun workspace settings. Every key is optional; the values shown are the
+const char* k_default_config =
+    R"(# amlrun workspace settings. Every key is optional; the values shown are the
 # defaults.
 
 snapshot:
@@ -83,7 +84,8 @@ fs::path create_workspace(const fs::path& root) {
       throw util::InfraError(fmt::format("cannot create {}: {}", dir.string(), error.message()));
     }
   }
-  if (!fs::exists(root / "config.yml")) util::write_file_atomic(root / "config.yml", k_default_config);
+  if (!fs::exists(root / "config.yml"))
+    util::write_file_atomic(root / "config.yml", k_default_config);
   if (!fs::exists(root / ".gitignore")) util::write_file_atomic(root / ".gitignore", k_gitignore);
   return root;
 }
@@ -115,13 +117,13 @@ Workspace open_workspace(const OpenOptions& options) {
   }
   if (!fs::is_directory(root)) {
     if (!options.create_if_missing) {
-      throw util::InputError(
-          fmt::format("workspace {} does not exist; run 'amlrun init' to create it", root.string()));
+      throw util::InputError(fmt::format(
+          "workspace {} does not exist; run 'amlrun init' to create it", root.string()));
     }
     create_workspace(root);
     if (options.notice) {
-      options.notice(fmt::format("created workspace {} ('amlrun init' does this explicitly)",
-                                 root.string()));
+      options.notice(
+          fmt::format("created workspace {} ('amlrun init' does this explicitly)", root.string()));
     }
   } else {
     create_workspace(root);  // fills in anything missing from an older layout
@@ -145,13 +147,15 @@ Config load_config(const fs::path& config_path) {
     if (auto v = snapshot.choice("materialize", {"hardlink", "copy"})) config.materialize = *v;
     snapshot.finish();
     spec::MapReader local(top.node("local"), "local", diagnostics);
-    if (auto v = local.integer("kill_grace_seconds", 0, 3600)) config.kill_grace_seconds = static_cast<int>(*v);
+    if (auto v = local.integer("kill_grace_seconds", 0, 3600))
+      config.kill_grace_seconds = static_cast<int>(*v);
     local.finish();
     spec::MapReader environments(top.node("environments"), "environments", diagnostics);
     auto& settings = config.environments;
     if (auto v = environments.string("python")) settings.python = *v;
     if (auto v = environments.boolean("system_site_packages")) settings.system_site_packages = *v;
-    if (auto v = environments.choice("runtime", {"docker", "podman", "apptainer"})) settings.runtime = *v;
+    if (auto v = environments.choice("runtime", {"docker", "podman", "apptainer"}))
+      settings.runtime = *v;
     if (auto v = environments.string("cpu_image")) settings.cpu_image = *v;
     if (auto v = environments.string("gpu_image")) settings.gpu_image = *v;
     environments.finish();

@@ -29,7 +29,7 @@ struct ComputeTargetConfig {
 
 // How environments are materialised on this workspace's machines.
 struct EnvironmentSettings {
-  std::string python = "python3";  // the interpreter venvs are made from (PATH lookup)
+  std::string python = "python3";     // the interpreter venvs are made from (PATH lookup)
   bool system_site_packages = false;  // venvs see the interpreter's packages (e.g. Debian's torch)
   std::string runtime;                // docker | podman | apptainer; empty: no containers
   std::string cpu_image = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04";
@@ -75,9 +75,9 @@ std::optional<fs::path> find_workspace(const fs::path& start);
 fs::path create_workspace(const fs::path& root);
 
 struct OpenOptions {
-  std::optional<fs::path> explicit_root;  // --workspace or AMLRUN_WORKSPACE
-  fs::path start_dir;                     // where to walk up from
-  bool create_if_missing = false;         // submit creates one; show/stream do not
+  std::optional<fs::path> explicit_root;           // --workspace or AMLRUN_WORKSPACE
+  fs::path start_dir;                              // where to walk up from
+  bool create_if_missing = false;                  // submit creates one; show/stream do not
   std::function<void(const std::string&)> notice;  // the one-line "created ..." notice
 };
 

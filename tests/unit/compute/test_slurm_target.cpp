@@ -356,7 +356,8 @@ TEST_CASE("an sbatch that does not answer leaves the run for its token to settle
   auto [record, lock] = f.created(f.job());
   f.slurm.answer = [](const Strings&) { return util::CaptureResult{-1, "", "", true}; };
   auto target = f.target();
-  CHECK_THROWS_AS(target.submit(f.runs, record, std::move(lock)), compute::SubmissionOutcomeUnknown);
+  CHECK_THROWS_AS(target.submit(f.runs, record, std::move(lock)),
+                  compute::SubmissionOutcomeUnknown);
   auto saved = f.runs.load(record.id);
   CHECK(saved.state == RunState::preparing);
   CHECK(saved.target["submission"] == "submitting");

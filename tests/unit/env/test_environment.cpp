@@ -14,7 +14,9 @@ using unit_test::message_of;
 
 namespace {
 
-workspace::EnvironmentSettings settings() { return {}; }
+workspace::EnvironmentSettings settings() {
+  return {};
+}
 
 std::string hash_of(const spec_test::JobDir& dir, const std::string& job) {
   auto loaded = spec_test::load(dir, job);
@@ -34,12 +36,12 @@ TEST_CASE("the hash ignores order, whitespace and comments, and follows content"
                           "environment_variables:\n  B: '2'\n  A: '1'   # comment\n"
                           "pip_packages:\n  - requests >= 2\n  - torch == 1.13.1\n";
   CHECK(hash_of(dir, base) == hash_of(dir, reordered));
-  CHECK(hash_of(dir, base) != hash_of(dir, std::string(k_estimator) +
-                                               "pip_packages: [torch==1.13.0, Requests>=2]\n"
-                                               "environment_variables: {A: '1', B: '2'}\n"));
-  CHECK(hash_of(dir, base) != hash_of(dir, std::string(k_estimator) +
-                                               "pip_packages: [torch==1.13.1, Requests>=2]\n"
-                                               "environment_variables: {A: '1', B: '3'}\n"));
+  CHECK(hash_of(dir, base) !=
+        hash_of(dir, std::string(k_estimator) + "pip_packages: [torch==1.13.0, Requests>=2]\n"
+                                                "environment_variables: {A: '1', B: '2'}\n"));
+  CHECK(hash_of(dir, base) !=
+        hash_of(dir, std::string(k_estimator) + "pip_packages: [torch==1.13.1, Requests>=2]\n"
+                                                "environment_variables: {A: '1', B: '3'}\n"));
   CHECK(hash_of(dir, base) != hash_of(dir, base + "use_gpu: true\n"));
   CHECK(hash_of(dir, base) != hash_of(dir, base + "shm_size: 8g\n"));
   // What does not affect the environment does not change it.
@@ -54,8 +56,9 @@ TEST_CASE("a conda file is canonicalised: key order, comments and dependency ord
   std::ofstream(dir.path / "b.yml") << "# the same environment\ndependencies:\n  - python=3.11\n"
                                        "  - numpy=1.24   # pinned\n  - pip: [torch==1.13.1]\n"
                                        "channels:\n  - conda-forge\n  - defaults\nname: two\n";
-  std::ofstream(dir.path / "c.yml") << "channels: [defaults, conda-forge]\n"
-                                       "dependencies: [numpy=1.24, python=3.11, {pip: [torch==1.13.1]}]\n";
+  std::ofstream(dir.path / "c.yml")
+      << "channels: [defaults, conda-forge]\n"
+         "dependencies: [numpy=1.24, python=3.11, {pip: [torch==1.13.1]}]\n";
   auto job = [](const char* file) {
     return std::string("command: x\nenvironment:\n  conda_file: ") + file + "\n";
   };
@@ -84,7 +87,8 @@ TEST_CASE("package specifications are validated with positions") {
         "job.yml:3:18: conda_packages[0]: 'numpy; rm -rf /' contains ';', which a conda match "
         "spec cannot hold");
   auto loaded = spec_test::load(dir, std::string(k_estimator) +
-      "pip_packages: ['Foo.Bar_baz [Extra] >= 1.0, < 2 ; python_version < \"3.12\"', 'pkg @ https://h/p.whl']\n");
+                                         "pip_packages: ['Foo.Bar_baz [Extra] >= 1.0, < 2 ; "
+                                         "python_version < \"3.12\"', 'pkg @ https://h/p.whl']\n");
   CHECK(loaded.spec.environment.pip_packages ==
         std::vector<std::string>{"foo-bar-baz[extra]>=1.0,<2; python_version < \"3.12\"",
                                  "pkg @ https://h/p.whl"});
@@ -92,21 +96,25 @@ TEST_CASE("package specifications are validated with positions") {
 
 TEST_CASE("requirements files: options kept, other files refused, bad lines named") {
   spec_test::JobDir dir;
-  std::ofstream(dir.path / "requirements.txt") << "# pinned\n--find-links /wheels\ntorch==1.13.1  # cpu\n\nnumpy\n";
-  auto loaded = spec_test::load(dir, std::string(k_estimator) + "pip_requirements_file: requirements.txt\n");
+  std::ofstream(dir.path / "requirements.txt")
+      << "# pinned\n--find-links /wheels\ntorch==1.13.1  # cpu\n\nnumpy\n";
+  auto loaded =
+      spec_test::load(dir, std::string(k_estimator) + "pip_requirements_file: requirements.txt\n");
   auto environment = env::resolve_environment(loaded.spec, settings());
   CHECK(environment.pip_options == std::vector<std::string>{"--find-links /wheels"});
   CHECK(environment.pip_requirements == std::vector<std::string>{"numpy", "torch==1.13.1"});
   std::ofstream(dir.path / "requirements.txt") << "-r other.txt\n";
-  auto again = spec_test::load(dir, std::string(k_estimator) + "pip_requirements_file: requirements.txt\n");
+  auto again =
+      spec_test::load(dir, std::string(k_estimator) + "pip_requirements_file: requirements.txt\n");
   CHECK(message_of([&] { env::resolve_environment(again.spec, settings()); }) ==
         (dir.path / "requirements.txt").string() +
             ":1: '-r other.txt' refers to another file or a local path, which the environment "
             "cannot include; list those requirements in this file");
   std::ofstream(dir.path / "requirements.txt") << "ok\nbad name!\n";
   CHECK(message_of([&] { env::resolve_environment(again.spec, settings()); }) ==
-        (dir.path / "requirements.txt").string() + ":2: 'bad name!' has 'name!' where a version "
-                                                    "specifier (==, >=, ~=, ...) belongs");
+        (dir.path / "requirements.txt").string() +
+            ":2: 'bad name!' has 'name!' where a version "
+            "specifier (==, >=, ~=, ...) belongs");
 }
 
 TEST_CASE("the mode follows what the environment needs and the workspace offers") {
@@ -129,25 +137,31 @@ TEST_CASE("the mode follows what the environment needs and the workspace offers"
 
 TEST_CASE("the build context is exact and byte-for-byte reproducible") {
   spec_test::JobDir dir;
-  auto loaded = spec_test::load(dir, std::string(k_estimator) +
-                                         "pip_packages: [torch==1.13.1]\n"
-                                         "custom_docker_image: python:3.11-slim\n"
-                                         "environment_variables: {OMP_NUM_THREADS: '2', TOKEN: 'a$b\"c'}\n");
+  auto loaded =
+      spec_test::load(dir, std::string(k_estimator) +
+                               "pip_packages: [torch==1.13.1]\n"
+                               "custom_docker_image: python:3.11-slim\n"
+                               "environment_variables: {OMP_NUM_THREADS: '2', TOKEN: 'a$b\"c'}\n");
   auto environment = env::resolve_environment(loaded.spec, settings());
   std::string hash = env::environment_hash(environment);
   auto files = env::generated_context(environment, hash);
   REQUIRE(files.size() == 3);
   CHECK(files[0].name == "Dockerfile");
   CHECK(files[0].content ==
-        "# Generated by amlrun for environment " + hash + ".\n"
-        "# Build: docker build --tag amlrun-env:" + hash.substr(0, 16) + " .\n"
-        "FROM python:3.11-slim\n"
-        "LABEL org.amlrun.environment=\"" + hash + "\"\n"
-        "COPY requirements.txt /amlrun/requirements.txt\n"
-        "RUN python -m pip install --no-cache-dir --requirement /amlrun/requirements.txt\n"
-        "ENV OMP_NUM_THREADS=\"2\"\n"
-        "ENV TOKEN=\"a\\$b\\\"c\"\n"
-        "WORKDIR /workspace\n");
+        "# Generated by amlrun for environment " + hash +
+            ".\n"
+            "# Build: docker build --tag amlrun-env:" +
+            hash.substr(0, 16) +
+            " .\n"
+            "FROM python:3.11-slim\n"
+            "LABEL org.amlrun.environment=\"" +
+            hash +
+            "\"\n"
+            "COPY requirements.txt /amlrun/requirements.txt\n"
+            "RUN python -m pip install --no-cache-dir --requirement /amlrun/requirements.txt\n"
+            "ENV OMP_NUM_THREADS=\"2\"\n"
+            "ENV TOKEN=\"a\\$b\\\"c\"\n"
+            "WORKDIR /workspace\n");
   CHECK(files[1].name == "amlrun.def");
   CHECK(files[2].name == "requirements.txt");
   CHECK(files[2].content == "torch==1.13.1\n");
@@ -159,7 +173,8 @@ TEST_CASE("the build context is exact and byte-for-byte reproducible") {
   env::write_build_context(environment, hash, second);
   for (const char* name : {"Dockerfile", "amlrun.def", "requirements.txt"}) {
     CHECK(unit_test::read(first / name) == unit_test::read(second / name));
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     ::stat((first / name).c_str(), &a);
     ::stat((second / name).c_str(), &b);
     CHECK(a.st_mtime == 1);
@@ -187,27 +202,43 @@ TEST_CASE("container commands are exact argv, values never on the command line")
   run.shm_size = "2g";
   run.variables = {"AMLRUN_RUN_ID", "RANK"};
   run.program = {"bash", "-c", "python train.py"};
-  CHECK(env::run_command(run) ==
-        std::vector<std::string>{"podman", "run", "--rm", "--init", "--network", "host",
-                                 "--shm-size", "2g", "--workdir", "/ws/runs/r/wd", "--volume",
-                                 "/ws/runs/r/wd:/ws/runs/r/wd:rw", "--volume",
-                                 "/ws/runs/r/inputs:/ws/runs/r/inputs:ro", "--env",
-                                 "AMLRUN_RUN_ID", "--env", "RANK", "amlrun-env:0123456789abcdef",
-                                 "bash", "-c", "python train.py"});
+  CHECK(env::run_command(run) == std::vector<std::string>{"podman",
+                                                          "run",
+                                                          "--rm",
+                                                          "--init",
+                                                          "--network",
+                                                          "host",
+                                                          "--shm-size",
+                                                          "2g",
+                                                          "--workdir",
+                                                          "/ws/runs/r/wd",
+                                                          "--volume",
+                                                          "/ws/runs/r/wd:/ws/runs/r/wd:rw",
+                                                          "--volume",
+                                                          "/ws/runs/r/inputs:/ws/runs/r/inputs:ro",
+                                                          "--env",
+                                                          "AMLRUN_RUN_ID",
+                                                          "--env",
+                                                          "RANK",
+                                                          "amlrun-env:0123456789abcdef",
+                                                          "bash",
+                                                          "-c",
+                                                          "python train.py"});
   run.runtime = "apptainer";
   run.image = "/ws/environments/amlrun-env-0123456789abcdef.sif";
   run.gpu = true;
   CHECK(env::run_command(run) ==
-        std::vector<std::string>{"apptainer", "exec", "--pwd", "/ws/runs/r/wd", "--nv", "--bind",
-                                 "/ws/runs/r/wd:/ws/runs/r/wd:rw", "--bind",
-                                 "/ws/runs/r/inputs:/ws/runs/r/inputs:ro",
-                                 "/ws/environments/amlrun-env-0123456789abcdef.sif", "bash", "-c",
-                                 "python train.py"});
-  CHECK(env::build_command("docker", "/ctx", "0123456789abcdef0123", "/ws/environments") ==
-        std::vector<std::string>{"docker", "build", "--tag", "amlrun-env:0123456789abcdef", "/ctx"});
+        std::vector<std::string>{
+            "apptainer", "exec", "--pwd", "/ws/runs/r/wd", "--nv", "--bind",
+            "/ws/runs/r/wd:/ws/runs/r/wd:rw", "--bind", "/ws/runs/r/inputs:/ws/runs/r/inputs:ro",
+            "/ws/environments/amlrun-env-0123456789abcdef.sif", "bash", "-c", "python train.py"});
+  CHECK(
+      env::build_command("docker", "/ctx", "0123456789abcdef0123", "/ws/environments") ==
+      std::vector<std::string>{"docker", "build", "--tag", "amlrun-env:0123456789abcdef", "/ctx"});
   CHECK(env::build_command("apptainer", "/ctx", "0123456789abcdef0123", "/ws/environments") ==
         std::vector<std::string>{"apptainer", "build", "--fakeroot",
-                                 "/ws/environments/amlrun-env-0123456789abcdef.sif", "/ctx/amlrun.def"});
+                                 "/ws/environments/amlrun-env-0123456789abcdef.sif",
+                                 "/ctx/amlrun.def"});
 }
 
 TEST_CASE("a runtime that is not installed is reported as such") {

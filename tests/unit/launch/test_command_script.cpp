@@ -38,11 +38,21 @@ TEST_CASE("placeholders become quoted variable references") {
 }
 
 TEST_CASE("hostile values arrive as one verbatim argument in every context") {
-  const std::vector<std::string> values = {
-      "plain",         "two words",          "it's",         "\"double\"",
-      "$(touch /tmp/amlrun-pwned)",          "`id`",         "$HOME ${PATH}",
-      "line1\nline2",  "tab\there",          "back\\slash",  "émoji 🚀 ü",
-      "*",             "-n",                 "",             "a'b\"c$d`e\\f"};
+  const std::vector<std::string> values = {"plain",
+                                           "two words",
+                                           "it's",
+                                           "\"double\"",
+                                           "$(touch /tmp/amlrun-pwned)",
+                                           "`id`",
+                                           "$HOME ${PATH}",
+                                           "line1\nline2",
+                                           "tab\there",
+                                           "back\\slash",
+                                           "émoji 🚀 ü",
+                                           "*",
+                                           "-n",
+                                           "",
+                                           "a'b\"c$d`e\\f"};
   for (const auto& value : values) {
     INFO("value: " << value);
     std::string nul(1, '\0');

@@ -14,18 +14,22 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
   }
   return text;
 }
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+std::string first_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
 
 }  // namespace
 
 TEST_CASE("the Azure ML command-job files in ../shared/compat load with specific messages") {
-  fs::path compat = fs::path(AMLRUN_SOURCE_DIR) / ".." / "shared" / "compat" / "azureml-command-jobs";
+  fs::path compat =
+      fs::path(AMLRUN_SOURCE_DIR) / ".." / "shared" / "compat" / "azureml-command-jobs";
   REQUIRE(fs::is_directory(compat));
   spec_test::JobDir sandbox;
   // The files' code folders are not in the compat set; make the ones they name.

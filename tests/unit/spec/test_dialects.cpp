@@ -21,7 +21,8 @@ inputs:
     path: data
   csv:
     type: uri_file
-    path: file://)" + (dir.path / "data" / "iris.csv").string() + R"(
+    path: file://)" + (dir.path / "data" / "iris.csv").string() +
+                              R"(
   remote:
     type: uri_file
     path: https://example.com/data/iris.csv
@@ -80,13 +81,15 @@ tags: {team: vision}
   CHECK(spec.tags == Pairs{{"team", "vision"}});
 
   // The normalised form survives the round trip through run directories.
-  auto again = amlrun::spec::job_spec_from_json(nlohmann::ordered_json::parse(to_json(spec).dump()));
+  auto again =
+      amlrun::spec::job_spec_from_json(nlohmann::ordered_json::parse(to_json(spec).dump()));
   CHECK(to_json(again) == to_json(spec));
 }
 
 TEST_CASE("all errors of a file are reported at once, in file order") {
   JobDir dir;
-  CHECK(errors_of(dir, R"(command: python train.py --x ${{inputs.epoch}}
+  CHECK(
+      errors_of(dir, R"(command: python train.py --x ${{inputs.epoch}}
 code: srcc
 inputs:
   epochs: 10
@@ -95,11 +98,12 @@ resources:
 distribution:
   type: pytorch
   proces_count: 2
-)") == R"(job.yml:1:30: command: ${{inputs.epoch}} refers to an input that is not declared under inputs (did you mean 'epochs'?)
+)") ==
+      R"(job.yml:1:30: command: ${{inputs.epoch}} refers to an input that is not declared under inputs (did you mean 'epochs'?)
     1 | command: python train.py --x ${{inputs.epoch}}
       |                              ^
 job.yml:2:7: code: the source directory 'srcc' does not exist (looked for )" +
-                                        (dir.path / "srcc").string() + R"()
+          (dir.path / "srcc").string() + R"()
     2 | code: srcc
       |       ^
 job.yml:6:19: resources.instance_count: must be between 1 and 1000, got 0
@@ -129,8 +133,7 @@ TEST_CASE("wrong types and out-of-range numbers say what was expected") {
         "job.yml:2:19: limits.timeout: must be between 1 and 31622400, got -5");
   CHECK(first_line("command: x\nlimits: {timeout: 1.5}\n") ==
         "job.yml:2:19: limits.timeout: expected an integer, got '1.5'");
-  CHECK(first_line("command: [a, b]\n") ==
-        "job.yml:1:10: command: expected a string, got a list");
+  CHECK(first_line("command: [a, b]\n") == "job.yml:1:10: command: expected a string, got a list");
   CHECK(first_line("command: x\ntags: {a: 1, b: [1]}\n") ==
         "job.yml:2:17: tags.b: expected a string, got a list");
   CHECK(first_line("command: x\ndistribution: {type: horovod}\n") ==
@@ -247,8 +250,9 @@ environment_variables: {A: b}
   CHECK(spec.environment.use_gpu == false);
   CHECK(spec.timeout_seconds == 60);
 
-  auto mpi = load(dir, "source_directory: src\nentry_script: train.py\ndistributed_backend: mpi\n"
-                       "node_count: 2\n");
+  auto mpi = load(dir,
+                  "source_directory: src\nentry_script: train.py\ndistributed_backend: mpi\n"
+                  "node_count: 2\n");
   CHECK(mpi.spec.distribution.type == DistributionType::mpi);
   CHECK(mpi.spec.instance_count == 2);
   CHECK(load(dir, "source_directory: src\nentry_script: train.py\nscript_params: [--a, '1']\n")
@@ -263,16 +267,18 @@ TEST_CASE("estimator errors") {
   };
   CHECK(first_line("source_directory: src\nentry_script: ../../etc/passwd\n") ==
         "job.yml:2:15: entry_script: '../../etc/passwd' is outside source_directory; give a path "
-        "relative to " + (dir.path / "src").string());
+        "relative to " +
+            (dir.path / "src").string());
   CHECK(first_line("source_directory: src\nentry_script: nope.py\n") ==
         "job.yml:2:15: entry_script: 'nope.py' does not exist in source_directory " +
             (dir.path / "src").string());
   CHECK(first_line("source_directory: src\nentry_script: train.py\nprocess_count_per_node: 4\n") ==
         "job.yml:3:1: process_count_per_node: 4 processes would run but distributed_backend is "
         "not set; add distributed_backend: mpi, nccl or gloo");
-  CHECK(first_line("source_directory: src\nentry_script: train.py\nscript_params: {--a: [1, 2]}\n") ==
-        "job.yml:3:22: script_params.--a: expected a single value, got a list (write the "
-        "arguments as a list to repeat a flag)");
+  CHECK(
+      first_line("source_directory: src\nentry_script: train.py\nscript_params: {--a: [1, 2]}\n") ==
+      "job.yml:3:22: script_params.--a: expected a single value, got a list (write the "
+      "arguments as a list to repeat a flag)");
   CHECK(first_line("source_directory: src\nentry_script: train.py\nuse_gpu: yes\n") ==
         "job.yml:3:10: use_gpu: expected true or false, got 'yes'");
   CHECK(first_line("source_directory: src\nentry_script: train.py\nentry_scrpt: x\n") ==
@@ -287,15 +293,18 @@ TEST_CASE("mixing dialects is an error naming the keys of each") {
         "    3 | entry_script: train.py\n"
         "      | ^\n"
         "1 error in job.yml");
-  CHECK(errors_of(dir, "type: train_pytorch_model\ncommand: x\n").starts_with(
-      "job.yml:2:1: command: a train_pytorch_model job does not take command; it runs "
-      "amlrun-worker (remove it, or write a command job)\n"));
-  CHECK(errors_of(dir, "type: sweep\n").starts_with(
-      "job.yml:1:7: type: 'sweep' jobs are not supported; amlrun runs command jobs, estimator "
-      "jobs and type: train_pytorch_model\n"));
-  CHECK(errors_of(dir, "display_name: x\n").starts_with(
-      "job.yml:1:1: cannot tell what to run: give 'command' (a command job), 'entry_script' (an "
-      "estimator job) or 'type: train_pytorch_model'\n"));
+  CHECK(errors_of(dir, "type: train_pytorch_model\ncommand: x\n")
+            .starts_with(
+                "job.yml:2:1: command: a train_pytorch_model job does not take command; it runs "
+                "amlrun-worker (remove it, or write a command job)\n"));
+  CHECK(errors_of(dir, "type: sweep\n")
+            .starts_with("job.yml:1:7: type: 'sweep' jobs are not supported; amlrun runs command "
+                         "jobs, estimator "
+                         "jobs and type: train_pytorch_model\n"));
+  CHECK(errors_of(dir, "display_name: x\n")
+            .starts_with("job.yml:1:1: cannot tell what to run: give 'command' (a command job), "
+                         "'entry_script' (an "
+                         "estimator job) or 'type: train_pytorch_model'\n"));
 }
 
 TEST_CASE("a trainer job becomes an amlrun-worker run") {
@@ -322,18 +331,35 @@ distribution: {type: mpi, process_count_per_instance: 2}
 )");
   const auto& spec = loaded.spec;
   CHECK(spec.dialect == amlrun::spec::Dialect::trainer);
-  CHECK(spec.argv == std::vector<std::string>{
-                         "amlrun-worker", "train", "--model", "resnet18", "--train-data",
-                         "${{inputs.train_data}}", "--validation-data",
-                         "${{inputs.validation_data}}", "--epochs", "2", "--batch-size", "32",
-                         "--learning-rate", "0.01", "--seed", "1", "--patience", "3",
-                         "--output-dir", "outputs", "--image-size", "32"});
+  CHECK(spec.argv == std::vector<std::string>{"amlrun-worker",
+                                              "train",
+                                              "--model",
+                                              "resnet18",
+                                              "--train-data",
+                                              "${{inputs.train_data}}",
+                                              "--validation-data",
+                                              "${{inputs.validation_data}}",
+                                              "--epochs",
+                                              "2",
+                                              "--batch-size",
+                                              "32",
+                                              "--learning-rate",
+                                              "0.01",
+                                              "--seed",
+                                              "1",
+                                              "--patience",
+                                              "3",
+                                              "--output-dir",
+                                              "outputs",
+                                              "--image-size",
+                                              "32"});
   CHECK(spec.inputs.size() == 2);
   CHECK(spec.inputs[0].path == (dir.path / "data").string());
   CHECK(spec.distribution.type == DistributionType::mpi);
   CHECK(spec.total_processes() == 2);
-  CHECK(errors_of(dir, "type: train_pytorch_model\ntrain_data: data\nvalidation_data: data\n"
-                       "model: resnet19\n")
+  CHECK(errors_of(dir,
+                  "type: train_pytorch_model\ntrain_data: data\nvalidation_data: data\n"
+                  "model: resnet19\n")
             .starts_with("job.yml:4:8: model: 'resnet19' is not one of resnet18, resnet34, "
                          "resnet50, densenet121 (did you mean 'resnet18'?)\n"));
   CHECK(errors_of(dir, "type: train_pytorch_model\nvalidation_data: data\n")
@@ -351,9 +377,9 @@ TEST_CASE("--set overrides any field and is validated like the file") {
   CHECK(loaded.spec.command == "echo 'a b'");
   CHECK(loaded.spec.tags == Pairs{{"owner", "me"}});
   CHECK(loaded.spec.timeout_seconds == 30);
-  CHECK(errors_of(dir, "command: x\n",
-                  {"noeq", "resources.instance_cont=2", "limits.timeout=abc", "command.x=1",
-                   "a..b=1"}) ==
+  CHECK(errors_of(
+            dir, "command: x\n",
+            {"noeq", "resources.instance_cont=2", "limits.timeout=abc", "command.x=1", "a..b=1"}) ==
         "--set noeq: expected key.path=value (for example resources.instance_count=2)\n"
         "--set command.x=1: command.x: cannot set a key inside command: it is 'x', not a map\n"
         "--set a..b=1: the key path 'a..b' has an empty part\n"
@@ -365,8 +391,9 @@ TEST_CASE("--set overrides any field and is validated like the file") {
 
 TEST_CASE("Azure-only settings are explained, not called unknown") {
   JobDir dir;
-  auto loaded = load(dir, "command: x\nservices: {jupyter: {type: jupyter_lab}}\nidentity: {type: "
-                          "managed}\nqueue_settings: {job_tier: spot}\n");
+  auto loaded = load(dir,
+                     "command: x\nservices: {jupyter: {type: jupyter_lab}}\nidentity: {type: "
+                     "managed}\nqueue_settings: {job_tier: spot}\n");
   REQUIRE(loaded.warnings.size() == 3);
   CHECK(amlrun::spec::format_diagnostic(loaded.warnings[0]) ==
         "job.yml:2:1: warning: services: interactive services (VS Code, Jupyter, TensorBoard, "

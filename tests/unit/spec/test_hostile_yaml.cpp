@@ -3,8 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "lib/util/time.hpp"
 #include "spec_test_support.hpp"
@@ -19,8 +19,9 @@ TEST_CASE("600-deep nesting is refused at the depth limit") {
         "1 error in job.yml");
   std::string block = "command: x\n";
   for (int i = 0; i < 600; ++i) block += std::string(i, ' ') + "k:\n";
-  CHECK(errors_of(dir, block).starts_with(
-      "job.yml:66:65: nesting is deeper than 64 levels; a job file needs only a few\n"));
+  CHECK(errors_of(dir, block)
+            .starts_with(
+                "job.yml:66:65: nesting is deeper than 64 levels; a job file needs only a few\n"));
   // Far deeper than yaml-cpp's own recursion guard, unclosed: still an error.
   CHECK(errors_of(dir, "a: " + std::string(200000, '{')) ==
         "job.yml:1:67: nesting is deeper than 64 levels; a job file needs only a few\n"
@@ -34,8 +35,8 @@ TEST_CASE("an alias cycle is refused") {
         "    2 | a: &a [*a]\n"
         "      |        ^\n"
         "1 error in job.yml");
-  CHECK(errors_of(dir, "command: x\na: &a {b: *a}\n").starts_with(
-      "job.yml:2:11: alias '*a' refers to a node that contains it (a cycle)\n"));
+  CHECK(errors_of(dir, "command: x\na: &a {b: *a}\n")
+            .starts_with("job.yml:2:11: alias '*a' refers to a node that contains it (a cycle)\n"));
 }
 
 TEST_CASE("an alias bomb is refused without being expanded") {
@@ -62,8 +63,9 @@ TEST_CASE("duplicate keys are an error naming both lines") {
         "    3 | command: b\n"
         "      | ^\n"
         "1 error in job.yml");
-  CHECK(errors_of(dir, "command: a\nresources:\n  instance_count: 1\n  instance_count: 2\n")
-            .starts_with("job.yml:4:3: duplicate key 'instance_count' (first defined at line 3)\n"));
+  CHECK(
+      errors_of(dir, "command: a\nresources:\n  instance_count: 1\n  instance_count: 2\n")
+          .starts_with("job.yml:4:3: duplicate key 'instance_count' (first defined at line 3)\n"));
 }
 
 TEST_CASE("NUL bytes and invalid UTF-8 are refused with their position") {
@@ -123,8 +125,8 @@ TEST_CASE("syntax errors point at the place and explain") {
         "    2 | ---\n"
         "      | ^\n"
         "1 error in job.yml");
-  CHECK(errors_of(dir, "? [a]\n: b\n").starts_with(
-      "job.yml:1:3: a key must be a plain string, not a list\n"));
+  CHECK(errors_of(dir, "? [a]\n: b\n")
+            .starts_with("job.yml:1:3: a key must be a plain string, not a list\n"));
 }
 
 TEST_CASE("the document must be a map") {
@@ -132,9 +134,10 @@ TEST_CASE("the document must be a map") {
   CHECK(errors_of(dir, "") ==
         "job.yml:1:1: the file is empty; a job file is a YAML map with command, code, "
         "environment and the like\n1 error in job.yml");
-  CHECK(errors_of(dir, "- a\n- b\n").starts_with(
-      "job.yml:1:1: a job file is a YAML map of keys such as command, code and environment; got "
-      "a list\n"));
+  CHECK(errors_of(dir, "- a\n- b\n")
+            .starts_with("job.yml:1:1: a job file is a YAML map of keys such as command, code and "
+                         "environment; got "
+                         "a list\n"));
 }
 
 TEST_CASE("merge keys work and explicit keys win") {
@@ -152,7 +155,8 @@ TEST_CASE("merge keys work and explicit keys win") {
 
 TEST_CASE("a UTF-16 surrogate escape is explained") {
   JobDir dir;
-  CHECK(errors_of(dir, "command: \"\\ud83d\\ude80\"\n").starts_with(
-      "job.yml:1:17: \\uD83D is half of a UTF-16 surrogate pair, which YAML does not accept; write "
-      "the character itself or one \\U escape (8 hex digits)\n"));
+  CHECK(errors_of(dir, "command: \"\\ud83d\\ude80\"\n")
+            .starts_with("job.yml:1:17: \\uD83D is half of a UTF-16 surrogate pair, which YAML "
+                         "does not accept; write "
+                         "the character itself or one \\U escape (8 hex digits)\n"));
 }

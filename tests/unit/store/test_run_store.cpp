@@ -143,8 +143,9 @@ TEST_CASE("a corrupt run.json is reported naming the file") {
   auto record = new_record("exp");
   runs.create(record);
   std::ofstream(runs.record_path(record.id)) << "{\"format_version\": 1, \"id\":";
-  CHECK(message_of([&] { runs.load(record.id); }).starts_with(
-      runs.record_path(record.id).string() + " is corrupt: "));
+  CHECK(message_of([&] {
+          runs.load(record.id);
+        }).starts_with(runs.record_path(record.id).string() + " is corrupt: "));
   std::ofstream(runs.record_path(record.id)) << "{\"format_version\": 2, \"id\": \"x\"}";
   CHECK(message_of([&] { runs.load(record.id); }) ==
         runs.record_path(record.id).string() +
@@ -174,7 +175,8 @@ TEST_CASE("tags set while another writer holds an older record survive its save"
   runs.create(record);
   // A supervisor holds `record`; the user tags the run meanwhile.
   auto tagged = runs.update_tags(record.id, {{"lr", "0.1"}, {"team", "nlp"}}, {});
-  CHECK(tagged.tags == std::vector<std::pair<std::string, std::string>>{{"lr", "0.1"}, {"team", "nlp"}});
+  CHECK(tagged.tags ==
+        std::vector<std::pair<std::string, std::string>>{{"lr", "0.1"}, {"team", "nlp"}});
   runs.transition(record, RunState::preparing);
   auto loaded = runs.load(record.id);
   CHECK(loaded.state == RunState::preparing);

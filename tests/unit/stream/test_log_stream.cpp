@@ -26,7 +26,8 @@ struct Capture {
     std::string out;
     char buffer[4096];
     ssize_t n;
-    while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<size_t>(n));
+    while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0)
+      out.append(buffer, static_cast<size_t>(n));
     return out;
   }
 };
@@ -56,7 +57,9 @@ TEST_CASE("a live run's log is streamed, then the run ends sealed") {
   stream::StreamOptions options;
   options.all_ranks = true;
   options.output_fd = capture.fds[1];
-  options.on_state = [&](const store::RunRecord& r) { states.push_back(store::to_string(r.state)); };
+  options.on_state = [&](const store::RunRecord& r) {
+    states.push_back(store::to_string(r.state));
+  };
 
   std::thread supervisor([&] {
     store::RunStore own(ws);  // a separate connection, like another process

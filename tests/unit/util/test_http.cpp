@@ -28,7 +28,8 @@ struct Server {
     REQUIRE(::pipe(out) == 0);
     util::SpawnOptions options;
     options.argv = {"/usr/bin/python3",
-                    std::string(AMLRUN_SOURCE_DIR) + "/tests/e2e/http_test_server.py", folder.string()};
+                    std::string(AMLRUN_SOURCE_DIR) + "/tests/e2e/http_test_server.py",
+                    folder.string()};
     options.stdout_fd = out[1];
     pid = util::spawn(options);
     ::close(out[1]);
@@ -60,18 +61,22 @@ TEST_CASE("http_download: a file, a size limit, a missing file, a resumed transf
 
   util::DownloadOptions small;
   small.max_bytes = 1000;
-  CHECK(message_of([&] { util::http_download(server.url("/files/data.bin"), dir.path / "two.bin", small); }) ==
+  CHECK(message_of([&] {
+          util::http_download(server.url("/files/data.bin"), dir.path / "two.bin", small);
+        }) ==
         "download of " + server.url("/files/data.bin") + " exceeds the size limit of 1000 bytes");
   CHECK_FALSE(fs::exists(dir.path / "two.bin.part"));
 
-  CHECK(message_of([&] { util::http_download(server.url("/files/missing.bin"), dir.path / "three.bin"); }) ==
-        "download of " + server.url("/files/missing.bin") + " failed: HTTP 404");
+  CHECK(message_of([&] {
+          util::http_download(server.url("/files/missing.bin"), dir.path / "three.bin");
+        }) == "download of " + server.url("/files/missing.bin") + " failed: HTTP 404");
 
   util::DownloadOptions quick;
   quick.first_backoff = std::chrono::milliseconds(10);
   std::vector<std::string> retries;
   quick.on_retry = [&](const std::string& message) { retries.push_back(message); };
-  auto resumed = util::http_download(server.url("/truncate/data.bin"), dir.path / "four.bin", quick);
+  auto resumed =
+      util::http_download(server.url("/truncate/data.bin"), dir.path / "four.bin", quick);
   CHECK(resumed.bytes == body.size());
   CHECK(resumed.attempts == 2);
   CHECK(resumed.resumed == 1);
@@ -79,8 +84,9 @@ TEST_CASE("http_download: a file, a size limit, a missing file, a resumed transf
   REQUIRE(retries.size() == 1);
   CHECK(retries[0].starts_with("attempt 1 of 4 failed ("));
 
-  CHECK(message_of([&] { util::http_download("ftp://127.0.0.1/x", dir.path / "five.bin", quick); })
-            .starts_with("download of ftp://127.0.0.1/x failed: "));
+  CHECK(message_of([&] {
+          util::http_download("ftp://127.0.0.1/x", dir.path / "five.bin", quick);
+        }).starts_with("download of ftp://127.0.0.1/x failed: "));
   CHECK(util::file_name_from_url("https://h/a/b/iris%20data.csv?sig=1") == "iris_data.csv");
   CHECK(util::file_name_from_url("https://h/") == "download");
   // A decoded slash cannot make a path: the name stays one safe component.

@@ -32,8 +32,8 @@ TEST_CASE("shell_quote keeps plain words and single-quotes everything else") {
 }
 
 TEST_CASE("shell_quote round-trips hostile strings through a real shell") {
-  const std::vector<std::string> values = {"a b", "it's", "$(id)", "`id`", "line1\nline2",
-                                           "\"dq\"", "émoji 🚀", "--x=$HOME", "*", "a\\b"};
+  const std::vector<std::string> values = {"a b",    "it's",    "$(id)",     "`id`", "line1\nline2",
+                                           "\"dq\"", "émoji 🚀", "--x=$HOME", "*",    "a\\b"};
   for (const auto& value : values) {
     util::SpawnOptions options;
     options.argv = {"/bin/sh", "-c", "printf %s " + util::shell_quote(value)};

@@ -59,7 +59,8 @@ TEST_CASE("submit creates the workspace with a notice and the full layout") {
 TEST_CASE("run directories only take valid run names") {
   TempDir dir;
   workspace::Workspace ws(dir.path, {});
-  CHECK(ws.run_dir("exp_20261122T010600_0a1b2c3d") == dir.path / "runs" / "exp_20261122T010600_0a1b2c3d");
+  CHECK(ws.run_dir("exp_20261122T010600_0a1b2c3d") ==
+        dir.path / "runs" / "exp_20261122T010600_0a1b2c3d");
   CHECK(message_of([&] { ws.run_dir("../../etc"); }) ==
         "invalid run name '../../etc': use 1-128 characters from [A-Za-z0-9._-], starting with a "
         "letter or digit");
@@ -72,19 +73,26 @@ TEST_CASE("config.yml is validated with positions, all errors at once") {
                           "  kill_grace_seconds: -1\ncompute:\n  local: {type: slurm}\n"
                           "  gpu: {partition: x}\n  cpu: {type: kubernetes}\n");
   CHECK(message_of([&] { workspace::load_config(config); }) ==
-        config.string() + ":2:3: snapshot.max_file: unknown key 'max_file' (did you mean 'max_files'?)\n"
-        "    2 |   max_file: 10\n      |   ^\n" +
-        config.string() + ":3:16: snapshot.materialize: 'symlink' is not one of hardlink, copy\n"
-        "    3 |   materialize: symlink\n      |                ^\n" +
-        config.string() + ":5:23: local.kill_grace_seconds: must be between 0 and 3600, got -1\n"
-        "    5 |   kill_grace_seconds: -1\n      |                       ^\n" +
-        config.string() + ":7:3: compute.local: 'local' is the built-in target; choose another name\n"
-        "    7 |   local: {type: slurm}\n      |   ^\n" +
-        config.string() + ":8:8: compute.gpu: missing 'type' (slurm)\n"
-        "    8 |   gpu: {partition: x}\n      |        ^\n" +
-        config.string() + ":9:15: compute.cpu.type: 'kubernetes' is not one of slurm\n"
-        "    9 |   cpu: {type: kubernetes}\n      |               ^\n"
-        "6 errors in " + config.string());
+        config.string() +
+            ":2:3: snapshot.max_file: unknown key 'max_file' (did you mean 'max_files'?)\n"
+            "    2 |   max_file: 10\n      |   ^\n" +
+            config.string() +
+            ":3:16: snapshot.materialize: 'symlink' is not one of hardlink, copy\n"
+            "    3 |   materialize: symlink\n      |                ^\n" +
+            config.string() +
+            ":5:23: local.kill_grace_seconds: must be between 0 and 3600, got -1\n"
+            "    5 |   kill_grace_seconds: -1\n      |                       ^\n" +
+            config.string() +
+            ":7:3: compute.local: 'local' is the built-in target; choose another name\n"
+            "    7 |   local: {type: slurm}\n      |   ^\n" +
+            config.string() +
+            ":8:8: compute.gpu: missing 'type' (slurm)\n"
+            "    8 |   gpu: {partition: x}\n      |        ^\n" +
+            config.string() +
+            ":9:15: compute.cpu.type: 'kubernetes' is not one of slurm\n"
+            "    9 |   cpu: {type: kubernetes}\n      |               ^\n"
+            "6 errors in " +
+            config.string());
 }
 
 TEST_CASE("config.yml settings are read") {
