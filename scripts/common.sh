@@ -13,7 +13,7 @@ AMLRUN_PACKAGES=(
   libtorch-dev libjpeg62-turbo-dev libpng-dev
   python3-torch python3-torchvision dataset-fashion-mnist
   python3-venv python3-pip python3-setuptools python3-wheel
-  rsync hyperfine iproute2 procps util-linux
+  rsync hyperfine iproute2 iptables procps util-linux
   slurm-wlm munge
 )
 

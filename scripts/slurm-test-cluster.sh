@@ -57,6 +57,12 @@ SlurmctldHost=$(hostname)($HOST_ADDRESS)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# A requeued job waits cred_expire seconds (120 by default) before it may
+# start again: Slurm's own guard against starting it on a node that still
+# holds the revoked credential of the attempt it ended. Short here, so the
+# requeue tests need not wait two minutes (or force an early start, which
+# fails with "Job credential revoked").
+AuthInfo=cred_expire=10
 StateSaveLocation=$STATE/ctld
 SlurmdSpoolDir=$STATE/spool/%n
 SlurmctldPidFile=$STATE/slurmctld.pid
@@ -117,6 +123,30 @@ start_munge() {
   touch "$STATE/munged.started-by-us"
 }
 
+# Docker sets the FORWARD policy to DROP and, with br_netfilter loaded,
+# packets between two ports of a Linux bridge pass through FORWARD too: the
+# nodes could not reach each other. One ACCEPT for traffic that stays on our
+# bridge, in DOCKER-USER when Docker made it (Docker keeps that chain first
+# and never rewrites it), else in FORWARD.
+forwarding_chain() {
+  if iptables -n -L DOCKER-USER >/dev/null 2>&1; then echo DOCKER-USER; else echo FORWARD; fi
+}
+
+allow_bridge_forwarding() {
+  command -v iptables >/dev/null || return 0
+  local chain
+  chain="$(forwarding_chain)"
+  iptables -C "$chain" -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null ||
+    iptables -I "$chain" -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+}
+
+remove_bridge_forwarding() {
+  command -v iptables >/dev/null || return 0
+  local chain
+  chain="$(forwarding_chain)"
+  while iptables -D "$chain" -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; do :; done
+}
+
 setup_network() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
@@ -136,6 +166,7 @@ setup_network() {
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set lo up
   done
+  allow_bridge_forwarding
   # Node names resolve everywhere (MASTER_ADDR is the first node's name).
   local tmp
   tmp="$(mktemp)"
@@ -248,6 +279,7 @@ down() {
     ip link del "amlrun-${node}h" 2>/dev/null || true
   done
   ip link del "$BRIDGE" 2>/dev/null || true
+  remove_bridge_forwarding
   if [ -f "$STATE/munged.started-by-us" ] && [ -s /run/munge/munged.pid ]; then
     kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
     rm -f "$STATE/munged.started-by-us"

@@ -7,8 +7,8 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
-#include "lib/compute/slurm_settings.hpp"
-#include "lib/compute/slurm_target.hpp"
+#include "lib/compute/slurm/settings.hpp"
+#include "lib/compute/slurm/target.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::cli {
@@ -91,6 +91,7 @@ ExitCode show_slurm(const compute::SlurmTarget& target, OutputFormat output) {
     j["reachable"] = report.reachable;
     j["error"] = report.error;
     j["shared_dir_problem"] = report.shared_dir_problem;
+    j["partition_problem"] = report.partition_problem;
     nlohmann::ordered_json partitions = nlohmann::ordered_json::array();
     for (const auto& p : report.partitions) {
       partitions.push_back({{"name", p.name},
@@ -138,17 +139,12 @@ ExitCode show_slurm(const compute::SlurmTarget& target, OutputFormat output) {
     std::fprintf(stderr, "amlrun: error: %s\n", report.shared_dir_problem.c_str());
   }
   if (!report.reachable) std::fprintf(stderr, "amlrun: error: %s\n", report.error.c_str());
-  if (report.reachable && !settings.partition.empty()) {
-    bool known = false;
-    for (const auto& p : report.partitions) known |= p.name == settings.partition;
-    if (!known) {
-      std::fprintf(stderr,
-                   "amlrun: warning: Slurm has no partition '%s'; sbatch will refuse jobs\n",
-                   settings.partition.c_str());
-    }
+  if (!report.partition_problem.empty()) {
+    std::fprintf(stderr, "amlrun: error: %s\n", report.partition_problem.c_str());
   }
-  return report.reachable && report.shared_dir_problem.empty() ? ExitCode::ok
-                                                               : ExitCode::infrastructure;
+  bool usable =
+      report.reachable && report.shared_dir_problem.empty() && report.partition_problem.empty();
+  return usable ? ExitCode::ok : ExitCode::infrastructure;
 }
 
 }  // namespace

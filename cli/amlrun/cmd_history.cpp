@@ -4,6 +4,7 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/terminal.hpp"
+#include "lib/compute/compute_target.hpp"
 #include "lib/store/run_listing.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/store/tags.hpp"
@@ -131,6 +132,24 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     bool more = options->limit > 0 && rows.size() > static_cast<std::size_t>(options->limit);
     if (more) rows.pop_back();
     store::check_listed_runs(store, rows);
+    // Unfinished runs as their targets see them now (one squeue for all the
+    // Slurm runs), not as they were when someone last looked.
+    std::vector<std::string> unfinished;
+    for (const auto& row : rows) {
+      auto state = store::run_state_from_string(row.state);
+      if (row.problem.empty() && state && !store::is_terminal(*state)) unfinished.push_back(row.id);
+    }
+    if (!unfinished.empty()) {
+      std::map<std::string, store::RunRecord> now;
+      for (auto& record : compute::refresh_runs(store, unfinished)) now[record.id] = record;
+      for (auto& row : rows) {
+        auto it = now.find(row.id);
+        if (it == now.end()) continue;
+        row.state = store::to_string(it->second.state);
+        row.ended_at = it->second.ended_at;
+        row.exit_code = it->second.exit_code;
+      }
+    }
     if (options->output == ListFormat::json) {
       nlohmann::ordered_json list = nlohmann::ordered_json::array();
       for (const auto& row : rows) list.push_back(row_json(row));

@@ -1,42 +1,44 @@
 // Hidden commands that amlrun runs itself: the local supervisor and the rank
 // wrapper started by mpirun/srun, and the node side of a Slurm run.
 #include "cli/amlrun/commands.hpp"
-#include "lib/launch/slurm_job.hpp"
-#include "lib/launch/supervisor.hpp"
+#include "lib/compute/local/supervisor.hpp"
+#include "lib/compute/slurm/driver.hpp"
+#include "lib/launch/rank_exec.hpp"
 
 namespace amlrun::cli {
 
 void add_supervise(CLI::App& app, GlobalOptions&, Handler& handler) {
-  auto options = std::make_shared<launch::SupervisorOptions>();
+  auto options = std::make_shared<compute::SupervisorOptions>();
   auto root = std::make_shared<std::string>();
   app.add_option("--root", *root)->required();
   app.add_option("--run", options->run_id)->required();
   app.add_option("--lock-fd", options->lock_fd)->required();
   handler = [options, root]() {
     options->workspace_root = *root;
-    return static_cast<ExitCode>(launch::supervise_run(*options));
+    return static_cast<ExitCode>(compute::supervise_run(*options));
   };
 }
 
 void add_rank_exec(CLI::App& app, GlobalOptions&, Handler& handler) {
-  auto logs = std::make_shared<std::string>();
+  auto run_dir = std::make_shared<std::string>();
   auto per_node = std::make_shared<int>(1);
   auto no_torch_contract = std::make_shared<bool>(false);
   auto argv = std::make_shared<std::vector<std::string>>();
-  app.add_option("--logs", *logs)->required();
+  app.add_option("--run-dir", *run_dir)->required();
   app.add_option("--processes-per-node", *per_node);
   app.add_flag("--no-torch-contract", *no_torch_contract);
   app.add_option("PROGRAM", *argv)->required();
   app.prefix_command(false);
-  handler = [logs, per_node, no_torch_contract, argv]() {
-    return static_cast<ExitCode>(launch::exec_rank(*logs, *per_node, !*no_torch_contract, *argv));
+  handler = [run_dir, per_node, no_torch_contract, argv]() {
+    return static_cast<ExitCode>(
+        launch::exec_rank(*run_dir, *per_node, !*no_torch_contract, *argv));
   };
 }
 
 void add_slurm_run(CLI::App& app, GlobalOptions&, Handler& handler) {
   auto run_dir = std::make_shared<std::string>();
   app.add_option("--run-dir", *run_dir)->required();
-  handler = [run_dir]() { return static_cast<ExitCode>(launch::run_slurm_job(*run_dir)); };
+  handler = [run_dir]() { return static_cast<ExitCode>(compute::run_slurm_job(*run_dir)); };
 }
 
 }  // namespace amlrun::cli

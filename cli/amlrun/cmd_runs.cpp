@@ -70,20 +70,9 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   line("ended", r.ended_at);
   line("duration", util::format_duration(r.duration_seconds()));
   line("compute", fmt::format("{} ({})", r.compute, r.compute_type));
-  if (r.target.contains("job_id")) {
-    // Where to look in squeue, and what Slurm last said.
-    std::string slurm = "job " + r.target.value("job_id", "");
-    std::string state = r.target.value("slurm_state", "");
-    std::string reason = r.target.value("slurm_reason", "");
-    if (!state.empty())
-      slurm += ", " + state + (reason.empty() || reason == "None" ? "" : " (" + reason + ")");
-    if (r.target.value("attempt", 1) > 1)
-      slurm += fmt::format(", attempt {}", r.target.value("attempt", 1));
-    if (r.target.contains("nodes")) {
-      std::vector<std::string> nodes = r.target["nodes"].get<std::vector<std::string>>();
-      slurm += " on " + util::join(nodes, ",");
-    }
-    line("slurm", slurm);
+  for (const auto& [label, text] :
+       compute::make_target(store.workspace(), r.compute)->describe(r)) {
+    line(label.c_str(), text);
   }
   line("processes", fmt::format("{} on {} node{} ({})", r.process_count, r.instance_count,
                                 r.instance_count == 1 ? "" : "s", r.distribution));
@@ -93,17 +82,16 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
                      r.snapshot_files == 1 ? "" : "s", util::format_bytes(r.snapshot_bytes)));
   }
   std::string environment = fmt::format("{} ({}", r.environment_hash, r.environment_mode);
-  if (r.target.contains("environment") && r.target["environment"].contains("cache_hit")) {
-    const auto& facts = r.target["environment"];
-    environment +=
-        facts.value("cache_hit", false)
-            ? ", cached"
-            : fmt::format(", built in {}", util::format_duration(facts.value("seconds", 0.0)));
+  if (const auto& prepared = r.prepared_environment) {
+    environment += prepared->cache_hit
+                       ? ", cached"
+                       : fmt::format(", built in {}", util::format_duration(prepared->seconds));
   }
   line("environment", environment + ")");
   std::string tags;
   for (const auto& [k, v] : r.tags) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
   line("tags", tags);
+  for (const auto& warning : r.warnings) line("warning", warning);
   auto dir = store.run_dir(r.id);
   line("outputs", (dir / "artifacts" / "outputs").string());
   line("logs", (dir / "artifacts" / "logs").string());

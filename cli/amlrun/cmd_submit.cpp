@@ -5,8 +5,8 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
-#include "lib/compute/submit.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/submit/submit.hpp"
 
 namespace amlrun::cli {
 
@@ -53,7 +53,7 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
   app.add_option("--output", options->output, "text or json (json: stdout holds only the result)")
       ->transform(CLI::CheckedTransformer(k_formats, CLI::ignore_case));
   handler = [options, &global]() {
-    compute::SubmitRequest request;
+    submit::SubmitRequest request;
     request.spec_file = options->file;
     request.overrides = options->overrides;
     request.compute = options->compute;
@@ -62,7 +62,7 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
     request.notice = [](const std::string& text) {
       std::fprintf(stderr, "amlrun: %s\n", text.c_str());
     };
-    auto submitted = compute::submit_job(request);
+    auto submitted = submit::submit_job(request);
     const auto& id = submitted.record.id;
     if (options->no_wait) {
       if (options->output == OutputFormat::json) {

@@ -59,10 +59,9 @@ Handler group_handler(CLI::App& app, const std::string& group,
 // The workspace as the user pointed at it (flag, variable, or walking up).
 workspace::OpenOptions workspace_options(const GlobalOptions& global, bool create_if_missing);
 
-// Exit code for a terminal run state (DESIGN.md).
-ExitCode exit_code_for_state(const std::string& state);
-// The same for a record: a run that Failed for the infrastructure's reasons
-// (Slurm preemption, node failure) exits with 3, not 1.
+// Exit code for a terminal run (DESIGN.md): Completed 0, Canceled 4,
+// Failed 1 — or 3 when it failed for the infrastructure's reasons (Slurm
+// preemption, node failure), not the code's.
 ExitCode exit_code_for_record(const store::RunRecord& record);
 
 }  // namespace amlrun::cli

@@ -27,20 +27,17 @@ void on_interrupt(int) {
 
 }  // namespace
 
-ExitCode exit_code_for_state(const std::string& state) {
-  if (state == "Completed") return ExitCode::ok;
-  if (state == "Canceled") return ExitCode::run_canceled;
-  return ExitCode::run_failed;
-}
-
 ExitCode exit_code_for_record(const store::RunRecord& record) {
-  // A run that failed for the cluster's reasons (preemption, a failed node)
-  // is not a failure of the code: CI may retry it.
-  if (record.state == store::RunState::failed &&
-      record.target.value("failure_kind", "") == "infrastructure") {
-    return ExitCode::infrastructure;
+  switch (record.state) {
+    case store::RunState::completed:
+      return ExitCode::ok;
+    case store::RunState::canceled:
+      return ExitCode::run_canceled;
+    default:
+      // A run that failed for the cluster's reasons (preemption, a failed
+      // node) is not a failure of the code: CI may retry it.
+      return record.infrastructure_failure ? ExitCode::infrastructure : ExitCode::run_failed;
   }
-  return exit_code_for_state(store::to_string(record.state));
 }
 
 nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRecord& record) {
@@ -67,7 +64,7 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   auto initial = store.load(run_id);
   auto target = compute::make_target(store.workspace(), initial.compute);
   stream::StreamOptions stream_options;
-  stream_options.log_dirs = target->log_directories(store, initial);
+  stream_options.log_roots = target->log_roots(store, initial);
   stream_options.state_dirs = target->state_directories(store, initial);
   stream_options.all_ranks = options.all_ranks;
   // In json mode stdout carries the result alone; the logs go to stderr.
@@ -82,11 +79,19 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
       std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(),
                    store::to_string(record.state).c_str());
     }
-    // On a cluster, Starting can last: say which job to look for in squeue.
-    if (text && record.state == store::RunState::starting && record.target.contains("job_id")) {
-      std::fprintf(stderr, "amlrun: %s Starting: Slurm job %s\n", record.id.c_str(),
-                   record.target["job_id"].get<std::string>().c_str());
+  };
+  // On a cluster, Starting can last: say which job to look for in squeue,
+  // and why it waits, whenever that changes.
+  std::string last_note;
+  stream_options.on_record = [&](const store::RunRecord& record) {
+    std::string note = target->progress_note(record);
+    if (text && !note.empty() && note != last_note) {
+      std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(), note.c_str());
     }
+    last_note = note;
+  };
+  stream_options.on_warning = [&](const std::string& warning) {
+    std::fprintf(stderr, "amlrun: warning: %s\n", warning.c_str());
   };
   util::timing_mark("following");
   auto result = stream::stream_run(store, run_id, stream_options);
@@ -99,6 +104,9 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
                  run_id.c_str(), run_id.c_str(), run_id.c_str());
     return ExitCode::interrupted;
   }
+  // The run's owner writes its last lines after the end is recorded: wait
+  // for it, so nothing of the run still writes once amlrun returns.
+  target->settle(store, record);
   if (!text) {
     std::printf("%s\n", run_json(store, record).dump(2).c_str());
   } else {
@@ -107,6 +115,9 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
                     util::format_duration(record.duration_seconds()));
     if (record.exit_code) ending += fmt::format(", exit code {}", *record.exit_code);
     if (!record.failure_reason.empty()) ending += fmt::format(" ({})", record.failure_reason);
+    for (const auto& warning : record.warnings) {
+      std::fprintf(stderr, "amlrun: warning: %s\n", warning.c_str());
+    }
     std::fprintf(stderr, "%s\n", ending.c_str());
     auto outputs = store.run_dir(record.id) / "artifacts" / "outputs";
     std::fprintf(stderr, "amlrun: outputs: %s\n", outputs.c_str());

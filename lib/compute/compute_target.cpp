@@ -1,18 +1,49 @@
 #include "lib/compute/compute_target.hpp"
 
 #include <fmt/format.h>
+#include <map>
 
-#include "lib/compute/local_target.hpp"
-#include "lib/compute/slurm_target.hpp"
+#include "lib/compute/local/local_target.hpp"
+#include "lib/compute/slurm/target.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::compute {
 
-std::vector<std::filesystem::path> ComputeTarget::log_directories(
-    const store::RunStore& store, const store::RunRecord& record) const {
-  auto run_dir = store.run_dir(record.id);
-  return {run_dir / "wd" / "logs" / "user_logs", run_dir / "artifacts" / "logs" / "user_logs"};
+std::vector<store::RunRecord> ComputeTarget::refresh_all(store::RunStore& store,
+                                                         std::vector<store::RunRecord> records) {
+  for (auto& record : records) record = refresh(store, std::move(record));
+  return records;
+}
+
+std::vector<std::filesystem::path> ComputeTarget::log_roots(const store::RunStore& store,
+                                                            const store::RunRecord& record) const {
+  return {store.run_dir(record.id)};
+}
+
+std::vector<store::RunRecord> refresh_runs(store::RunStore& store,
+                                           const std::vector<std::string>& ids) {
+  std::map<std::string, std::vector<store::RunRecord>> by_target;
+  for (const auto& id : ids) {
+    try {
+      auto record = store.load(id);
+      by_target[record.compute].push_back(std::move(record));
+    } catch (const util::Error&) {
+      // A damaged record is the listing's to report, not ours.
+    }
+  }
+  std::vector<store::RunRecord> refreshed;
+  for (auto& [name, records] : by_target) {
+    try {
+      auto target = make_target(store.workspace(), name);
+      records = target->refresh_all(store, std::move(records));
+    } catch (const util::Error&) {
+      // A target that cannot be used now (removed from config.yml, Slurm
+      // unreachable): the records as they are.
+    }
+    for (auto& record : records) refreshed.push_back(std::move(record));
+  }
+  return refreshed;
 }
 
 std::unique_ptr<ComputeTarget> make_target(const workspace::Workspace& workspace,

@@ -1,15 +1,19 @@
 #pragma once
 // Compute targets: where runs execute. `local` is built in; named targets
-// come from the workspace config (type: slurm, ...).
+// come from the workspace config (type: slurm, ...). Each target lives in
+// its own folder (local/, slurm/) with both of its halves: what `amlrun`
+// does on the submitting machine (this interface) and the process that owns
+// the run where it executes (the supervisor, the Slurm driver).
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "lib/store/file_lock.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/error.hpp"
+#include "lib/util/file_lock.hpp"
 #include "lib/workspace/workspace.hpp"
 
 namespace amlrun::compute {
@@ -29,23 +33,40 @@ class ComputeTarget {
   virtual std::string type() const = 0;
   // Hands a created run (state Queued, its supervisor lock held by the
   // caller) to the target. Returns once the target has accepted it.
-  virtual void submit(store::RunStore& store, store::RunRecord& record, store::FileLock lock) = 0;
+  virtual void submit(store::RunStore& store, store::RunRecord& record, util::FileLock lock) = 0;
   // Asks the target to cancel; returns without waiting for the end.
   virtual void request_cancel(store::RunStore& store, const store::RunRecord& record) = 0;
   // Brings a record up to date when the target knows more than run.json
-  // (a supervisor that died without recording a result). Cheap enough to
-  // call once a second.
+  // (a supervisor that died without recording a result, a Slurm job's
+  // progress). Cheap enough to call once a second.
   virtual store::RunRecord refresh(store::RunStore& store, store::RunRecord record) = 0;
-  // Where the run's per-rank logs (std_log_rank_<r>.txt) appear, in the
-  // order to look: where they are written first, where they are sealed last.
-  virtual std::vector<std::filesystem::path> log_directories(const store::RunStore& store,
-                                                             const store::RunRecord& record) const;
+  // Brings several unfinished records up to date at once (`runs list`):
+  // targets that ask a scheduler ask it once for all of them.
+  virtual std::vector<store::RunRecord> refresh_all(store::RunStore& store,
+                                                    std::vector<store::RunRecord> records);
+  // The run directories (store::RunTree roots) where the run's captured logs
+  // appear (artifacts/logs/user_logs/std_log_rank_<r>.txt), in the order to
+  // look: where they are written first, where they are collected last.
+  virtual std::vector<std::filesystem::path> log_roots(const store::RunStore& store,
+                                                       const store::RunRecord& record) const;
   // Where files that change the run's state appear (watched while
   // streaming, so refresh() runs as soon as one does); none by default.
   virtual std::vector<std::filesystem::path> state_directories(
       const store::RunStore& store, const store::RunRecord& record) const {
     return {};
   }
+  // What `amlrun show` prints about the run besides the record's fields, as
+  // label and text ("slurm", "job 12, RUNNING on n1,n2").
+  virtual std::vector<std::pair<std::string, std::string>> describe(
+      const store::RunRecord& record) const {
+    return {};
+  }
+  // A line for a person following the run when it says something new
+  // ("Slurm job 12 PENDING (Resources)"); "" when there is nothing to say.
+  virtual std::string progress_note(const store::RunRecord& record) const { return ""; }
+  // Waits (briefly) until the process that owned an ended run is gone, so
+  // nothing of the run writes any more when the caller returns.
+  virtual void settle(const store::RunStore& store, const store::RunRecord& record) const {}
   // One-line notices for the user while submitting (copied inputs, ...).
   void set_notice(std::function<void(const std::string&)> notice) { m_notice = std::move(notice); }
 
@@ -57,6 +78,13 @@ class ComputeTarget {
  private:
   std::function<void(const std::string&)> m_notice;
 };
+
+// The records of `ids` brought up to date by their targets (each target
+// asked once for all of its runs); ids whose record cannot be read are left
+// out. For listings: `runs list` shows Slurm runs as they are, not as they
+// were when someone last looked.
+std::vector<store::RunRecord> refresh_runs(store::RunStore& store,
+                                           const std::vector<std::string>& ids);
 
 // "local" or a target named in config.yml; InputError naming the known
 // targets (with a suggestion) otherwise.

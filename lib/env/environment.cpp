@@ -126,6 +126,12 @@ std::string digest_directory(const fs::path& root) {
 
 }  // namespace
 
+Mode mode_from_string(const std::string& text) {
+  if (text == "venv") return Mode::venv;
+  if (text == "container") return Mode::container;
+  return Mode::host;
+}
+
 std::string to_string(Mode mode) {
   switch (mode) {
     case Mode::host:

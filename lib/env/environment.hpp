@@ -19,6 +19,8 @@ namespace fs = std::filesystem;
 
 enum class Mode { host, venv, container };
 std::string to_string(Mode mode);
+// "host", "venv", "container"; host for anything else.
+Mode mode_from_string(const std::string& text);
 
 struct Environment {
   std::string base_image;       // the image to start FROM (a default when none is given)

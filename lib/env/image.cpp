@@ -5,7 +5,7 @@
 #include "lib/env/context.hpp"
 #include "lib/env/runtime.hpp"
 #include "lib/env/venv.hpp"
-#include "lib/store/file_lock.hpp"
+#include "lib/util/file_lock.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/process.hpp"
 #include "lib/util/strings.hpp"
@@ -36,8 +36,7 @@ ImageResult ensure_image(const std::string& runtime, const Environment& environm
     return result;
   }
   fs::create_directories(environments_dir);
-  auto lock =
-      store::FileLock::acquire(environments_dir / ("image-" + hash.substr(0, 16) + ".lock"));
+  auto lock = util::FileLock::acquire(environments_dir / ("image-" + hash.substr(0, 16) + ".lock"));
   if (image_exists(runtime, result.image)) {
     result.cache_hit = true;
     result.seconds = elapsed();

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "lib/env/context.hpp"
-#include "lib/store/file_lock.hpp"
+#include "lib/util/file_lock.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/hash.hpp"
 #include "lib/util/process.hpp"
@@ -75,7 +75,7 @@ VenvResult ensure_venv(const VenvRequest& request) {
     result.seconds = elapsed();
     return result;
   }
-  auto lock = store::FileLock::acquire(fs::path(directory.string() + ".lock"));
+  auto lock = util::FileLock::acquire(fs::path(directory.string() + ".lock"));
   if (fs::exists(directory / k_ready_marker)) {  // another run built it while we waited
     result.cache_hit = true;
     result.seconds = elapsed();

@@ -67,11 +67,13 @@ static std::string make_local_input(const spec::InputSpec& input, const fs::path
 }
 
 static std::string download_input(const spec::InputSpec& input, const fs::path& inputs_dir,
-                                  const Log& log) {
+                                  const InputOptions& input_options) {
+  const Log& log = input_options.log;
   fs::path directory = inputs_dir / input.name;
   fs::create_directories(directory);
   fs::path target = directory / util::file_name_from_url(input.url);
   util::DownloadOptions options;
+  options.should_stop = input_options.should_stop;
   options.on_retry = [&](const std::string& message) {
     log(fmt::format("input '{}': {}", input.name, message));
   };
@@ -93,8 +95,7 @@ static std::string download_input(const spec::InputSpec& input, const fs::path& 
 
 std::vector<std::pair<std::string, std::string>> prepare_inputs(const spec::JobSpec& spec,
                                                                 const fs::path& run_dir,
-                                                                bool private_mounts,
-                                                                const Log& log) {
+                                                                const InputOptions& options) {
   std::vector<std::pair<std::string, std::string>> prepared;
   fs::path inputs_dir = run_dir / "inputs";
   for (const auto& input : spec.inputs) {
@@ -107,7 +108,7 @@ std::vector<std::pair<std::string, std::string>> prepare_inputs(const spec::JobS
       if (input.mode == "direct") {
         prepared.emplace_back(input.name, input.url);  // the program reads the URL itself
       } else {
-        prepared.emplace_back(input.name, download_input(input, inputs_dir, log));
+        prepared.emplace_back(input.name, download_input(input, inputs_dir, options));
       }
       continue;
     }
@@ -116,7 +117,8 @@ std::vector<std::pair<std::string, std::string>> prepare_inputs(const spec::JobS
       throw util::InputError(
           fmt::format("input '{}': {} no longer exists", input.name, input.path));
     }
-    prepared.emplace_back(input.name, make_local_input(input, inputs_dir, private_mounts, log));
+    prepared.emplace_back(input.name,
+                          make_local_input(input, inputs_dir, options.private_mounts, options.log));
   }
   return prepared;
 }

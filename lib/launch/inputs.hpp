@@ -20,6 +20,15 @@ using Log = std::function<void(const std::string&)>;
 // False (and nothing changed) when the process may not (not root).
 bool enter_private_mount_namespace();
 
+struct InputOptions {
+  // Read-only bind mounts for local inputs (the caller entered a private
+  // mount namespace); links otherwise.
+  bool private_mounts = false;
+  Log log;
+  // Polled during downloads: true stops them (a cancel while Preparing).
+  std::function<bool()> should_stop;
+};
+
 // Returns name → value for every input, in spec order. Local inputs appear
 // at <run_dir>/inputs/<name> (a folder) or <run_dir>/inputs/<name>/<file>: a
 // read-only bind mount when `private_mounts`, else a symbolic link to the
@@ -28,7 +37,6 @@ bool enter_private_mount_namespace();
 // file is there. Throws util::Error naming the input on failure.
 std::vector<std::pair<std::string, std::string>> prepare_inputs(const spec::JobSpec& spec,
                                                                 const fs::path& run_dir,
-                                                                bool private_mounts,
-                                                                const Log& log);
+                                                                const InputOptions& options);
 
 }  // namespace amlrun::launch

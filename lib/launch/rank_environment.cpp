@@ -8,18 +8,11 @@
 #include <fmt/format.h>
 
 #include "lib/launch/command_script.hpp"
+#include "lib/store/run_layout.hpp"
 #include "lib/util/hash.hpp"
 #include "lib/util/process.hpp"
 
 namespace amlrun::launch {
-
-fs::path rank_log_path(const fs::path& logs_dir, int rank) {
-  return logs_dir / "user_logs" / fmt::format("std_log_rank_{}.txt", rank);
-}
-
-fs::path rank_metrics_path(const fs::path& logs_dir, int rank) {
-  return logs_dir / "metrics" / fmt::format("rank_{}.jsonl", rank);
-}
 
 std::vector<std::string> run_environment(const RunContext& context,
                                          std::vector<std::string> environment) {
@@ -50,7 +43,8 @@ std::vector<std::string> run_environment(const RunContext& context,
 void add_rank_environment(std::vector<std::string>& environment, const RunContext& context,
                           int rank) {
   using util::set_env;
-  set_env(environment, "AMLRUN_METRICS_FILE", rank_metrics_path(context.logs_dir, rank).string());
+  set_env(environment, "AMLRUN_METRICS_FILE",
+          store::RunTree(context.run_dir).rank_metrics(rank).string());
   if (context.distribution == spec::DistributionType::none) return;
   int per_node = context.processes_per_instance;
   set_env(environment, "MASTER_ADDR", context.master_address);

@@ -17,10 +17,10 @@ struct RunContext {
   std::string run_id;
   std::string experiment;
   fs::path workspace_root;
-  fs::path run_dir;
-  fs::path working_dir;
-  fs::path outputs_dir;
-  fs::path logs_dir;
+  fs::path run_dir;      // the run's directory (store::RunTree): captured logs live there
+  fs::path working_dir;  // the run's wd/
+  fs::path outputs_dir;  // wd/outputs (AMLRUN_OUTPUTS_DIR)
+  fs::path logs_dir;     // wd/logs (AMLRUN_LOGS_DIR): the job's own logs
   std::vector<std::pair<std::string, std::string>> inputs;   // name → path or literal value
   std::vector<std::pair<std::string, std::string>> outputs;  // name → path
   std::vector<std::pair<std::string, std::string>> user_variables;
@@ -32,11 +32,6 @@ struct RunContext {
   int master_port = 0;
   int world_size() const { return instance_count * processes_per_instance; }
 };
-
-// logs/user_logs/std_log_rank_<r>.txt
-fs::path rank_log_path(const fs::path& logs_dir, int rank);
-// logs/metrics/rank_<r>.jsonl: each rank appends its metrics here.
-fs::path rank_metrics_path(const fs::path& logs_dir, int rank);
 
 // The run-wide variables added to `inherited` (the submitting shell's
 // environment). User variables win over inherited ones; amlrun's own win over

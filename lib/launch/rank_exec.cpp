@@ -8,9 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "lib/launch/rank_environment.hpp"
-#include "lib/launch/supervisor.hpp"
+#include "lib/launch/rank_exec.hpp"
+#include "lib/store/run_layout.hpp"
 #include "lib/util/process.hpp"
+#include "lib/util/safe_dir.hpp"
 
 namespace amlrun::launch {
 
@@ -21,7 +22,7 @@ static int first_integer_variable(std::initializer_list<const char*> names, int 
   return fallback;
 }
 
-int exec_rank(const std::filesystem::path& logs_dir, int processes_per_node, bool torch_contract,
+int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool torch_contract,
               const std::vector<std::string>& argv) {
   if (argv.empty()) {
     std::fprintf(stderr, "amlrun _rank-exec: no program given\n");
@@ -54,13 +55,19 @@ int exec_rank(const std::filesystem::path& logs_dir, int processes_per_node, boo
     set("NODE_RANK", std::to_string(node_rank));
     set("GROUP_RANK", std::to_string(node_rank));
   }
-  set("AMLRUN_METRICS_FILE", rank_metrics_path(logs_dir, rank).string());
+  store::RunTree tree(run_dir);
+  set("AMLRUN_METRICS_FILE", tree.rank_metrics(rank).string());
 
-  std::string log_path = rank_log_path(logs_dir, rank).string();
-  int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    std::fprintf(stderr, "amlrun _rank-exec: cannot open %s: %s\n", log_path.c_str(),
-                 std::strerror(errno));
+  // The rank's log is reached from the run directory without following a
+  // link: a job cannot point it at a file of the user's.
+  int fd = -1;
+  try {
+    auto logs = util::SafeDir::open(run_dir).make_dirs(store::RunTree::relative_user_logs());
+    fd = logs.open_file(store::RunTree::rank_log_name(rank), O_WRONLY | O_CREAT | O_APPEND)
+             .release();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "amlrun _rank-exec: cannot open the log of rank %d: %s\n", rank,
+                 error.what());
     return 127;
   }
   ::dup2(fd, 1);

@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <set>
 
-#include "lib/store/file_lock.hpp"
 #include "lib/store/metric_ingest.hpp"
 #include "lib/store/metrics.hpp"
 #include "lib/store/run_listing.hpp"
 #include "lib/util/error.hpp"
+#include "lib/util/file_lock.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/names.hpp"
 #include "lib/util/time.hpp"
@@ -111,7 +111,7 @@ class RunChecker {
     if (!fs::exists(record, error)) {
       // create() makes the directory and takes the lock before the record
       // exists: a held lock means a submission in progress.
-      bool busy = is_locked(m_store.lock_path(id)) ||
+      bool busy = util::is_locked(m_store.lock_path(id)) ||
                   !util::older_than(m_store.run_dir(id), k_leftover_age_seconds);
       if (busy) return;
       auto& finding = add({fmt::format("{} has no run.json (a submission interrupted before it "

@@ -37,6 +37,8 @@ bool is_terminal(RunState state) {
 bool can_transition(RunState from, RunState to) {
   if (is_terminal(from)) return false;
   if (to == RunState::failed || to == RunState::canceled) return true;
+  // A cluster may requeue a running job: it waits to start again.
+  if (from == RunState::running && to == RunState::starting) return true;
   return static_cast<int>(to) > static_cast<int>(from) &&
          (to != RunState::completed || from == RunState::finalizing);
 }
@@ -70,6 +72,7 @@ nlohmann::ordered_json to_json(const RunRecord& r) {
   j["exit_code"] =
       r.exit_code ? nlohmann::ordered_json(*r.exit_code) : nlohmann::ordered_json(nullptr);
   j["failure_reason"] = r.failure_reason;
+  if (!r.warnings.empty()) j["warnings"] = r.warnings;
   j["compute"] = r.compute;
   j["compute_type"] = r.compute_type;
   j["snapshot"] = {{"id", r.snapshot_id}, {"files", r.snapshot_files}, {"bytes", r.snapshot_bytes}};
@@ -82,6 +85,20 @@ nlohmann::ordered_json to_json(const RunRecord& r) {
   j["submit_host"] = r.submit_host;
   j["amlrun_version"] = r.amlrun_version;
   j["target"] = r.target;
+  // Two facts every target shares are kept under "target", where the first
+  // amlrun wrote them (scripts read them there).
+  if (r.infrastructure_failure) j["target"]["failure_kind"] = "infrastructure";
+  if (const auto& prepared = r.prepared_environment) {
+    auto& facts = j["target"]["environment"];
+    facts = {{"mode", r.environment_mode},
+             {"hash", r.environment_hash},
+             {"cache_hit", prepared->cache_hit},
+             {"seconds", prepared->seconds}};
+    if (!prepared->location.empty()) {
+      facts[r.environment_mode == "container" ? "image" : "venv"] = prepared->location;
+    }
+    if (!prepared->python.empty()) facts["python"] = prepared->python;
+  }
   j["cancel_requested"] = r.cancel_requested;
   return j;
 }
@@ -120,6 +137,7 @@ RunRecord run_record_from_json(const nlohmann::json& j) {
       r.exit_code = j["exit_code"].get<int>();
     }
     r.failure_reason = j.value("failure_reason", "");
+    r.warnings = j.value("warnings", std::vector<std::string>{});
     r.compute = j.value("compute", "local");
     r.compute_type = j.value("compute_type", "local");
     if (j.contains("snapshot")) {
@@ -139,6 +157,21 @@ RunRecord run_record_from_json(const nlohmann::json& j) {
     r.submit_host = j.value("submit_host", "");
     r.amlrun_version = j.value("amlrun_version", "");
     r.target = j.value("target", nlohmann::json::object());
+    if (!r.target.is_object()) r.target = nlohmann::json::object();
+    r.infrastructure_failure = r.target.value("failure_kind", "") == "infrastructure";
+    r.target.erase("failure_kind");
+    if (r.target.contains("environment") && r.target["environment"].is_object()) {
+      const auto& facts = r.target["environment"];
+      if (facts.contains("cache_hit")) {
+        PreparedEnvironment prepared;
+        prepared.cache_hit = facts.value("cache_hit", false);
+        prepared.seconds = facts.value("seconds", 0.0);
+        prepared.location = facts.value(r.environment_mode == "container" ? "image" : "venv", "");
+        prepared.python = facts.value("python", "");
+        r.prepared_environment = prepared;
+      }
+    }
+    r.target.erase("environment");
     r.cancel_requested = j.value("cancel_requested", false);
     return r;
   } catch (const nlohmann::json::exception& error) {

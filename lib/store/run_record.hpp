@@ -28,12 +28,21 @@ std::string to_string(RunState state);  // "Queued", "Running", ...
 std::optional<RunState> run_state_from_string(const std::string& text);
 bool is_terminal(RunState state);
 // Legal transitions; a terminal state is final. Anything may fail or be
-// canceled before it is terminal.
+// canceled before it is terminal; Running may go back to Starting (a Slurm
+// job requeued, waiting to run again).
 bool can_transition(RunState from, RunState to);
 
 struct StateChange {
   RunState state;
   std::string at;  // ISO 8601 UTC
+};
+
+// How the run's environment was made ready (Preparing), when it was.
+struct PreparedEnvironment {
+  bool cache_hit = false;
+  double seconds = 0;    // building it (0 on a cache hit)
+  std::string location;  // the venv's directory or the image's name
+  std::string python;    // the venv's python
 };
 
 struct RunRecord {
@@ -53,6 +62,12 @@ struct RunRecord {
   std::string ended_at;    // entered a terminal state
   std::optional<int> exit_code;
   std::string failure_reason;  // "timeout", "canceled by user", "rank 1 exited with code 3", ...
+  // Failed for a reason outside the user's code (preemption, a failed node,
+  // a job the cluster lost): `amlrun submit/stream` exit with 3, not 1.
+  bool infrastructure_failure = false;
+  // What the user should know although the run went on: the job deleted or
+  // replaced ./outputs or ./logs, a link it planted was not followed, ...
+  std::vector<std::string> warnings;
   std::string compute = "local";
   std::string compute_type = "local";
   std::string snapshot_id;
@@ -60,6 +75,7 @@ struct RunRecord {
   std::uint64_t snapshot_bytes = 0;
   std::string environment_hash;
   std::string environment_mode = "host";
+  std::optional<PreparedEnvironment> prepared_environment;
   int instance_count = 1;
   int process_count = 1;
   std::string distribution = "none";
@@ -67,7 +83,9 @@ struct RunRecord {
   std::string submitted_by;
   std::string submit_host;
   std::string amlrun_version;
-  // Target-specific facts (supervisor pid, Slurm job id, attempt, ...).
+  // The compute target's own state (supervisor pid, Slurm job id, attempt,
+  // ...): stored as it is here; each target reads and writes it as its
+  // typed struct (lib/compute/<target>/).
   nlohmann::json target = nlohmann::json::object();
   bool cancel_requested = false;
 

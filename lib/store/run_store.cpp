@@ -30,13 +30,13 @@ std::string RunStore::new_run_id(const std::string& experiment) {
                      util::random_hex(4));
 }
 
-FileLock RunStore::create(RunRecord& record) {
+util::FileLock RunStore::create(RunRecord& record) {
   fs::path dir = run_dir(record.id);
   if (::mkdir(dir.c_str(), 0755) != 0) {
     if (errno == EEXIST) throw util::InfraError(fmt::format("run {} already exists", record.id));
     util::throw_errno(fmt::format("cannot create {}", dir.string()));
   }
-  FileLock lock = FileLock::acquire(lock_path(record.id));
+  util::FileLock lock = util::FileLock::acquire(lock_path(record.id));
   record.state = RunState::queued;
   record.created_at = util::utc_iso8601(util::Clock::now());
   record.history = {{RunState::queued, record.created_at}};
@@ -275,15 +275,16 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
   return rows;
 }
 
-void RunStore::transition(RunRecord& record, RunState next) {
+void RunStore::transition(RunRecord& record, RunState next, std::optional<util::TimePoint> at) {
   if (!can_transition(record.state, next)) {
     throw util::InfraError(fmt::format("run {}: cannot go from {} to {}", record.id,
                                        to_string(record.state), to_string(next)));
   }
-  std::string now = util::utc_iso8601(util::Clock::now());
+  std::string now = util::utc_iso8601(at.value_or(util::Clock::now()));
   record.state = next;
   record.history.push_back({next, now});
-  if (next == RunState::running) record.started_at = now;
+  // The first start: a requeued job that runs again keeps it.
+  if (next == RunState::running && record.started_at.empty()) record.started_at = now;
   if (is_terminal(next)) record.ended_at = now;
   save(record);
 }

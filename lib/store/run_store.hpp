@@ -8,8 +8,9 @@
 #include <vector>
 
 #include "lib/store/database.hpp"
-#include "lib/store/file_lock.hpp"
 #include "lib/store/run_record.hpp"
+#include "lib/util/file_lock.hpp"
+#include "lib/util/time.hpp"
 #include "lib/workspace/workspace.hpp"
 
 namespace amlrun::store {
@@ -64,7 +65,7 @@ class RunStore {
   // and only then writes the record in state Queued, so a reader never sees
   // a live run without a lock holder. The caller hands the lock on to the
   // process that will own the run.
-  FileLock create(RunRecord& record);
+  util::FileLock create(RunRecord& record);
   // Writes run.json (durably) and then the index row, under the run's record
   // lock. Tags set by `amlrun runs tag` since `record` was loaded are kept.
   void save(const RunRecord& record);
@@ -87,9 +88,11 @@ class RunStore {
   // The index, for the other tables in it (metrics, models).
   const Database& database() const { return m_db; }
 
-  // Moves the record to `next` with a timestamp, records history and end
-  // facts, and saves it. Illegal transitions throw (a bug, not user input).
-  void transition(RunRecord& record, RunState next);
+  // Moves the record to `next` with a timestamp (now, or `at` when the
+  // change is known to have happened earlier: a run found ended after its
+  // owner died), records history and end facts, and saves it. Illegal
+  // transitions throw (a bug, not user input).
+  void transition(RunRecord& record, RunState next, std::optional<util::TimePoint> at = {});
 
  private:
   void index(const RunRecord& record);

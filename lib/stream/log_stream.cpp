@@ -8,9 +8,13 @@
 #include <fmt/format.h>
 #include <cerrno>
 #include <map>
+#include <optional>
+#include <set>
 
+#include "lib/store/run_layout.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
+#include "lib/util/safe_dir.hpp"
 #include "lib/util/time.hpp"
 
 namespace amlrun::stream {
@@ -31,11 +35,9 @@ class Streamer {
  public:
   Streamer(store::RunStore& store, const std::string& run_id, const StreamOptions& options)
       : m_store(store), m_options(options), m_run_dir(store.run_dir(run_id)), m_run_id(run_id) {
-    m_log_dirs = options.log_dirs;
-    if (m_log_dirs.empty()) {
-      m_log_dirs = {m_run_dir / "wd" / "logs" / "user_logs",
-                    m_run_dir / "artifacts" / "logs" / "user_logs"};
-    }
+    m_log_roots = options.log_roots;
+    if (m_log_roots.empty()) m_log_roots = {m_run_dir};
+    for (const auto& root : m_log_roots) m_log_dirs.push_back(store::RunTree(root).user_logs());
     m_inotify = util::UniqueFd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
     if (m_inotify) {
       ::inotify_add_watch(m_inotify.get(), m_run_dir.c_str(), IN_MOVED_TO | IN_CREATE);
@@ -116,14 +118,34 @@ class Streamer {
   void open_logs(const store::RunRecord& record) {
     for (int rank : wanted_ranks(record)) {
       if (m_logs.count(rank) && m_logs[rank].fd) continue;
-      std::string name = fmt::format("std_log_rank_{}.txt", rank);
-      for (const fs::path& dir : m_log_dirs) {
-        util::UniqueFd fd(::open((dir / name).c_str(), O_RDONLY | O_CLOEXEC));
-        if (fd) {
-          m_logs[rank].fd = std::move(fd);
+      std::string name = store::RunTree::rank_log_name(rank);
+      for (const fs::path& root : m_log_roots) {
+        if (auto fd = open_log(root, name)) {
+          m_logs[rank].fd = std::move(*fd);
           break;
         }
       }
+    }
+  }
+
+  // The log below `root`, reached without following a link (the job can
+  // put one where its log was); nullopt when it is not there (yet).
+  std::optional<util::UniqueFd> open_log(const fs::path& root, const std::string& name) {
+    try {
+      auto dir = util::SafeDir::open(root).find_dir(store::RunTree::relative_user_logs());
+      if (!dir) return std::nullopt;
+      util::UniqueFd fd = dir->try_open_file(name, O_RDONLY);
+      if (!fd) return std::nullopt;
+      return fd;
+    } catch (const util::PathInTheWay& error) {
+      if (m_warned.insert(error.where().string()).second && m_options.on_warning) {
+        m_options.on_warning(fmt::format(
+            "{} is {}, not the log amlrun captured; it is not followed", error.where().string(),
+            error.is_link() ? "a symbolic link" : "not a directory"));
+      }
+      return std::nullopt;
+    } catch (const util::Error&) {
+      return std::nullopt;  // the root is not there (yet, or any more)
     }
   }
 
@@ -195,6 +217,7 @@ class Streamer {
   }
 
   void report_state(const store::RunRecord& record) {
+    if (m_options.on_record) m_options.on_record(record);
     if (m_reported && record.state == m_last_state) return;
     m_reported = true;
     m_last_state = record.state;
@@ -205,7 +228,9 @@ class Streamer {
   const StreamOptions& m_options;
   fs::path m_run_dir;
   std::string m_run_id;
+  std::vector<fs::path> m_log_roots;
   std::vector<fs::path> m_log_dirs;
+  std::set<std::string> m_warned;
   util::UniqueFd m_inotify;
   std::vector<int> m_state_watches;
   bool m_watching_logs = false;

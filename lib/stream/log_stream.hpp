@@ -22,12 +22,18 @@ struct StreamOptions {
   // Brings the record up to date via the compute target (a lost supervisor,
   // a Slurm job's progress). Called at the start and then once a second.
   std::function<store::RunRecord(store::RunRecord)> refresh;
-  // Where std_log_rank_<r>.txt files appear, in the order to look (the
-  // target's log_directories()); empty: the run directory's wd/logs/user_logs
-  // and then artifacts/logs/user_logs, as for local runs. A file is followed
-  // from the first directory it is found in, also when it is moved (renamed)
-  // to a later one.
-  std::vector<std::filesystem::path> log_dirs;
+  // Called with every record the stream reads (after each refresh), so the
+  // caller can say what is new besides the state (a Slurm job's pending
+  // reason).
+  std::function<void(const store::RunRecord&)> on_record;
+  // One-line warnings (a rank log replaced by a link, which is not read).
+  std::function<void(const std::string&)> on_warning;
+  // The run directories (store::RunTree roots) where the captured rank logs
+  // appear, in the order to look (the target's log_roots()); empty: the
+  // run's directory in the workspace. A file is followed from the first
+  // root it is found in, also when it is moved (renamed) to a later one.
+  // Every file is opened without following links.
+  std::vector<std::filesystem::path> log_roots;
   // Directories where a file appearing (created or renamed into place) may
   // change the run's state, such as a Slurm run's status.json: refresh is
   // then called at once instead of at the next second.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -129,6 +130,10 @@ std::string read_user_file(const fs::path& path, std::uint64_t max_bytes) {
   return data;
 }
 
+std::string read_fd(int fd, const fs::path& path) {
+  return read_fd_fully(fd, path, 4096);
+}
+
 std::string read_file(const fs::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
@@ -207,6 +212,12 @@ void write_file_replace(const fs::path& path, std::string_view data, unsigned mo
   AtomicFile file(path, mode);
   file.write(data);
   file.commit(/*durable=*/false);
+}
+
+std::uint64_t available_bytes(const fs::path& path) {
+  struct statvfs info {};
+  if (::statvfs(path.c_str(), &info) != 0) return UINT64_MAX;
+  return static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize;
 }
 
 bool older_than(const fs::path& path, int seconds) {

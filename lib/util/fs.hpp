@@ -43,6 +43,8 @@ std::string read_user_file(const fs::path& path, std::uint64_t max_bytes);
 
 // Reads a whole file the program itself wrote (no size limit, no type check).
 std::string read_file(const fs::path& path);
+// Reads what is left of an open file; `path` names it in errors.
+std::string read_fd(int fd, const fs::path& path);
 
 // Writes data to a temp file beside path, fsyncs it, renames it over path and
 // fsyncs the directory, so a crash leaves either the old or the new file.
@@ -78,6 +80,10 @@ class AtomicFile {
 // `seconds` ago; false when it cannot be stat'ed. Leftovers of an
 // interrupted write are judged by this age before anything removes them.
 bool older_than(const fs::path& path, int seconds);
+
+// Bytes available to this user on the filesystem holding `path`;
+// UINT64_MAX when it cannot be asked.
+std::uint64_t available_bytes(const fs::path& path);
 
 // Writes all bytes, retrying on EINTR and short writes; throws on error.
 void write_all(int fd, std::string_view data, const std::string& what);

@@ -68,7 +68,14 @@ struct Transfer {
   bool write_failed = false;
   bool truncated_for_restart = false;
   CURL* curl = nullptr;
+  const std::function<bool()>* should_stop = nullptr;
 };
+
+// Aborts the transfer (CURLE_ABORTED_BY_CALLBACK) once the caller asks.
+int progress_callback(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* transfer = static_cast<Transfer*>(user);
+  return transfer->should_stop && *transfer->should_stop && (*transfer->should_stop)() ? 1 : 0;
+}
 
 size_t write_callback(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
@@ -150,6 +157,7 @@ DownloadResult http_download(const std::string& url, const std::filesystem::path
     transfer.fd = fd.get();
     transfer.offset = static_cast<std::uint64_t>(st.st_size);
     transfer.max_bytes = options.max_bytes;
+    transfer.should_stop = &options.should_stop;
     ::lseek(fd.get(), 0, SEEK_END);
 
     CURL* curl = curl_api.easy_init();
@@ -170,6 +178,11 @@ DownloadResult http_download(const std::string& url, const std::filesystem::path
     curl_api.easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_callback);
     curl_api.easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
     curl_api.easy_setopt(curl, CURLOPT_FAILONERROR, 0L);
+    if (options.should_stop) {
+      curl_api.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress_callback);
+      curl_api.easy_setopt(curl, CURLOPT_XFERINFODATA, &transfer);
+      curl_api.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
     if (transfer.offset > 0) {
       curl_api.easy_setopt(curl, CURLOPT_RESUME_FROM_LARGE,
                            static_cast<curl_off_t>(transfer.offset));
@@ -181,6 +194,10 @@ DownloadResult http_download(const std::string& url, const std::filesystem::path
     curl_api.easy_cleanup(curl);
     result.http_status = status;
 
+    auto stopped = [&] { return options.should_stop && options.should_stop(); };
+    if (code == CURLE_ABORTED_BY_CALLBACK || stopped()) {
+      throw DownloadError(fmt::format("download of {} stopped", url));
+    }
     if (transfer.too_large) {
       ::unlink(part.c_str());
       throw DownloadError(
@@ -223,7 +240,11 @@ DownloadResult http_download(const std::string& url, const std::filesystem::path
         options.on_retry(fmt::format("attempt {} of {} failed ({}); retrying in {} ms", attempt,
                                      options.max_attempts, last_error, backoff.count()));
       }
-      std::this_thread::sleep_for(backoff);
+      // In small steps, so a stop request is seen within 50 ms.
+      for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stopped();
+           waited += std::chrono::milliseconds(50)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
       backoff *= 2;
     }
   }

@@ -18,6 +18,9 @@ struct DownloadOptions {
   int max_attempts = 4;
   std::uint64_t max_bytes = 20ull << 30;
   std::chrono::milliseconds first_backoff{500};
+  // Polled while a transfer goes on and between attempts: true abandons the
+  // download (DownloadError "stopped").
+  std::function<bool()> should_stop;
   // Called after every attempt that will be retried, with a one-line reason.
   std::function<void(const std::string&)> on_retry;
 };

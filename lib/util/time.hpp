@@ -6,6 +6,7 @@
 namespace amlrun::util {
 
 using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
 
 // "20261122T010600" (UTC), as used in run ids.
 std::string utc_compact(Clock::time_point when);

@@ -144,7 +144,8 @@ class HttpInputTest(ProjectTest):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout, self.expected_line())
         self.assertEqual(self.server.counts["/flaky/2/iris.csv"], 3)
-        with open(os.path.join(self.project.workspace, "runs", self.last_run(), "supervisor.log")) as f:
+        with open(os.path.join(self.project.workspace, "runs", self.last_run(), "artifacts", "logs",
+                               "system", "supervisor.txt")) as f:
             log = f.read()
         self.assertIn("input 'data': attempt 1 of 4 failed (HTTP 503); retrying in 500 ms", log)
 

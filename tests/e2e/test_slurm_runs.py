@@ -167,8 +167,10 @@ class MultiNodeTest(SlurmTest):
             self.assertEqual(report["AMLRUN_RUN_ID"], run_id)
             self.assertEqual(report["MY_SETTING"], "a,b c")
             self.assertEqual(report["cwd"], shared_wd)
+            # Captured out of the working directory: a job deleting ./logs keeps them.
             self.assertEqual(report["AMLRUN_METRICS_FILE"],
-                             os.path.join(shared_wd, "logs", "metrics", "rank_%d.jsonl" % rank))
+                             os.path.join(os.path.dirname(shared_wd), "artifacts", "logs", "metrics",
+                                          "rank_%d.jsonl" % rank))
         self.assertEqual({r["hostname"] for r in reports}, {"n1", "n2"})
         # MASTER_PORT comes from the job id: the same on both nodes.
         self.assertEqual(reports[0]["MASTER_PORT"], reports[1]["MASTER_PORT"])

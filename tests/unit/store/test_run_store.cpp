@@ -5,7 +5,7 @@
 
 #include "../test_support.hpp"
 #include "lib/store/doctor.hpp"
-#include "lib/store/file_lock.hpp"
+#include "lib/util/file_lock.hpp"
 #include "lib/store/run_listing.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/fs.hpp"
@@ -47,15 +47,15 @@ TEST_CASE("create writes Queued under a held lock and indexes the run") {
   auto record = new_record("exp");
   record.tags = {{"team", "vision"}};
   {
-    store::FileLock lock = runs.create(record);
-    CHECK(store::is_locked(runs.lock_path(record.id)));
-    CHECK_FALSE(store::FileLock::try_acquire(runs.lock_path(record.id)).has_value());
+    util::FileLock lock = runs.create(record);
+    CHECK(util::is_locked(runs.lock_path(record.id)));
+    CHECK_FALSE(util::FileLock::try_acquire(runs.lock_path(record.id)).has_value());
     auto loaded = runs.load(record.id);
     CHECK(loaded.state == RunState::queued);
     CHECK(loaded.history.size() == 1);
     CHECK(loaded.tags == record.tags);
   }
-  CHECK_FALSE(store::is_locked(runs.lock_path(record.id)));
+  CHECK_FALSE(util::is_locked(runs.lock_path(record.id)));
   auto rows = runs.list({});
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].id == record.id);

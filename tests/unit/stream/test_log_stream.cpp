@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <thread>
 
-#include "../test_support.hpp"
+#include "lib/store/run_layout.hpp"
 #include "lib/stream/log_stream.hpp"
 #include "lib/util/fs.hpp"
+#include "tests/unit/test_support.hpp"
 
 using namespace amlrun;
 namespace fs = std::filesystem;
@@ -41,7 +43,7 @@ void append(const fs::path& file, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("a live run's log is streamed, then the run ends sealed") {
+TEST_CASE("a live run's log is streamed, partial lines joined, until the run ends") {
   TempDir dir;
   workspace::Workspace ws(workspace::create_workspace(dir.path / ".amlrun"), {});
   store::RunStore runs(ws);
@@ -50,7 +52,12 @@ TEST_CASE("a live run's log is streamed, then the run ends sealed") {
   record.process_count = 2;
   runs.create(record);
   fs::path run_dir = runs.run_dir(record.id);
-  fs::path live = run_dir / "wd" / "logs" / "user_logs";
+  fs::path live = store::RunTree(run_dir).user_logs();
+  fs::create_directories(live);
+  fs::path state_dir = dir.path / "state";
+  fs::create_directories(state_dir);
+  append(live / "std_log_rank_0.txt", "zero one\n");
+  append(live / "std_log_rank_1.txt", "one ");  // a line written in two pieces
 
   std::vector<std::string> states;
   Capture capture;
@@ -60,33 +67,57 @@ TEST_CASE("a live run's log is streamed, then the run ends sealed") {
   options.on_state = [&](const store::RunRecord& r) {
     states.push_back(store::to_string(r.state));
   };
-
-  std::thread supervisor([&] {
-    store::RunStore own(ws);  // a separate connection, like another process
-    auto r = own.load(record.id);
-    own.transition(r, RunState::preparing);
-    fs::create_directories(live);
-    own.transition(r, RunState::starting);
-    own.transition(r, RunState::running);
-    append(live / "std_log_rank_0.txt", "zero one\n");
-    append(live / "std_log_rank_1.txt", "one ");  // a line written in two pieces
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
-    append(live / "std_log_rank_1.txt", "done\nno newline at the end");
-    own.transition(r, RunState::finalizing);
-    fs::create_directories(run_dir / "artifacts");
-    fs::rename(run_dir / "wd" / "logs", run_dir / "artifacts" / "logs");
-    own.transition(r, RunState::completed);
-  });
+  // The refresh callback is the streamer's own clock: the first comes before
+  // it has read anything, the second after it has read the first piece (a
+  // file appearing in a state directory asks for it at once), which is when
+  // the rest of the line is written and the run ends.
+  options.state_dirs = {state_dir};
+  int refreshes = 0;
+  options.refresh = [&](store::RunRecord r) {
+    ++refreshes;
+    if (refreshes == 1) {
+      runs.transition(r, RunState::running);
+      std::ofstream(state_dir / "tick");
+    } else if (refreshes == 2) {
+      append(live / "std_log_rank_1.txt", "done\nno newline at the end");
+      runs.transition(r, RunState::finalizing);
+      runs.transition(r, RunState::completed);
+    }
+    return r;
+  };
   auto result = stream::stream_run(runs, record.id, options);
-  supervisor.join();
   std::string out = capture.finish();
   CHECK_FALSE(result.interrupted);
   CHECK(result.record.state == RunState::completed);
   CHECK(out.find("[rank 0] zero one\n") != std::string::npos);
   CHECK(out.find("[rank 1] one done\n") != std::string::npos);
   CHECK(out.find("[rank 1] no newline at the end\n") != std::string::npos);
-  CHECK(states.front() == "Queued");
+  CHECK(states.front() == "Running");
   CHECK(states.back() == "Completed");
+}
+
+TEST_CASE("a rank log the job replaced by a link is not followed, and says so") {
+  TempDir dir;
+  workspace::Workspace ws(workspace::create_workspace(dir.path / ".amlrun"), {});
+  store::RunStore runs(ws);
+  store::RunRecord record;
+  record.id = store::RunStore::new_run_id("exp");
+  runs.create(record);
+  fs::path logs = store::RunTree(runs.run_dir(record.id)).user_logs();
+  fs::create_directories(logs);
+  fs::path secret = dir.write("secret.txt", "a file of the user's\n");
+  fs::create_symlink(secret, logs / "std_log_rank_0.txt");
+  runs.transition(record, RunState::failed);
+  Capture capture;
+  std::vector<std::string> warnings;
+  stream::StreamOptions options;
+  options.output_fd = capture.fds[1];
+  options.on_warning = [&](const std::string& warning) { warnings.push_back(warning); };
+  stream::stream_run(runs, record.id, options);
+  CHECK(capture.finish().empty());
+  CHECK(warnings == std::vector<std::string>{(logs / "std_log_rank_0.txt").string() +
+                                             " is a symbolic link, not the log amlrun captured; "
+                                             "it is not followed"});
 }
 
 TEST_CASE("a finished run streams its whole sealed log; interrupt returns at once") {
@@ -126,7 +157,7 @@ TEST_CASE("a finished run streams its whole sealed log; interrupt returns at onc
   ::close(interrupt[1]);
 }
 
-TEST_CASE("a target's log directories are followed: a shared directory, then the workspace") {
+TEST_CASE("a target's log roots are followed: a shared directory, then the workspace") {
   // As for Slurm runs: written under shared_dir, sealed there, then moved into
   // the workspace; the refresh callback stands in for SlurmTarget::refresh.
   TempDir dir;
@@ -136,14 +167,13 @@ TEST_CASE("a target's log directories are followed: a shared directory, then the
   record.id = store::RunStore::new_run_id("exp");
   runs.create(record);
   fs::path shared = dir.path / "shared" / "runs" / record.id;
-  fs::path live = shared / "wd" / "logs" / "user_logs";
-  fs::path sealed = shared / "artifacts" / "logs" / "user_logs";
-  fs::path collected = runs.run_dir(record.id) / "artifacts" / "logs" / "user_logs";
+  fs::path live = store::RunTree(shared).user_logs();
+  fs::path collected = store::RunTree(runs.run_dir(record.id)).user_logs();
 
   Capture capture;
   stream::StreamOptions options;
   options.output_fd = capture.fds[1];
-  options.log_dirs = {live, sealed, collected};
+  options.log_roots = {shared, runs.run_dir(record.id)};
   int refreshes = 0;
   options.refresh = [&](store::RunRecord r) {
     ++refreshes;
@@ -158,12 +188,10 @@ TEST_CASE("a target's log directories are followed: a shared directory, then the
     append(live / "std_log_rank_0.txt", "first\n");
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     append(live / "std_log_rank_0.txt", "second\n");
-    fs::create_directories(sealed.parent_path().parent_path());
-    fs::rename(shared / "wd" / "logs", shared / "artifacts" / "logs");
-    append(sealed / "std_log_rank_0.txt", "third\n");
+    append(live / "std_log_rank_0.txt", "third\n");
     own.transition(r, RunState::finalizing);
     fs::create_directories(collected.parent_path().parent_path());
-    fs::rename(shared / "artifacts" / "logs", collected.parent_path());
+    fs::rename(live.parent_path(), collected.parent_path());
     own.transition(r, RunState::completed);
   });
   auto result = stream::stream_run(runs, record.id, options);

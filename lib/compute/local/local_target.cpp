@@ -1,0 +1,148 @@
+#include "lib/compute/local/local_target.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "lib/compute/local/local_state.hpp"
+#include "lib/compute/local/process_tree.hpp"
+#include "lib/launch/program.hpp"
+#include "lib/launch/seal.hpp"
+#include "lib/store/metric_ingest.hpp"
+#include "lib/store/run_layout.hpp"
+#include "lib/util/error.hpp"
+#include "lib/util/fs.hpp"
+#include "lib/util/process.hpp"
+#include "lib/util/safe_dir.hpp"
+#include "lib/util/time.hpp"
+
+namespace amlrun::compute {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* k_supervisor_log_name = "supervisor.txt";
+
+// The newest modification time of the files amlrun captured for the run:
+// the last moment it was seen alive.
+std::optional<util::TimePoint> last_sign_of_life(const store::RunLayout& layout) {
+  std::optional<fs::file_time_type> newest;
+  std::error_code error;
+  for (auto it = fs::recursive_directory_iterator(layout.logs(), error);
+       !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+    if (!it->is_regular_file(error) || it->is_symlink(error)) continue;
+    auto when = it->last_write_time(error);
+    if (!error && (!newest || when > *newest)) newest = when;
+  }
+  if (!newest) return std::nullopt;
+  return std::chrono::file_clock::to_sys(*newest);
+}
+
+}  // namespace
+
+void LocalTarget::submit(store::RunStore& store, store::RunRecord& record, util::FileLock lock) {
+  store::RunLayout layout(store.run_dir(record.id));
+  // amlrun's captures live outside the job's working directory from the
+  // start (store/run_layout.hpp); the supervisor's own log is one of them.
+  auto root = util::SafeDir::open(layout.root());
+  for (const auto& dir : {store::RunTree::relative_user_logs(), store::RunTree::relative_metrics(),
+                          store::RunTree::relative_system_logs()}) {
+    root.make_dirs(dir);
+  }
+  util::UniqueFd log = root.dir(store::RunTree::relative_system_logs())
+                           .open_file(k_supervisor_log_name, O_WRONLY | O_CREAT | O_APPEND);
+  util::SpawnOptions options;
+  options.argv = {launch::amlrun_executable().string(),
+                  "_supervise",
+                  "--root",
+                  store.workspace().root().string(),
+                  "--run",
+                  record.id,
+                  "--lock-fd",
+                  std::to_string(lock.fd())};
+  options.stdout_fd = log.get();
+  options.stderr_fd = log.get();
+  // Its own session: the submitter's Ctrl-C, hang-up or death never reaches it.
+  options.new_session = true;
+  options.inherit_fds = {lock.fd()};
+  util::spawn(options);
+  // The supervisor now holds the lock through the inherited descriptor;
+  // ours closes when `lock` goes out of scope.
+}
+
+void LocalTarget::request_cancel(store::RunStore& store, const store::RunRecord& record) {
+  store::RunLayout layout(store.run_dir(record.id));
+  util::SafeDir::open(layout.root()).write_file(store::k_cancel_request_file, "canceled by user\n");
+  // Only signal a supervisor that provably still lives: it holds the lock.
+  auto state = local_state_from_json(record.target);
+  if (util::is_locked(layout.owner_lock()) && state.supervisor_pid) {
+    ::kill(*state.supervisor_pid, SIGUSR1);
+  }
+}
+
+void LocalTarget::settle(const store::RunStore& store, const store::RunRecord& record) const {
+  // The supervisor exits right after recording the end: milliseconds.
+  store::RunLayout layout(store.run_dir(record.id));
+  std::int64_t deadline = util::monotonic_ms() + 10000;
+  while (util::is_locked(layout.owner_lock()) && util::monotonic_ms() < deadline) {
+    ::usleep(1000);
+  }
+}
+
+store::RunRecord LocalTarget::refresh(store::RunStore& store, store::RunRecord record) {
+  store::RunLayout layout(store.run_dir(record.id));
+  if (store::is_terminal(record.state) || util::is_locked(layout.owner_lock())) {
+    return record;
+  }
+  auto lock = util::FileLock::try_acquire(layout.owner_lock());
+  if (!lock) return record;  // it is alive after all
+  // With the lock in hand nothing else writes the record: reread it, since
+  // the supervisor may have recorded the end just before it exited.
+  record = store.load(record.id);
+  if (store::is_terminal(record.state)) return record;
+  auto state = local_state_from_json(record.target);
+  // A supervisor killed outright leaves its ranks running: end them, but
+  // only processes that are provably the same (start time matches).
+  bool ended_now = false;
+  for (const auto& group : state.process_groups) {
+    if (group.pgid > 1 && process_start_time(group.pgid) == group.start_time) {
+      ended_now |= ::kill(-group.pgid, SIGKILL) == 0;
+    }
+  }
+  // What the run left is sealed here, as the supervisor would have: the
+  // outputs are then where `show`, `download` and `model register` look.
+  std::string sealing_log;
+  if (launch::has_unsealed_working_directory(layout)) {
+    auto sealed = launch::seal_working_directory(
+        layout, [&](const std::string& line) { sealing_log += line + "\n"; });
+    for (auto& warning : sealed.warnings) record.warnings.push_back(std::move(warning));
+  }
+  try {
+    store::MetricIngestor(store, record.id, layout.metrics()).ingest(/*final=*/true);
+  } catch (const std::exception&) {
+    // Metrics that cannot be read stay in the sealed logs.
+  }
+  bool started = state.supervisor_pid.has_value();
+  bool canceled = fs::exists(fs::symlink_status(layout.cancel_request()));
+  fs::path supervisor_log = layout.system_logs() / k_supervisor_log_name;
+  record.failure_reason =
+      !started   ? "the submission was interrupted before the supervisor started"
+      : canceled ? "canceled by user (amlrun cancel); the supervisor was gone"
+                 : fmt::format(
+                       "the supervisor ended without recording a result (killed, or the machine "
+                       "restarted); see {}",
+                       supervisor_log.string());
+  // The run ended when its processes did: now, if they were still running,
+  // else when it was last seen alive.
+  std::optional<util::TimePoint> ended_at;
+  if (!ended_now) ended_at = last_sign_of_life(layout);
+  store.transition(
+      record, canceled && started ? store::RunState::canceled : store::RunState::failed, ended_at);
+  return record;
+}
+
+}  // namespace amlrun::compute

@@ -1,0 +1,24 @@
+#pragma once
+// The amlrun binary (and amlrun-worker beside it) copied into the target's
+// shared_dir once per build, so the nodes run exactly the submitter's
+// version even where amlrun is installed only on the login node.
+//
+// A shared directory is shared with other users, and whatever sits in it
+// runs on the nodes as the submitting user: a staged copy is used only if
+// it is this user's, writable by nobody else, and has the content its name
+// promises (<version>-<sha256 prefix>/); one that fails the check is staged
+// again when it is ours, refused when it is someone else's.
+#include <filesystem>
+
+namespace amlrun::compute {
+
+// Returns the staged amlrun; throws util::InfraError when the staged copy
+// cannot be trusted and cannot be replaced.
+std::filesystem::path stage_amlrun(const std::filesystem::path& shared_dir);
+
+// Throws util::InfraError when `path` (a file or directory under a shared
+// directory that amlrun is about to run or use) is not owned by this user,
+// or is writable by group or others. `what` names it in the message.
+void check_private_to_user(const std::filesystem::path& path, const std::string& what);
+
+}  // namespace amlrun::compute
