@@ -128,6 +128,7 @@ store::RunRecord LocalTarget::refresh(store::RunStore& store, store::RunRecord r
   }
   bool started = state.supervisor_pid.has_value();
   bool canceled = fs::exists(fs::symlink_status(layout.cancel_request()));
+  if (canceled) record.cancel_requested = true;
   fs::path supervisor_log = layout.system_logs() / k_supervisor_log_name;
   record.failure_reason =
       !started   ? "the submission was interrupted before the supervisor started"

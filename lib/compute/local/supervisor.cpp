@@ -118,6 +118,7 @@ class Supervisor {
   void transition(RunState next) {
     util::timing_mark(fmt::format("before {}", store::to_string(next)));
     m_record.target = to_json(m_state);
+    if (m_owner.cancel_requested()) m_record.cancel_requested = true;
     try {
       m_store.transition(m_record, next);
     } catch (const std::exception& error) {
@@ -128,7 +129,8 @@ class Supervisor {
                               store::to_string(next), error.what()));
       m_out_of_space = true;
       if (store::is_terminal(next)) add_out_of_space_reason();
-      m_store.transition(m_record, next);
+      // The record already holds the new state; only writing it failed.
+      m_store.save(m_record);
     }
     util::timing_mark(fmt::format("recorded {}", store::to_string(next)));
     m_owner.log(fmt::format("state {}", store::to_string(next)));
@@ -187,7 +189,15 @@ class Supervisor {
       ::kill(::getpid(), SIGCHLD);  // wake the owner's wait
     });
     while (!done) {
-      for (int signal : m_owner.wait(0)) handle_signal(signal);
+      for (int signal : m_owner.wait(0)) {
+        if (signal == SIGTERM || signal == SIGINT || signal == SIGHUP) {
+          m_owner.begin_ending(
+              Ending::interrupted,
+              fmt::format("interrupted while Preparing: the supervisor received {}",
+                          launch::signal_name(signal)));
+        }
+      }
+      // SIGUSR1 says a cancel was asked for; the file says it too.
       if (m_owner.ending() == Ending::none && m_owner.cancel_requested()) {
         m_owner.begin_ending(Ending::canceled, "canceled by user (amlrun cancel) while Preparing");
       }
