@@ -1,9 +1,10 @@
 """Run history: runs list, runs tag, show and id prefixes, against the real binary."""
 import json
 import os
+import subprocess
 import time
 
-from amlrun_e2e import PYTHON, ProjectTest
+from amlrun_e2e import AMLRUN, PYTHON, ProjectTest, clean_environment
 
 WAIT_FOR_FLAG = """
 import os, time
@@ -196,6 +197,20 @@ class TagRuleTest(ProjectTest):
             self.assertNotIn("\r", text)
         record = self.project.show(run_id)  # JSON keeps the text as it is
         self.assertEqual(record["display_name"], "clear\x1b[2Jme\x07\r\nnext")
+
+    def test_a_record_that_cannot_be_utf8_leaves_nothing(self):
+        project = os.fsencode(self.project.root)
+        folder = os.path.join(project, b"dir\xff")
+        os.makedirs(folder)
+        with open(os.path.join(folder, b"job.yml"), "w") as f:
+            f.write("command: 'true'\n")
+        result = subprocess.run([AMLRUN, "submit", "job.yml", "--workspace", self.project.workspace],
+                                cwd=folder, capture_output=True, text=True, env=clean_environment())
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertEqual(result.stderr, "amlrun: error: cannot record the run: its spec_file '%s/dir\\xff/"
+                                        "job.yml' is not valid UTF-8; amlrun stores text as UTF-8 (rename "
+                                        "the file or folder, or write the text as UTF-8)\n" % self.project.root)
+        self.assertEqual(os.listdir(os.path.join(self.project.workspace, "runs")), [])
 
 
 class ShowTest(ProjectTest):
