@@ -43,8 +43,9 @@ void add_download(CLI::App& app, GlobalOptions& global, Handler& handler) {
     request.partial = options->partial;
     auto plan = artifacts::plan_download(store, request);
     for (const auto& skipped : plan.skipped) {
-      std::fprintf(stderr, "amlrun: warning: skipped %s: %s\n", skipped.relative.c_str(),
-                   skipped.reason.c_str());
+      std::fprintf(stderr, "amlrun: warning: skipped %s: %s\n",
+                   util::escape_control(skipped.relative).c_str(),
+                   util::escape_control(skipped.reason).c_str());
     }
     if (plan.files.empty()) {
       std::fprintf(stderr, "amlrun: run %s has no %s to download\n", request.run_id.c_str(),

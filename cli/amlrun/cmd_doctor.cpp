@@ -5,6 +5,7 @@
 #include "cli/amlrun/commands.hpp"
 #include "lib/registry/registry_doctor.hpp"
 #include "lib/store/doctor.hpp"
+#include "lib/util/strings.hpp"
 
 namespace amlrun::cli {
 
@@ -14,18 +15,25 @@ void add_doctor(CLI::App& app, GlobalOptions& global, Handler& handler) {
                "Bring the index in line with the run folders and model manifests");
   handler = [repair, &global]() {
     auto workspace = workspace::open_workspace(workspace_options(global, false));
-    store::RunStore store(workspace);
-    registry::ModelRegistry models(store);
     store::DoctorReport report;
-    store::check_runs(store, *repair, report);
-    registry::check_models(models, store, *repair, report);
+    // The index file first: a damaged one is set aside (with --repair)
+    // before anything opens it, and the checks below refill a fresh one.
+    if (store::check_index(workspace, *repair, report)) {
+      store::RunStore store(workspace);
+      registry::ModelRegistry models(store);
+      store::check_runs(store, *repair, report);
+      registry::check_models(models, store, *repair, report);
+    }
     for (const auto& finding : report.findings) {
+      // Findings quote file contents and names: shown escaped.
+      std::string problem = util::escape_control(finding.problem);
+      std::string action = util::escape_control(finding.action);
       if (finding.repaired) {
-        std::printf("repaired: %s (%s)\n", finding.problem.c_str(), finding.action.c_str());
+        std::printf("repaired: %s (%s)\n", problem.c_str(), action.c_str());
       } else {
-        std::printf("problem: %s; %s%s\n", finding.problem.c_str(),
+        std::printf("problem: %s; %s%s\n", problem.c_str(),
                     finding.repairable && !*repair ? "amlrun doctor --repair will " : "",
-                    finding.action.c_str());
+                    action.c_str());
       }
     }
     std::size_t repairable = 0;

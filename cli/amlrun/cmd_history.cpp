@@ -7,8 +7,8 @@
 #include "lib/compute/compute_target.hpp"
 #include "lib/store/run_listing.hpp"
 #include "lib/store/run_store.hpp"
-#include "lib/store/tags.hpp"
 #include "lib/util/strings.hpp"
+#include "lib/util/tags.hpp"
 #include "lib/util/time.hpp"
 
 namespace amlrun::cli {
@@ -90,9 +90,7 @@ nlohmann::ordered_json row_json(const store::IndexRow& row) {
   j["exit_code"] =
       row.exit_code ? nlohmann::ordered_json(*row.exit_code) : nlohmann::ordered_json(nullptr);
   j["compute"] = row.compute;
-  nlohmann::ordered_json tags = nlohmann::ordered_json::object();
-  for (const auto& [key, value] : row.tags) tags[key] = value;
-  j["tags"] = tags;
+  j["tags"] = util::tags_to_json(row.tags);
   if (!row.problem.empty()) j["problem"] = row.problem;
   return j;
 }
@@ -119,7 +117,7 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     store::RunFilter filter;
     filter.experiment = options->experiment;
     if (!options->status.empty()) filter.state = parse_state(options->status);
-    for (const auto& tag : options->tags) filter.tags.push_back(store::parse_tag(tag));
+    for (const auto& tag : options->tags) filter.tags.push_back(util::parse_tag(tag));
     if (options->limit < 0) {
       throw util::InputError(
           fmt::format("--limit {}: give a number of runs, or 0 for all", options->limit));
@@ -165,7 +163,7 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     for (const auto& row : rows) {
       if (!row.problem.empty()) {
         std::fprintf(stderr, "amlrun: warning: run %s: %s (amlrun doctor checks the workspace)\n",
-                     row.id.c_str(), row.problem.c_str());
+                     row.id.c_str(), util::escape_control(row.problem).c_str());
       }
     }
     if (more && options->output == ListFormat::table) {
@@ -187,16 +185,16 @@ Handler runs_tag(CLI::App& app, GlobalOptions& global) {
   app.add_option("TAGS", options->tags, "key=value pairs to set");
   app.add_option("--remove", options->remove, "Remove the tag with this key (repeatable)");
   return [options, &global]() {
-    std::vector<store::Tag> set;
-    for (const auto& tag : options->tags) set.push_back(store::parse_tag(tag));
-    for (const auto& key : options->remove) store::check_tag_key(key);
+    std::vector<util::Tag> set;
+    for (const auto& tag : options->tags) set.push_back(util::parse_tag(tag));
+    for (const auto& key : options->remove) util::check_tag_key(key);
     if (set.empty() && options->remove.empty()) {
       throw util::InputError("runs tag: give key=value pairs to set, or --remove KEY");
     }
     auto workspace = workspace::open_workspace(workspace_options(global, false));
     store::RunStore store(workspace);
     auto record = store.update_tags(store.resolve(options->id), set, options->remove);
-    std::printf("%s\n", tags_text(record.tags).c_str());
+    std::printf("%s\n", util::escape_control(tags_text(record.tags)).c_str());
     return ExitCode::ok;
   };
 }

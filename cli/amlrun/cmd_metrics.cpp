@@ -171,7 +171,7 @@ void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler) {
     for (const auto& run : runs) {
       if (run.report.skipped() > 0) {
         std::fprintf(stderr, "amlrun: warning: run %s: metrics skipped: %s\n", run.id.c_str(),
-                     skipped_text(run.report).c_str());
+                     util::escape_control(skipped_text(run.report)).c_str());
       }
     }
     if (!plotting) {

@@ -9,6 +9,7 @@
 #include "lib/registry/model_registry.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/strings.hpp"
+#include "lib/util/tags.hpp"
 
 namespace amlrun::cli {
 
@@ -19,7 +20,7 @@ enum class ModelFormat { text, json };
 const std::map<std::string, ModelFormat> k_model_formats = {
     {"table", ModelFormat::text}, {"text", ModelFormat::text}, {"json", ModelFormat::json}};
 
-std::string tags_text(const std::vector<store::Tag>& tags) {
+std::string tags_text(const std::vector<util::Tag>& tags) {
   std::vector<std::string> parts;
   for (const auto& [key, value] : tags) parts.push_back(key + "=" + value);
   return util::join(parts, ", ");
@@ -31,13 +32,11 @@ std::string source_text(const registry::ModelVersion& v) {
 }
 
 nlohmann::ordered_json version_json(const registry::ModelVersion& v) {
-  nlohmann::ordered_json tags = nlohmann::ordered_json::object();
-  for (const auto& [key, value] : v.tags) tags[key] = value;
   return {{"name", v.name},
           {"version", v.version},
           {"created_at", v.created_at},
           {"description", v.description},
-          {"tags", tags},
+          {"tags", util::tags_to_json(v.tags)},
           {"source", {{"run", v.source_run}, {"path", v.source_path}}},
           {"files", v.files},
           {"bytes", v.bytes},
@@ -88,7 +87,7 @@ Handler model_register(CLI::App& app, GlobalOptions& global) {
     registry::RegisterRequest request;
     request.name = options->name;
     if (!options->version.empty()) request.version = options->version;
-    for (const auto& tag : options->tags) request.tags.push_back(store::parse_tag(tag));
+    for (const auto& tag : options->tags) request.tags.push_back(util::parse_tag(tag));
     request.description = options->description;
     Session session(global);
     if (from_run) {
@@ -101,8 +100,9 @@ Handler model_register(CLI::App& app, GlobalOptions& global) {
       request.from = options->from;
     }
     auto model = session.models.register_model(request, [](const artifacts::Skipped& skipped) {
-      std::fprintf(stderr, "amlrun: warning: not registered: %s: %s\n", skipped.relative.c_str(),
-                   skipped.reason.c_str());
+      std::fprintf(stderr, "amlrun: warning: not registered: %s: %s\n",
+                   util::escape_control(skipped.relative).c_str(),
+                   util::escape_control(skipped.reason).c_str());
     });
     if (options->output == ModelFormat::json) {
       std::printf("%s\n", version_json(model).dump(2).c_str());
@@ -111,7 +111,8 @@ Handler model_register(CLI::App& app, GlobalOptions& global) {
       std::fprintf(stderr, "amlrun: registered model %s version %s (%llu file%s, %s) from %s\n",
                    model.name.c_str(), model.version.c_str(),
                    static_cast<unsigned long long>(model.files), model.files == 1 ? "" : "s",
-                   util::format_bytes(model.bytes).c_str(), source_text(model).c_str());
+                   util::format_bytes(model.bytes).c_str(),
+                   util::escape_control(source_text(model)).c_str());
     }
     return ExitCode::ok;
   };
@@ -201,8 +202,9 @@ Handler model_show(CLI::App& app, GlobalOptions& global) {
       std::printf("%s\n", out.dump(2).c_str());
       return ExitCode::ok;
     }
+    // Stored text is shown with its control characters escaped.
     auto line = [](const char* key, const std::string& value) {
-      if (!value.empty()) std::printf("%-12s %s\n", key, value.c_str());
+      if (!value.empty()) std::printf("%-12s %s\n", key, util::escape_control(value).c_str());
     };
     line("model", model.name);
     line("version", model.version);

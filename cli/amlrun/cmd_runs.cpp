@@ -45,7 +45,8 @@ void print_metrics_summary(const store::RunStore& store, const std::string& run_
                 table.render(static_cast<std::size_t>(terminal_width(1)), 2).c_str());
   }
   if (report.skipped() > 0) {
-    std::printf("%-16s %s\n", "metrics skipped", skipped_text(report).c_str());
+    std::printf("%-16s %s\n", "metrics skipped",
+                util::escape_control(skipped_text(report)).c_str());
   }
 }
 
@@ -56,8 +57,10 @@ store::RunRecord refreshed(store::RunStore& store, const std::string& id) {
 }
 
 void print_text(const store::RunStore& store, const store::RunRecord& r) {
+  // Stored text (display name, tags, reasons, paths) is shown with its
+  // control characters escaped: a job file must not command the terminal.
   auto line = [](const char* key, const std::string& value) {
-    if (!value.empty()) std::printf("%-16s %s\n", key, value.c_str());
+    if (!value.empty()) std::printf("%-16s %s\n", key, util::escape_control(value).c_str());
   };
   line("run", r.id);
   line("experiment", r.experiment);

@@ -10,6 +10,7 @@
 #include "cli/amlrun/metrics_view.hpp"
 #include "lib/compute/compute_target.hpp"
 #include "lib/stream/log_stream.hpp"
+#include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
 #include "lib/util/timing.hpp"
 
@@ -116,9 +117,9 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
     if (record.exit_code) ending += fmt::format(", exit code {}", *record.exit_code);
     if (!record.failure_reason.empty()) ending += fmt::format(" ({})", record.failure_reason);
     for (const auto& warning : record.warnings) {
-      std::fprintf(stderr, "amlrun: warning: %s\n", warning.c_str());
+      std::fprintf(stderr, "amlrun: warning: %s\n", util::escape_control(warning).c_str());
     }
-    std::fprintf(stderr, "%s\n", ending.c_str());
+    std::fprintf(stderr, "%s\n", util::escape_control(ending).c_str());
     auto outputs = store.run_dir(record.id) / "artifacts" / "outputs";
     std::fprintf(stderr, "amlrun: outputs: %s\n", outputs.c_str());
   }

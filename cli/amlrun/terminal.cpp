@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "lib/util/strings.hpp"
+
 namespace amlrun::cli {
 
 bool is_terminal(int fd) {
@@ -53,9 +55,17 @@ std::string truncate_to_width(const std::string& text, std::size_t width) {
 
 std::string Table::render(std::size_t max_width, std::size_t indent) const {
   std::size_t columns = m_headers.size();
+  // Cells hold stored text (names, tags, file names): control characters
+  // are shown escaped, so no cell can break its row or command the terminal.
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(m_rows.size());
+  for (const auto& row : m_rows) {
+    rows.emplace_back();
+    for (const auto& cell : row) rows.back().push_back(util::escape_control(cell));
+  }
   std::vector<std::size_t> widths(columns, 0);
   for (std::size_t c = 0; c < columns; ++c) widths[c] = display_width(m_headers[c]);
-  for (const auto& row : m_rows) {
+  for (const auto& row : rows) {
     for (std::size_t c = 0; c < columns && c < row.size(); ++c) {
       widths[c] = std::max(widths[c], display_width(row[c]));
     }
@@ -84,7 +94,7 @@ std::string Table::render(std::size_t max_width, std::size_t indent) const {
     return out + "\n";
   };
   std::string out = line(m_headers);
-  for (const auto& row : m_rows) out += line(row);
+  for (const auto& row : rows) out += line(row);
   return out;
 }
 

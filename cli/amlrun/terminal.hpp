@@ -20,7 +20,8 @@ std::string truncate_to_width(const std::string& text, std::size_t width);
 
 // A plain text table: left-aligned columns two spaces apart, headers in
 // capitals. One column may be marked flexible: it is cut to make the table
-// fit `max_width`.
+// fit `max_width`. Control characters in cells are shown escaped
+// (util::escape_control).
 class Table {
  public:
   explicit Table(std::vector<std::string> headers) : m_headers(std::move(headers)) {}

@@ -2,27 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "lib/artifacts/artifact_path.hpp"
 #include "lib/util/error.hpp"
-#include "lib/util/fs.hpp"
-#include "lib/util/strings.hpp"
 
 namespace amlrun::artifacts {
-
-namespace {
-
-// Names in the directory holding `missing`, for a "did you mean".
-std::vector<std::string> siblings_of(const fs::path& root, const std::string& missing) {
-  std::vector<std::string> names;
-  fs::path relative(missing);
-  fs::path parent = root / relative.parent_path();
-  std::error_code error;
-  for (fs::directory_iterator it(parent, error), end; !error && it != end; it.increment(error)) {
-    names.push_back((relative.parent_path() / it->path().filename()).string());
-  }
-  return names;
-}
-
-}  // namespace
 
 CopyPlan plan_download(const store::RunStore& store, const DownloadRequest& request) {
   check_destination_outside(request.destination, store.workspace().root());
@@ -42,21 +25,8 @@ CopyPlan plan_download(const store::RunStore& store, const DownloadRequest& requ
   CopyPlan plan;
   if (!request.prefix.empty()) {
     if (request.all) throw util::InputError("--prefix and --all: give one of them");
-    fs::path source = util::safe_join(root, request.prefix, "--prefix");
-    fs::path relative = fs::relative(source, root);
-    std::string first = relative.empty() ? "" : relative.begin()->string();
-    if (first != "outputs" && first != "logs") {
-      throw util::InputError(fmt::format(
-          "--prefix {}: start with outputs/ or logs/ (a run's artifacts are its outputs and logs)",
-          request.prefix));
-    }
-    std::error_code error;
-    if (!fs::exists(fs::symlink_status(source, error))) {
-      throw util::InputError(fmt::format(
-          "--prefix {}: run {} has no such file or folder{}", request.prefix, request.run_id,
-          util::did_you_mean_suffix(relative.string(), siblings_of(root, relative.string()))));
-    }
-    plan_tree(plan, root, source, "artifacts/" + relative.string(), root_name);
+    auto path = resolve_artifact_path(root, request.prefix, "--prefix", request.run_id);
+    plan_tree(plan, root, path.source, "artifacts/" + path.relative, root_name);
     return plan;
   }
   std::vector<std::string> parts = {"outputs"};

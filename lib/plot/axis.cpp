@@ -16,13 +16,24 @@ double nice_step(double raw) {
   return nice * magnitude;
 }
 
+// The smallest half-width of an axis: tick steps stay normal doubles (a
+// subnormal step loses its digits, a zero one divides by zero).
+constexpr double k_smallest_pad = 1e-300;
+
 }  // namespace
+
+double clip_to_drawable(double value) {
+  if (std::isnan(value) || std::isinf(value)) return value;
+  return std::clamp(value, -k_drawable_limit, k_drawable_limit);
+}
 
 Axis nice_axis(double data_low, double data_high, int target_ticks) {
   if (!std::isfinite(data_low) || !std::isfinite(data_high)) data_low = data_high = 0;
+  data_low = clip_to_drawable(data_low);
+  data_high = clip_to_drawable(data_high);
   if (data_low > data_high) std::swap(data_low, data_high);
   if (data_high - data_low < 1e-12 * std::max(1.0, std::fabs(data_high))) {
-    double pad = data_low == 0 ? 1 : std::fabs(data_low) * 0.1;
+    double pad = data_low == 0 ? 1 : std::max(std::fabs(data_low) * 0.1, k_smallest_pad);
     data_low -= pad;
     data_high += pad;
   }

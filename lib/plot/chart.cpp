@@ -1,17 +1,23 @@
 #include "lib/plot/chart.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
+
+#include "lib/plot/axis.hpp"
 
 namespace amlrun::plot {
 
 Extent extent_of(const Panel& panel) {
   Extent extent;
   for (const auto& series : panel.series) {
-    for (const auto& [x, y] : series.points) {
-      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+    for (const auto& [raw_x, raw_y] : series.points) {
+      if (!std::isfinite(raw_x) || !std::isfinite(raw_y)) continue;
+      double x = clip_to_drawable(raw_x);
+      double y = clip_to_drawable(raw_y);
+      if (x != raw_x || y != raw_y) extent.clipped = true;
       if (extent.empty) {
-        extent = {x, x, y, y, false};
+        extent = {x, x, y, y, false, extent.clipped};
         continue;
       }
       extent.x_min = std::min(extent.x_min, x);
@@ -21,6 +27,18 @@ Extent extent_of(const Panel& panel) {
     }
   }
   return extent;
+}
+
+std::vector<std::pair<double, double>> drawable_points(
+    const std::vector<std::pair<double, double>>& points) {
+  std::vector<std::pair<double, double>> out;
+  out.reserve(points.size());
+  for (const auto& [x, y] : points) out.emplace_back(clip_to_drawable(x), clip_to_drawable(y));
+  return out;
+}
+
+std::string clipped_note() {
+  return fmt::format("values beyond ±{:g} are drawn at the edge", k_drawable_limit);
 }
 
 std::vector<std::pair<double, double>> reduce_for_width(

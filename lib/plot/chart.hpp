@@ -20,12 +20,22 @@ struct Panel {
   std::vector<Series> series;
 };
 
-// The extent of the finite points of a panel; `empty` when there is none.
+// The extent of the finite points of a panel, clipped to
+// ±k_drawable_limit (axis.hpp); `empty` when there is none, `clipped` when a
+// finite value lay beyond the limit (the chart then says so).
 struct Extent {
   double x_min = 0, x_max = 0, y_min = 0, y_max = 0;
   bool empty = true;
+  bool clipped = false;
 };
 Extent extent_of(const Panel& panel);
+
+// The points as drawn: coordinates clipped to ±k_drawable_limit.
+std::vector<std::pair<double, double>> drawable_points(
+    const std::vector<std::pair<double, double>>& points);
+
+// The note a chart shows when its extent was clipped.
+std::string clipped_note();
 
 // At most about 4 × `buckets` points that draw the same picture at that many
 // pixels across [x_low, x_high]: per bucket the first, lowest, highest and

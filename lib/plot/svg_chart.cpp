@@ -42,6 +42,12 @@ void render_panel(std::string& out, const Panel& panel, int origin_x, int origin
   }
   Axis x_axis = nice_axis(extent.x_min, extent.x_max, 7);
   Axis y_axis = nice_axis(extent.y_min, extent.y_max, 6);
+  if (extent.clipped) {
+    out += fmt::format(
+        "<text class=\"clipped\" x=\"{}\" y=\"40\" text-anchor=\"middle\" font-size=\"11\" "
+        "fill=\"#a00\">{}</text>\n",
+        k_left + plot_w / 2, xml_escape(clipped_note()));
+  }
   auto to_x = [&](double x) {
     return k_left + (x - x_axis.low) / (x_axis.high - x_axis.low) * plot_w;
   };
@@ -99,7 +105,8 @@ void render_panel(std::string& out, const Panel& panel, int origin_x, int origin
       }
       run.clear();
     };
-    for (const auto& [x, y] : reduce_for_width(series.points, x_axis.low, x_axis.high, plot_w)) {
+    for (const auto& [x, y] :
+         reduce_for_width(drawable_points(series.points), x_axis.low, x_axis.high, plot_w)) {
       if (!std::isfinite(x) || !std::isfinite(y)) {
         emit();
         continue;

@@ -129,7 +129,7 @@ std::string render_terminal(const Panel& panel, const TerminalStyle& style) {
   for (std::size_t s = 0; s < panel.series.size(); ++s) {
     bool joined = false;
     int last_x = 0, last_y = 0;
-    for (const auto& [x, y] : panel.series[s].points) {
+    for (const auto& [x, y] : drawable_points(panel.series[s].points)) {
       if (!std::isfinite(x) || !std::isfinite(y)) {
         joined = false;  // a NaN breaks the line
         continue;
@@ -181,6 +181,7 @@ std::string render_terminal(const Panel& panel, const TerminalStyle& style) {
     if (style.color) key = fmt::format("{}━━{}", k_colors[s % std::size(k_colors)], k_reset);
     out += fmt::format("{:{}}{} {}\n", "", margin + 2, key, panel.series[s].label);
   }
+  if (extent.clipped) out += fmt::format("{:{}}({})\n", "", margin + 2, clipped_note());
   return out;
 }
 

@@ -4,10 +4,12 @@
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "lib/artifacts/artifact_path.hpp"
 #include "lib/store/database.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
@@ -15,7 +17,9 @@
 #include "lib/util/names.hpp"
 #include "lib/util/random.hpp"
 #include "lib/util/strings.hpp"
+#include "lib/util/tags.hpp"
 #include "lib/util/time.hpp"
+#include "lib/util/utf8.hpp"
 
 namespace amlrun::registry {
 
@@ -34,6 +38,30 @@ std::optional<std::int64_t> version_number(const std::string& version) {
   return number;
 }
 
+// The registry's tables in the index, owned and migrated here
+// (store::Database::migrate); entries are never edited once released.
+const char* const k_migrations[] = {
+    // 1: every registered version, with the sha256 of its manifest. "IF NOT
+    // EXISTS": indexes from before the registry owned its table have it.
+    R"(
+CREATE TABLE IF NOT EXISTS models (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  version_number INTEGER,
+  created_at TEXT NOT NULL,
+  description TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  source_run TEXT NOT NULL,
+  source_path TEXT NOT NULL,
+  files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  manifest_sha256 TEXT NOT NULL,
+  UNIQUE (name, version)
+);
+)",
+};
+
 const char* k_columns =
     "name, version, created_at, description, tags, source_run, source_path, files, bytes, "
     "manifest_sha256";
@@ -44,13 +72,7 @@ ModelVersion read_row(const store::Statement& row) {
   v.version = row.text(1);
   v.created_at = row.text(2);
   v.description = row.text(3);
-  try {
-    auto tags = nlohmann::ordered_json::parse(row.text(4));
-    for (auto it = tags.begin(); it != tags.end(); ++it) {
-      v.tags.emplace_back(it.key(), it.value().get<std::string>());
-    }
-  } catch (const nlohmann::json::exception&) {
-  }
+  v.tags = store::tags_from_column(row.text(4));
   v.source_run = row.text(5);
   v.source_path = row.text(6);
   v.files = static_cast<std::uint64_t>(row.integer(7));
@@ -74,9 +96,7 @@ void insert_row(const store::Database& db, const ModelVersion& v) {
   }
   insert.bind(4, v.created_at);
   insert.bind(5, v.description);
-  nlohmann::ordered_json tags = nlohmann::ordered_json::object();
-  for (const auto& [key, value] : v.tags) tags[key] = value;
-  insert.bind(6, tags.dump());
+  insert.bind(6, store::tags_column(v.tags));
   insert.bind(7, v.source_run);
   insert.bind(8, v.source_path);
   insert.bind(9, static_cast<std::int64_t>(v.files));
@@ -100,16 +120,85 @@ class StagingDir {
   fs::path m_path;
 };
 
+// The folder of a model name, created for its first version and removed
+// again (when still empty) if that version is not recorded after all.
+class NameDir {
+ public:
+  explicit NameDir(fs::path path) : m_path(std::move(path)) {
+    std::error_code error;
+    m_created = fs::create_directories(m_path, error);
+    if (error) {
+      throw util::InfraError(fmt::format("cannot create {}: {}", m_path.string(), error.message()));
+    }
+  }
+  ~NameDir() {
+    std::error_code error;
+    if (m_created) fs::remove(m_path, error);  // only when empty
+  }
+  void release() { m_created = false; }
+
+ private:
+  fs::path m_path;
+  bool m_created = false;
+};
+
+// Stats a registered file, refusing anything but the regular file that was
+// registered: a symbolic link put in its place (or in place of a folder on
+// its way) is reported as such and never followed.
+void check_stored_file(const fs::path& root, const std::string& relative, const std::string& label,
+                       struct stat& st) {
+  auto damaged = [&](const std::string& what) {
+    return util::InfraError(
+        fmt::format("{}: {} {}; the registry copy is damaged: register the model again", label,
+                    relative, what));
+  };
+  fs::path walked = root;
+  fs::path parts(relative);
+  for (auto part = parts.begin(); part != parts.end(); ++part) {
+    walked /= *part;
+    bool last = std::next(part) == parts.end();
+    if (::lstat(walked.c_str(), &st) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) {
+        throw damaged(fmt::format("is missing from the registry ({})", walked.string()));
+      }
+      throw util::InfraError(
+          util::errno_message(fmt::format("{}: cannot read {}", label, walked.string()), errno));
+    }
+    if (S_ISLNK(st.st_mode)) {
+      std::error_code error;
+      std::string target = fs::read_symlink(walked, error).string();
+      throw damaged(
+          last ? fmt::format("was replaced by a symbolic link to {} ({}), which is never followed",
+                             target, walked.string())
+               : fmt::format("lies in {}, which was replaced by a symbolic link to {} (never "
+                             "followed)",
+                             walked.string(), target));
+    }
+    if (!last && !S_ISDIR(st.st_mode)) {
+      throw damaged(
+          fmt::format("is missing from the registry ({} is not a folder)", walked.string()));
+    }
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw damaged(fmt::format("is no longer a regular file in the registry ({})", walked.string()));
+  }
+}
+
+// A manifest lists file names as JSON text, which must be UTF-8.
+void check_file_name(const std::string& relative, const std::string& source_text) {
+  if (util::first_invalid_utf8(relative) == std::string_view::npos) return;
+  throw util::InputError(fmt::format(
+      "cannot register {}: the name {} is not valid UTF-8; rename it (a model's manifest lists "
+      "its files as UTF-8 text)",
+      source_text, util::printable(relative)));
+}
+
 ModelVersion version_from_manifest(const nlohmann::json& manifest) {
   ModelVersion v;
   v.name = manifest.at("name").get<std::string>();
   v.created_at = manifest.value("created_at", "");
   v.description = manifest.value("description", "");
-  if (manifest.contains("tags") && manifest["tags"].is_object()) {
-    for (auto it = manifest["tags"].begin(); it != manifest["tags"].end(); ++it) {
-      v.tags.emplace_back(it.key(), it.value().get<std::string>());
-    }
-  }
+  if (manifest.contains("tags")) v.tags = util::tags_from_json(manifest["tags"]);
   const auto& source = manifest.at("source");
   v.source_run = source.value("run", "");
   v.source_path = source.value("path", "");
@@ -135,9 +224,7 @@ nlohmann::ordered_json manifest_json(const ModelVersion& model,
   manifest["version"] = model.version;
   manifest["created_at"] = model.created_at;
   manifest["description"] = model.description;
-  nlohmann::ordered_json tags = nlohmann::ordered_json::object();
-  for (const auto& [key, value] : model.tags) tags[key] = value;
-  manifest["tags"] = tags;
+  manifest["tags"] = util::tags_to_json(model.tags);
   manifest["source"] = {{"run", model.source_run}, {"path", model.source_path}};
   manifest["files"] = nlohmann::ordered_json::array();
   for (const auto& file : files) {
@@ -157,7 +244,9 @@ std::string next_version(const std::vector<std::string>& existing) {
   return std::to_string(highest + 1);
 }
 
-ModelRegistry::ModelRegistry(const store::RunStore& store) : m_store(store) {}
+ModelRegistry::ModelRegistry(const store::RunStore& store) : m_store(store) {
+  m_store.database().migrate("models", k_migrations);
+}
 
 fs::path ModelRegistry::models_dir() const {
   return m_store.workspace().models_dir();
@@ -175,6 +264,9 @@ ModelVersion ModelRegistry::register_model(
     const std::function<void(const artifacts::Skipped&)>& on_skipped) {
   check_model_name(request.name);
   if (request.version) check_model_version(*request.version);
+  // Everything the manifest will hold is checked before anything is written.
+  util::check_utf8(request.description, "--description");
+  for (const auto& tag : request.tags) util::check_tag(tag);
 
   // 1. What to copy, checked before anything is written.
   artifacts::CopyPlan plan;
@@ -191,26 +283,16 @@ ModelVersion ModelRegistry::register_model(
           request.run_id, store::to_string(record.state), request.run_id));
     }
     fs::path root = m_store.run_dir(request.run_id) / "artifacts";
-    fs::path source = util::safe_join(root, request.run_path, "--path");
-    fs::path relative = fs::relative(source, root);
-    std::string first = relative.empty() ? "" : relative.begin()->string();
-    if (first != "outputs" && first != "logs") {
-      throw util::InputError(fmt::format(
-          "--path {}: start with outputs/ or logs/ (a run's artifacts are its outputs and logs)",
-          request.run_path));
-    }
-    std::error_code error;
-    if (!fs::exists(fs::symlink_status(source, error))) {
-      throw util::InputError(fmt::format("--path {}: run {} has no such file or folder",
-                                         request.run_path, request.run_id));
-    }
-    artifacts::plan_tree(plan, root, source, "", fmt::format("run {}", request.run_id));
+    auto path = artifacts::resolve_artifact_path(root, request.run_path, "--path", request.run_id);
+    util::check_utf8(path.relative, "--path");
+    artifacts::plan_tree(plan, root, path.source, "", fmt::format("run {}", request.run_id));
     model.source_run = request.run_id;
-    model.source_path = relative.string();
-    source_text = fmt::format("{} of run {}", relative.string(), request.run_id);
+    model.source_path = path.relative;
+    source_text = fmt::format("{} of run {}", path.relative, request.run_id);
   } else {
     std::error_code error;
     fs::path from = fs::absolute(request.from).lexically_normal();
+    util::check_utf8(from.string(), "--from");
     auto status = fs::status(from, error);
     if (error || !fs::exists(status)) {
       throw util::InputError(
@@ -238,6 +320,8 @@ ModelVersion ModelRegistry::register_model(
   if (plan.files.empty()) {
     throw util::InputError(fmt::format("nothing to register: {} holds no files", source_text));
   }
+  for (const auto& file : plan.files) check_file_name(file.relative, source_text);
+  for (const auto& directory : plan.directories) check_file_name(directory, source_text);
 
   // 2. Copy and hash into staging, outside the index's lock.
   fs::create_directories(models_dir() / ".staging");
@@ -257,7 +341,7 @@ ModelVersion ModelRegistry::register_model(
   // the index's write lock.
   const store::Database& db = m_store.database();
   store::Transaction transaction(db);
-  fs::create_directories(models_dir() / model.name);
+  NameDir name_dir(models_dir() / model.name);
   std::vector<std::string> existing;
   {
     store::Statement query(db, "SELECT version FROM models WHERE name = ?1");
@@ -303,6 +387,7 @@ ModelVersion ModelRegistry::register_model(
     throw;
   }
   staging.release();
+  name_dir.release();
   return model;
 }
 
@@ -390,12 +475,7 @@ std::vector<artifacts::CopiedFile> ModelRegistry::download(
   for (const auto& file : files) {
     fs::path source = util::safe_join(root, file.path, label);
     struct stat st {};
-    if (::lstat(source.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      throw util::InfraError(fmt::format(
-          "{}: {} is missing from the registry ({}); the registry copy is damaged: register the "
-          "model again",
-          label, file.path, source.string()));
-    }
+    check_stored_file(root, file.path, label, st);
     if (static_cast<std::uint64_t>(st.st_size) != file.size) {
       throw util::InfraError(fmt::format(
           "{}: {} is damaged: it has {} bytes, the manifest says {}; the registry copy was "

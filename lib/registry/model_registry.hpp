@@ -22,7 +22,7 @@
 #include "lib/artifacts/tree_copy.hpp"
 #include "lib/registry/model_ref.hpp"
 #include "lib/store/run_store.hpp"
-#include "lib/store/tags.hpp"
+#include "lib/util/tags.hpp"
 
 namespace amlrun::registry {
 
@@ -39,7 +39,7 @@ struct ModelVersion {
   std::string version;
   std::string created_at;
   std::string description;
-  std::vector<store::Tag> tags;
+  std::vector<util::Tag> tags;
   std::string source_run;   // the run it came from, or ""
   std::string source_path;  // outputs/model (of the run), or the folder registered
   std::uint64_t files = 0;
@@ -50,7 +50,7 @@ struct ModelVersion {
 struct RegisterRequest {
   std::string name;
   std::optional<std::string> version;  // else the next number
-  std::vector<store::Tag> tags;
+  std::vector<util::Tag> tags;
   std::string description;
   // One source: a run's artifact path, or a local folder (or file).
   std::string run_id;  // resolved
@@ -68,6 +68,7 @@ struct ModelName {
 
 class ModelRegistry {
  public:
+  // Creates or migrates the registry's tables in the store's index.
   explicit ModelRegistry(const store::RunStore& store);
 
   fs::path models_dir() const;

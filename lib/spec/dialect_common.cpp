@@ -6,6 +6,7 @@
 #include "lib/spec/dialects.hpp"
 #include "lib/util/names.hpp"
 #include "lib/util/strings.hpp"
+#include "lib/util/tags.hpp"
 
 namespace amlrun::spec::detail {
 
@@ -144,7 +145,28 @@ void read_common(MapReader& root, LoadContext& context, JobSpec& spec) {
   }
   if (auto display = root.string("display_name")) spec.display_name = *display;
   if (auto description = root.string("description")) spec.description = *description;
-  spec.tags = root.string_map("tags");
+  // Tags follow the one rule of util/tags.hpp, as on the command line, so a
+  // job's tags can be filtered on and changed with amlrun runs tag.
+  auto tags = root.string_map("tags");
+  auto tags_node = root.node("tags");
+  for (const auto& [key, value] : tags) {
+    std::string path = join_key_path("tags", key);
+    Mark key_mark = tags_node->mark;
+    Mark value_mark = tags_node->mark;
+    for (const auto& [k, v] : tags_node->entries) {
+      if (k->value == key) {
+        key_mark = k->mark;
+        value_mark = v->mark;
+      }
+    }
+    if (auto problem = util::tag_key_problem(key)) {
+      context.diagnostics.error(key_mark, path, *problem);
+    } else if (auto value_problem = util::tag_value_problem(key, value)) {
+      context.diagnostics.error(value_mark, path, *value_problem);
+    } else {
+      spec.tags.emplace_back(key, value);
+    }
+  }
   auto variables = root.string_map("environment_variables");
   auto variables_node = root.node("environment_variables");
   for (const auto& [name, value] : variables) {

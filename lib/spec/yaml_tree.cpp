@@ -11,6 +11,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "lib/util/utf8.hpp"
+
 namespace amlrun::spec {
 
 NodePtr Node::find(std::string_view key) const {
@@ -68,26 +70,6 @@ Mark mark_of_offset(const std::shared_ptr<const Source>& source, std::size_t off
     }
   }
   return Mark{source, line, column};
-}
-
-// Offset of the first byte that is not valid UTF-8, or npos.
-std::size_t first_invalid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    std::size_t length = c < 0x80           ? 1
-                         : (c >> 5) == 0x6  ? 2
-                         : (c >> 4) == 0xE  ? 3
-                         : (c >> 3) == 0x1E ? 4
-                                            : 0;
-    if (length == 0 || i + length > text.size()) return i;
-    for (std::size_t k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return i;
-    }
-    if (length == 2 && c < 0xC2) return i;  // overlong
-    i += length;
-  }
-  return std::string_view::npos;
 }
 
 class TreeBuilder : public YAML::EventHandler {
@@ -360,7 +342,7 @@ NodePtr parse_yaml(const std::shared_ptr<const Source>& source, Diagnostics& dia
                       "contains a NUL byte; a job file must be text");
     return nullptr;
   }
-  if (auto bad = first_invalid_utf8(text); bad != std::string_view::npos) {
+  if (auto bad = util::first_invalid_utf8(text); bad != std::string_view::npos) {
     diagnostics.error(mark_of_offset(source, bad), "",
                       "is not valid UTF-8; save the file as UTF-8 text");
     return nullptr;

@@ -3,9 +3,13 @@
 #include <sqlite3.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "lib/util/error.hpp"
+#include "lib/util/fs.hpp"
+#include "lib/util/time.hpp"
 
 namespace amlrun::store {
 
@@ -40,8 +44,10 @@ CREATE TABLE IF NOT EXISTS run_tags (
 CREATE INDEX IF NOT EXISTS run_tags_by_pair ON run_tags(key, value);
 )",
     // 2: the stat of run.json when it was indexed (a listing notices a record
-    // changed or damaged behind the index's back without reading it), metrics
-    // and the model registry.
+    // changed or damaged behind the index's back without reading it), and
+    // metrics. (Until the registry owned its table, this step also created
+    // `models`; the registry's first migration creates it if missing, so an
+    // index replaying this step ends the same either way.)
     R"(
 ALTER TABLE runs ADD COLUMN record_mtime_ns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN record_size INTEGER NOT NULL DEFAULT -1;
@@ -77,21 +83,6 @@ CREATE TABLE metric_sources (
   first_problem TEXT NOT NULL,
   PRIMARY KEY (run_id, rank)
 );
-CREATE TABLE models (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  name TEXT NOT NULL,
-  version TEXT NOT NULL,
-  version_number INTEGER,
-  created_at TEXT NOT NULL,
-  description TEXT NOT NULL,
-  tags TEXT NOT NULL,
-  source_run TEXT NOT NULL,
-  source_path TEXT NOT NULL,
-  files INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
-  manifest_sha256 TEXT NOT NULL,
-  UNIQUE (name, version)
-);
 )",
 };
 static_assert(std::size(k_migrations) == k_index_schema_version);
@@ -102,7 +93,29 @@ std::int64_t read_user_version(const Database& db) {
   return version.integer(0);
 }
 
+// The version of `owner`'s tables; 0 before its first migration.
+std::int64_t read_owner_version(const Database& db, const char* owner) {
+  Statement table(db,
+                  "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                  "'schema_versions'");
+  if (!table.step()) return 0;
+  Statement version(db, "SELECT version FROM schema_versions WHERE owner = ?1");
+  version.bind(1, std::string(owner));
+  return version.step() ? version.integer(0) : 0;
+}
+
+bool is_damage(int rc) {
+  return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
 }  // namespace
+
+DamagedIndexError::DamagedIndexError(const std::filesystem::path& path, const std::string& detail)
+    : util::InfraError(fmt::format(
+          "the run index {} is damaged ({}); run amlrun doctor --repair: it sets the file aside "
+          "and rebuilds the index from the run and model folders",
+          path.string(), detail)),
+      m_detail(detail) {}
 
 Database::Database(const std::filesystem::path& path) : m_path(path) {
   std::string name = path.string();
@@ -163,10 +176,115 @@ Database::~Database() {
 
 void Database::execute(const char* sql) const {
   char* error = nullptr;
-  if (sqlite3_exec(m_db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string message = error ? error : "unknown error";
+  int rc = sqlite3_exec(m_db, sql, nullptr, nullptr, &error);
+  if (rc != SQLITE_OK) {
+    std::string message = error ? error : sqlite3_errstr(rc);
     sqlite3_free(error);
+    if (is_damage(rc)) throw DamagedIndexError(m_path, message);
     throw util::InfraError(fmt::format("run index: {}", message));
+  }
+}
+
+void Database::fail(int rc) const {
+  std::string message = sqlite3_errmsg(m_db);
+  if (is_damage(rc) || is_damage(sqlite3_extended_errcode(m_db))) {
+    throw DamagedIndexError(m_path, message);
+  }
+  throw util::InfraError(fmt::format("run index: {}", message));
+}
+
+void Database::migrate(const char* owner, std::span<const char* const> migrations) const {
+  auto wanted = static_cast<std::int64_t>(migrations.size());
+  if (read_owner_version(*this, owner) == wanted) return;
+  execute("BEGIN IMMEDIATE");
+  try {
+    std::int64_t found = read_owner_version(*this, owner);
+    if (found > wanted) {
+      throw util::InfraError(fmt::format(
+          "the run index {} has version {} of the {} tables, newer than this amlrun understands "
+          "({}); it was written by a newer amlrun: upgrade amlrun (the index was left untouched)",
+          m_path.string(), found, owner, wanted));
+    }
+    execute(
+        "CREATE TABLE IF NOT EXISTS schema_versions (owner TEXT PRIMARY KEY, version INTEGER NOT "
+        "NULL)");
+    for (std::int64_t version = found + 1; version <= wanted; ++version) {
+      execute(migrations[static_cast<std::size_t>(version - 1)]);
+    }
+    Statement record(*this,
+                     "INSERT OR REPLACE INTO schema_versions (owner, version) VALUES (?1, ?2)");
+    record.bind(1, std::string(owner));
+    record.bind(2, wanted);
+    record.step();
+    execute("COMMIT");
+  } catch (...) {
+    sqlite3_exec(m_db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::optional<std::string> Database::damage() const {
+  std::vector<std::string> problems;
+  try {
+    // quick_check: every page and b-tree, without the costlier index
+    // cross-checks of integrity_check; a few problems are enough to say so.
+    Statement check(*this, "PRAGMA quick_check(4)");
+    while (check.step()) {
+      // Rows may hold several lines, headed "*** in database main ***".
+      std::string row = check.text(0);
+      std::size_t start = 0;
+      while (start <= row.size()) {
+        std::size_t end = std::min(row.find('\n', start), row.size());
+        std::string line = row.substr(start, end - start);
+        if (!line.empty() && !line.starts_with("*** ")) problems.push_back(line);
+        start = end + 1;
+      }
+    }
+  } catch (const DamagedIndexError& error) {
+    return error.detail();
+  }
+  if (problems.size() == 1 && problems[0] == "ok") return std::nullopt;
+  if (problems.empty()) return std::string("quick_check returned nothing");
+  std::string joined;
+  for (std::size_t i = 0; i < problems.size() && i < 3; ++i) {
+    joined += (i ? "; " : "") + problems[i];
+  }
+  return problems.size() > 3 ? joined + "; ..." : joined;
+}
+
+std::filesystem::path set_aside_damaged_index(const std::filesystem::path& index) {
+  namespace fs = std::filesystem;
+  std::string base = fmt::format("{}.damaged-{}", index.filename().string(),
+                                 util::utc_compact(util::Clock::now()));
+  fs::path target = index.parent_path() / base;
+  std::error_code error;
+  for (int n = 2; fs::exists(fs::symlink_status(target, error)); ++n) {
+    target = index.parent_path() / fmt::format("{}-{}", base, n);
+  }
+  // The write-ahead log goes with its database (it may hold the newest
+  // pages); the shared-memory file is only a cache of the log.
+  for (const char* suffix : {"-wal", "-shm", ""}) {
+    fs::path from = index.string() + suffix;
+    fs::path to = target.string() + suffix;
+    if (!fs::exists(fs::symlink_status(from, error))) continue;
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      util::throw_errno(
+          fmt::format("cannot set the damaged index {} aside as {}", from.string(), to.string()));
+    }
+  }
+  util::fsync_directory(index.parent_path());
+  return target;
+}
+
+std::string tags_column(const std::vector<util::Tag>& tags) {
+  return util::tags_to_json(tags).dump();
+}
+
+std::vector<util::Tag> tags_from_column(const std::string& text) {
+  try {
+    return util::tags_from_json(nlohmann::ordered_json::parse(text));
+  } catch (const nlohmann::json::exception&) {
+    return {};
   }
 }
 
@@ -174,10 +292,9 @@ std::int64_t Database::last_insert_rowid() const {
   return sqlite3_last_insert_rowid(m_db);
 }
 
-Statement::Statement(const Database& db, const char* sql) : m_db(db.handle()) {
-  if (sqlite3_prepare_v2(m_db, sql, -1, &m_statement, nullptr) != SQLITE_OK) {
-    throw util::InfraError(fmt::format("run index: {}", sqlite3_errmsg(m_db)));
-  }
+Statement::Statement(const Database& db, const char* sql) : m_db(db) {
+  int rc = sqlite3_prepare_v2(m_db.handle(), sql, -1, &m_statement, nullptr);
+  if (rc != SQLITE_OK) m_db.fail(rc);
 }
 
 Statement::~Statement() {
@@ -209,7 +326,7 @@ bool Statement::step() {
   int rc = sqlite3_step(m_statement);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  throw util::InfraError(fmt::format("run index: {}", sqlite3_errmsg(m_db)));
+  m_db.fail(rc);
 }
 
 void Statement::reset() {

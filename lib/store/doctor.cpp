@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "lib/store/metric_ingest.hpp"
@@ -51,6 +52,15 @@ class RunChecker {
       ++m_report.runs_checked;
       check_leftover_temp_files(name);
       if (!indexed.count(name)) check_unindexed(name);
+      if (m_report.index_rebuilt && util::is_locked(m_store.lock_path(name))) {
+        // Its supervisor opened the index before it was set aside and goes
+        // on writing there; its record and sealed metrics are read again
+        // once it has ended.
+        add({fmt::format("run {} is still going: its supervisor keeps writing to the index that "
+                         "was set aside",
+                         name),
+             "run amlrun doctor --repair again once it has ended", false});
+      }
     }
     for (const auto& id : runs_with_metrics(m_store)) {
       if (on_disk.count(id)) continue;
@@ -196,6 +206,32 @@ class RunChecker {
 };
 
 }  // namespace
+
+bool check_index(const workspace::Workspace& workspace, bool repair, DoctorReport& report) {
+  fs::path path = workspace.index_path();
+  std::optional<std::string> damage;
+  try {
+    Database db(path);
+    damage = db.damage();
+  } catch (const DamagedIndexError& error) {
+    damage = error.detail();
+  }
+  if (!damage) return true;
+  Finding finding{fmt::format("the index {} is damaged ({})", path.string(), *damage),
+                  "set it aside (renamed, kept) and rebuild the index from the run folders and "
+                  "model manifests",
+                  true};
+  if (repair) {
+    fs::path aside = set_aside_damaged_index(path);
+    finding.action = fmt::format(
+        "set it aside as {}; the index is rebuilt from the run folders and model manifests",
+        aside.string());
+    finding.repaired = true;
+    report.index_rebuilt = true;
+  }
+  report.findings.push_back(std::move(finding));
+  return repair;
+}
 
 void check_runs(RunStore& store, bool repair, DoctorReport& report) {
   RunChecker(store, repair, report).run();

@@ -22,12 +22,22 @@ struct DoctorReport {
   std::vector<Finding> findings;
   std::size_t runs_checked = 0;
   std::size_t models_checked = 0;
+  // The damaged index was set aside: the checks that follow refill a fresh one.
+  bool index_rebuilt = false;
   std::size_t unresolved() const {
     std::size_t count = 0;
     for (const auto& finding : findings) count += !finding.repaired;
     return count;
   }
 };
+
+// The index file itself, before anything opens it for use: a file SQLite
+// cannot read (not a database, damaged pages) is a finding; with `repair` it
+// is set aside (set_aside_damaged_index: renamed, kept) so that the RunStore
+// opened next starts a fresh index, which check_runs and the registry's
+// check refill from the run folders and model manifests. Returns false when
+// the index is damaged and stays so (no `repair`): nothing else can be checked.
+bool check_index(const workspace::Workspace& workspace, bool repair, DoctorReport& report);
 
 // Runs and their metrics. With `repair`, repairable findings are fixed.
 void check_runs(RunStore& store, bool repair, DoctorReport& report);

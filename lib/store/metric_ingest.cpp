@@ -56,6 +56,11 @@ bool is_blank(std::string_view line) {
 
 }  // namespace
 
+// Arithmetic on what a rank writes: a step is read as a non-negative
+// int64 (metric_line.hpp refuses anything larger), and the only sum on it
+// is the implicit next step, checked above. Offsets, line numbers and the
+// counters grow by at most one per byte of a file, so they stay below the
+// file's size (an int64), and per-run sums below the sum of file sizes.
 struct MetricIngestor::State {
   struct Series {
     std::int64_t id = 0;
@@ -209,8 +214,20 @@ struct MetricIngestor::State {
     std::size_t index = series_index(parsed_line.name);
     if (source.last_steps.size() <= index) source.last_steps.resize(index + 1, k_no_step);
     std::int64_t& last_step = source.last_steps[index];
-    std::int64_t step =
-        parsed_line.has_step ? parsed_line.step : (last_step == k_no_step ? 0 : last_step + 1);
+    std::int64_t step = 0;
+    if (parsed_line.has_step) {
+      step = parsed_line.step;
+    } else if (last_step == std::numeric_limits<std::int64_t>::max()) {
+      // Counting on would overflow: the line has no step to be stored at.
+      problem(source, source.malformed,
+              fmt::format("no \"step\" after step {} of '{}', the largest there is; give the "
+                          "step explicitly",
+                          last_step, parsed_line.name),
+              source.line);
+      return;
+    } else if (last_step != k_no_step) {
+      step = last_step + 1;
+    }
     if (last_step != k_no_step && step < last_step) {
       problem(source, source.backwards,
               fmt::format("step {} of '{}' comes after step {}", step, parsed_line.name, last_step),

@@ -15,13 +15,14 @@ namespace {
 class LineReader final : public nlohmann::json_sax<nlohmann::json> {
  public:
   enum class Field { none, name, value, step };
-  enum class Kind { missing, good, bad };
+  enum class Kind { missing, good, bad, out_of_range };
 
   void reset() {
     m_depth = 0;
     m_top_is_object = false;
     m_field = Field::none;
     name_kind = value_kind = step_kind = Kind::missing;
+    overflow = Overflow::none;
     name.clear();
   }
 
@@ -32,9 +33,22 @@ class LineReader final : public nlohmann::json_sax<nlohmann::json> {
   }
   bool number_unsigned(number_unsigned_t number) override {
     bool fits = number <= static_cast<number_unsigned_t>(std::numeric_limits<std::int64_t>::max());
-    return number_read(static_cast<double>(number), fits, static_cast<std::int64_t>(number));
+    if (!fits && m_depth == 1 && m_field == Field::step) {
+      take_field();
+      step_kind = Kind::out_of_range;
+      return true;
+    }
+    return number_read(static_cast<double>(number), fits,
+                       fits ? static_cast<std::int64_t>(number) : 0);
   }
   bool number_float(number_float_t number, const string_t&) override {
+    // A whole number past 2^63 - 1 (more digits than 64 bits hold are read
+    // as a double) cannot be a step.
+    if (m_depth == 1 && m_field == Field::step && number >= 9223372036854775808.0) {
+      take_field();
+      step_kind = Kind::out_of_range;
+      return true;
+    }
     // 120.0 is a fine step; 120.5 is not.
     bool integral = number >= 0 && number < 9007199254740992.0 && std::floor(number) == number;
     return number_read(number, integral, integral ? static_cast<std::int64_t>(number) : 0);
@@ -95,11 +109,24 @@ class LineReader final : public nlohmann::json_sax<nlohmann::json> {
     --m_depth;
     return true;
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& error) override {
+    // 406: a number too large for a double (1e400, 400 digits). Inside the
+    // object it is the line's one problem, worth naming; where it stood
+    // says which.
+    if (error.id == 406 && m_depth >= 1) {
+      Field field = m_depth == 1 ? m_field : Field::none;
+      overflow = field == Field::value  ? Overflow::value
+                 : field == Field::step ? Overflow::step
+                                        : Overflow::other;
+    }
     return false;
   }
 
   bool top_is_object() const { return m_top_is_object; }
+
+  enum class Overflow { none, value, step, other };
+  Overflow overflow = Overflow::none;
 
   std::string name;
   Kind name_kind = Kind::missing;
@@ -309,10 +336,24 @@ LineVerdict read_metric_line_slowly(std::string_view line, MetricLine& out) {
   LineReader reader;
   reader.reset();
   bool parsed = nlohmann::json::sax_parse(line.data(), line.data() + line.size(), &reader);
-  if (!parsed || !reader.top_is_object()) return LineVerdict::not_an_object;
+  if (!parsed) {
+    switch (reader.overflow) {
+      case LineReader::Overflow::value:
+        return LineVerdict::value_out_of_range;
+      case LineReader::Overflow::step:
+        return LineVerdict::step_out_of_range;
+      case LineReader::Overflow::other:
+        return LineVerdict::number_out_of_range;
+      case LineReader::Overflow::none:
+        break;
+    }
+    return LineVerdict::not_an_object;
+  }
+  if (!reader.top_is_object()) return LineVerdict::not_an_object;
   if (reader.name_kind != LineReader::Kind::good) return LineVerdict::no_name;
   if (reader.value_kind != LineReader::Kind::good) return LineVerdict::bad_value;
   if (reader.step_kind == LineReader::Kind::bad) return LineVerdict::bad_step;
+  if (reader.step_kind == LineReader::Kind::out_of_range) return LineVerdict::step_out_of_range;
   out.name = std::move(reader.name);
   out.value = reader.value;
   out.has_step = reader.step_kind == LineReader::Kind::good;
@@ -337,6 +378,13 @@ const char* describe(LineVerdict verdict) {
       return "\"value\" is not a number, \"NaN\", \"Infinity\" or \"-Infinity\"";
     case LineVerdict::bad_step:
       return "\"step\" is not a non-negative integer";
+    case LineVerdict::value_out_of_range:
+      return "\"value\" is a number out of range (beyond ±1.8e308; write \"Infinity\" or "
+             "\"-Infinity\" for an infinite value)";
+    case LineVerdict::step_out_of_range:
+      return "\"step\" is out of range (at most 9223372036854775807)";
+    case LineVerdict::number_out_of_range:
+      return "a number out of range (beyond ±1.8e308)";
   }
   return "?";
 }

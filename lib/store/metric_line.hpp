@@ -23,6 +23,11 @@ enum class LineVerdict {
   no_name,        // "name" missing or not a string
   bad_value,      // "value" missing or not a number / "NaN" / "Infinity" / "-Infinity"
   bad_step,       // "step" present but not a non-negative integer
+  // Numbers JSON allows but a double or the step counter cannot hold
+  // (1e400, 400 digits, a step past 2^63 - 1): said as such, not "not JSON".
+  value_out_of_range,
+  step_out_of_range,
+  number_out_of_range,  // in another key: the line cannot be read at all
 };
 
 // Reads a line: a shortcut for the canonical shape (what every writer

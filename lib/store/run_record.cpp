@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "lib/util/error.hpp"
+#include "lib/util/tags.hpp"
 #include "lib/util/time.hpp"
 
 namespace amlrun::store {
@@ -56,9 +57,7 @@ nlohmann::ordered_json to_json(const RunRecord& r) {
   j["experiment"] = r.experiment;
   j["display_name"] = r.display_name;
   j["description"] = r.description;
-  nlohmann::ordered_json tags = nlohmann::ordered_json::object();
-  for (const auto& [k, v] : r.tags) tags[k] = v;
-  j["tags"] = tags;
+  j["tags"] = util::tags_to_json(r.tags);
   j["tags_revision"] = r.tags_revision;
   j["state"] = to_string(r.state);
   nlohmann::ordered_json history = nlohmann::ordered_json::array();
@@ -117,11 +116,7 @@ RunRecord run_record_from_json(const nlohmann::json& j) {
     r.experiment = j.value("experiment", "");
     r.display_name = j.value("display_name", "");
     r.description = j.value("description", "");
-    if (j.contains("tags") && j["tags"].is_object()) {
-      for (auto it = j["tags"].begin(); it != j["tags"].end(); ++it) {
-        r.tags.emplace_back(it.key(), it.value().get<std::string>());
-      }
-    }
+    if (j.contains("tags")) r.tags = util::tags_from_json(j["tags"]);
     r.tags_revision = j.value("tags_revision", 0);
     auto state = run_state_from_string(j.at("state").get<std::string>());
     if (!state) throw util::InfraError("unknown state " + j.at("state").dump());

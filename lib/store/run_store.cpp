@@ -14,7 +14,10 @@
 #include "lib/util/fs.hpp"
 #include "lib/util/names.hpp"
 #include "lib/util/random.hpp"
+#include "lib/util/strings.hpp"
+#include "lib/util/tags.hpp"
 #include "lib/util/time.hpp"
+#include "lib/util/utf8.hpp"
 
 namespace amlrun::store {
 
@@ -31,6 +34,15 @@ std::string RunStore::new_run_id(const std::string& experiment) {
 }
 
 util::FileLock RunStore::create(RunRecord& record) {
+  // Checked before the directory exists: a record that cannot be written
+  // must leave nothing behind.
+  for (const auto& tag : record.tags) util::check_tag(tag);
+  if (auto invalid = util::find_invalid_utf8(to_json(record))) {
+    throw util::InputError(fmt::format(
+        "cannot record the run: its {} {} is not valid UTF-8; amlrun stores text as UTF-8 "
+        "(rename the file or folder, or write the text as UTF-8)",
+        invalid->path, util::printable(invalid->text)));
+  }
   fs::path dir = run_dir(record.id);
   if (::mkdir(dir.c_str(), 0755) != 0) {
     if (errno == EEXIST) throw util::InfraError(fmt::format("run {} already exists", record.id));
@@ -97,6 +109,8 @@ void RunStore::write_record(const RunRecord& record) {
 RunRecord RunStore::update_tags(const std::string& id,
                                 const std::vector<std::pair<std::string, std::string>>& set,
                                 const std::vector<std::string>& remove) {
+  for (const auto& tag : set) util::check_tag(tag);
+  for (const auto& key : remove) util::check_tag_key(key);
   RecordLock lock(run_dir(id));
   RunRecord record = load(id);
   for (const auto& key : remove) {
@@ -163,9 +177,7 @@ void RunStore::index(const RunRecord& record) {
     upsert.bind_null(7);
   }
   upsert.bind(8, record.compute);
-  nlohmann::ordered_json tags = nlohmann::ordered_json::object();
-  for (const auto& [k, v] : record.tags) tags[k] = v;
-  upsert.bind(9, tags.dump());
+  upsert.bind(9, tags_column(record.tags));
   upsert.bind(10, mtime_ns);
   upsert.bind(11, size);
   upsert.step();
@@ -262,14 +274,7 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
     row.compute = query.text(7);
     row.record_mtime_ns = query.integer(8);
     row.record_size = query.integer(9);
-    try {
-      auto tags = nlohmann::json::parse(query.text(10));
-      for (auto it = tags.begin(); it != tags.end(); ++it) {
-        row.tags.emplace_back(it.key(), it.value().get<std::string>());
-      }
-    } catch (const nlohmann::json::exception&) {
-      // Only ever written by index(); a damaged cell costs the row its tags.
-    }
+    row.tags = tags_from_column(query.text(10));
     rows.push_back(row);
   }
   return rows;

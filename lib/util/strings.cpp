@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <algorithm>
 
+#include "lib/util/utf8.hpp"
+
 namespace amlrun::util {
 
 // Optimal string alignment distance: Levenshtein plus adjacent transpositions,
@@ -101,29 +103,60 @@ std::string format_bytes(std::uint64_t bytes) {
   return fmt::format("{:.1f} {}", value, units[unit]);
 }
 
+namespace {
+
+// Appends `text` with what a terminal would act on or hide written as
+// escapes: C0 controls and DEL ("\n", "\t", "\r", "\x1b"), C1 controls
+// ("\u009b", which some terminals read as ESC [) and bytes that are not
+// UTF-8 ("\xff"). At most `max_characters` characters are taken; returns
+// whether all were.
+bool append_escaped(std::string& out, std::string_view text, std::size_t max_characters,
+                    bool escape_quote) {
+  std::size_t shown = 0;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    if (shown >= max_characters) return false;
+    ++shown;
+    char32_t code = 0;
+    std::size_t length = utf8_sequence(text, at, code);
+    if (length == 0) {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text[at]));
+      ++at;
+      continue;
+    }
+    if (code == '\n') {
+      out += "\\n";
+    } else if (code == '\t') {
+      out += "\\t";
+    } else if (code == '\r') {
+      out += "\\r";
+    } else if (code == '\'' && escape_quote) {
+      out += "\\'";
+    } else if (code < 0x20 || code == 0x7f) {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned>(code));
+    } else if (code >= 0x80 && code <= 0x9f) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned>(code));
+    } else {
+      out.append(text.substr(at, length));
+    }
+    at += length;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string printable(std::string_view text, std::size_t max_length) {
   std::string out = "'";
-  std::size_t shown = 0;
-  for (unsigned char c : text) {
-    if (shown >= max_length) {
-      out += "...";
-      break;
-    }
-    if (c == '\n')
-      out += "\\n";
-    else if (c == '\t')
-      out += "\\t";
-    else if (c == '\r')
-      out += "\\r";
-    else if (c == '\'')
-      out += "\\'";
-    else if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out.push_back(static_cast<char>(c));
-    ++shown;
-  }
+  if (!append_escaped(out, text, max_length, /*escape_quote=*/true)) out += "...";
   out += "'";
+  return out;
+}
+
+std::string escape_control(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  append_escaped(out, text, std::string_view::npos, /*escape_quote=*/false);
   return out;
 }
 

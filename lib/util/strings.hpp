@@ -26,7 +26,14 @@ std::string_view trim(std::string_view text);
 std::string format_bytes(std::uint64_t bytes);
 
 // A string shown inside an error message: quoted, with control characters
-// escaped so a message never spans lines or hides bytes.
+// (C0, DEL, C1) and bytes that are not UTF-8 escaped, so a message never
+// spans lines, hides bytes or sends a terminal a command.
 std::string printable(std::string_view text, std::size_t max_length = 80);
+
+// Stored text (a display name, a description, tags, file names) as a
+// terminal may show it: the escapes of printable(), unquoted and uncut.
+// Every terminal output of text amlrun did not write itself goes through it;
+// JSON output needs no such care (the JSON writer escapes controls).
+std::string escape_control(std::string_view text);
 
 }  // namespace amlrun::util

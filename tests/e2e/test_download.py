@@ -3,6 +3,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import subprocess
 import time
 
@@ -107,6 +108,26 @@ class DownloadTest(ProjectTest):
             result = self.download("--prefix", prefix)
             self.assertEqual(result.returncode, 2, prefix)
             self.assertEqual(result.stderr, "amlrun: error: %s\n" % message)
+        # A link out of the run is named as such, never followed (the same
+        # resolver serves amlrun model register --path).
+        for prefix in ["outputs/outside_link", "outputs/outside_link/x"]:
+            result = self.download("--prefix", prefix)
+            self.assertEqual(result.returncode, 2, prefix)
+            self.assertEqual(result.stderr, "amlrun: error: --prefix %s: the path goes through "
+                                            "outputs/outside_link, a symbolic link to /etc/passwd, out of "
+                                            "run %s (amlrun never follows links out of a run)\n"
+                             % (prefix, self.run_id))
+        register = self.project.amlrun("model", "register", "--name", "m", "--run", self.run_id,
+                                       "--path", "outputs/outside_link")
+        self.assertEqual(register.returncode, 2)
+        self.assertEqual(register.stderr, "amlrun: error: --path outputs/outside_link: the path goes "
+                                          "through outputs/outside_link, a symbolic link to /etc/passwd, "
+                                          "out of run %s (amlrun never follows links out of a run)\n"
+                         % self.run_id)
+        inside = self.download("--prefix", "outputs/inside_link")
+        self.assertEqual(inside.returncode, 0, inside.stderr)
+        self.assertEqual(tree(self.dest)["artifacts/outputs/inside_link"], b"accuracy 0.9\n")
+        shutil.rmtree(self.dest)
         both = self.download("--prefix", "outputs", "--all")
         self.assertEqual(both.stderr, "amlrun: error: --prefix and --all: give one of them\n")
         self.assertFalse(os.path.exists(self.dest))

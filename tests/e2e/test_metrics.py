@@ -1,6 +1,7 @@
 """Metrics: ingestion from the ranks' files while runs go, the metrics command
 (table, JSON, CSV) and the charts it draws (terminal and SVG)."""
 import json
+import math
 import os
 import time
 import xml.etree.ElementTree as ET
@@ -18,7 +19,7 @@ with open(os.environ["AMLRUN_METRICS_FILE"], "a") as f:
 """
 
 
-class MetricsTest(ProjectTest):
+class MetricsFixture(ProjectTest):
     def submit_lines(self, lines, experiment="m"):
         self.project.write("src/metrics.py", WRITE_METRICS)
         self.project.write("src/lines.json", json.dumps(lines))
@@ -31,6 +32,8 @@ class MetricsTest(ProjectTest):
     def metrics(self, *args, **kwargs):
         return self.project.amlrun("metrics", *args, **kwargs)
 
+
+class MetricsTest(MetricsFixture):
     def test_table_json_and_csv(self):
         run_id = self.submit_lines([{"name": "loss", "value": 0.5, "step": 0},
                                     {"name": "loss", "value": 0.25, "step": 1},
@@ -207,3 +210,65 @@ class MetricsTest(ProjectTest):
         directory = self.metrics(run_id, "--plot-file", "adir")
         self.assertEqual(directory.stderr, "amlrun: error: --plot-file adir is a directory; give a file "
                                            "name\n")
+
+
+class ExtremeMetricsTest(MetricsFixture):
+    def test_a_line_without_a_step_after_the_largest_step_is_skipped(self):
+        largest = 2 ** 63 - 1
+        run_id = self.submit_lines([{"name": "loss", "value": 1, "step": largest},
+                                    {"name": "loss", "value": 2},
+                                    {"name": "loss", "value": 3, "step": 5}])
+        record = self.project.show(run_id)
+        self.assertEqual(record["metrics"]["loss"]["last_step"], largest)
+        self.assertEqual(record["metrics"]["loss"]["last"], 1)
+        self.assertEqual(record["metrics"]["loss"]["count"], 1)
+        self.assertEqual(record["metrics_skipped"],
+                         {"malformed": 1, "bad_name": 0, "backwards": 1, "non_finite": 0,
+                          "first_problem": "rank_0.jsonl:2: no \"step\" after step %d of 'loss', the "
+                                           "largest there is; give the step explicitly" % largest})
+        out = json.loads(self.metrics(run_id, "--output", "json").stdout)
+        self.assertEqual(out["runs"][0]["metrics"]["loss"], [{"step": largest, "value": 1, "rank": 0}])
+
+    def test_numbers_out_of_range_say_so(self):
+        run_id = self.submit_lines(['{"name": "loss", "value": %s}' % ("9" * 400),
+                                    '{"name": "loss", "value": 1, "step": %s}' % ("9" * 30),
+                                    {"name": "loss", "value": 0.5, "step": 1}])
+        record = self.project.show(run_id)
+        self.assertEqual(record["metrics_skipped"]["malformed"], 2)
+        self.assertEqual(record["metrics_skipped"]["first_problem"],
+                         "rank_0.jsonl:1: \"value\" is a number out of range (beyond ±1.8e308; write "
+                         "\"Infinity\" or \"-Infinity\" for an infinite value)")
+        self.assertEqual(record["metrics"]["loss"]["count"], 1)
+
+    def test_charts_of_extreme_values_stay_finite_and_say_they_were_clipped(self):
+        run_id = self.submit_lines([{"name": "loss", "value": 1e308, "step": 0},
+                                    {"name": "loss", "value": -1e308, "step": 1},
+                                    {"name": "loss", "value": 0.5, "step": 2}])
+        text = self.metrics(run_id, "--plot", "loss")
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertNotIn("inf", text.stdout)
+        self.assertNotIn("nan", text.stdout)
+        self.assertIn(" 1e+300 ┤", text.stdout)
+        self.assertIn("-1e+300 ┤", text.stdout)
+        self.assertTrue(text.stdout.endswith("(values beyond ±1e+300 are drawn at the edge)\n"),
+                        text.stdout)
+        svg = self.metrics(run_id, "--plot", "loss", "--plot-file", "chart.svg")
+        self.assertEqual(svg.returncode, 0, svg.stderr)
+        root = ET.parse(os.path.join(self.project.root, "chart.svg")).getroot()
+        numbers = []
+        for element in root.iter():
+            for attribute in ("x", "y", "x1", "y1", "x2", "y2", "cx", "cy"):
+                if element.get(attribute) is not None:
+                    numbers.append(float(element.get(attribute)))
+            if element.get("points"):
+                numbers += [float(n) for pair in element.get("points").split() for n in pair.split(",")]
+        self.assertTrue(numbers)
+        for number in numbers:
+            self.assertTrue(math.isfinite(number), number)
+        panel = root.find(SVG + "g[@class='panel']")
+        self.assertEqual(panel.find(SVG + "text[@class='clipped']").text,
+                         "values beyond ±1e+300 are drawn at the edge")
+        # Data within range is drawn as it is, without the note.
+        plain = self.submit_lines([{"name": "loss", "value": 1e300, "step": 0},
+                                   {"name": "loss", "value": -1e300, "step": 1}], experiment="p")
+        self.assertNotIn("drawn at the edge", self.metrics(plain, "--plot", "loss").stdout)

@@ -16,7 +16,9 @@ open("outputs/metrics.txt", "w").write("acc 0.9")
 """
 
 
-class ModelTest(ProjectTest):
+class ModelFixture(ProjectTest):
+    """A run whose outputs hold a model folder."""
+
     def setUp(self):
         super().setUp()
         self.project.write("src/train.py", TRAIN)
@@ -33,6 +35,8 @@ class ModelTest(ProjectTest):
         self.assertEqual(result.returncode, 0, result.stderr)
         return result
 
+
+class ModelTest(ModelFixture):
     def test_register_from_a_run_show_list_download(self):
         result = self.register("--tag", "acc=0.9", "--tag", "stage=dev", "--description", "first try")
         self.assertEqual(result.stdout, "mlp:1\n")
@@ -141,7 +145,8 @@ class ModelTest(ProjectTest):
                 (("--name", "m", "--from", ".amlrun"), "--from .amlrun is inside the workspace; "
                                                        "register a run's files with --run ID --path ..."),
                 (("--name", "m", "--run", self.run_id, "--path", "outputs/nope"),
-                 "--path outputs/nope: run %s has no such file or folder" % self.run_id),
+                 "--path outputs/nope: run %s has no such file or folder (did you mean "
+                 "'outputs/model'?)" % self.run_id),
                 (("--name", "m", "--run", self.run_id, "--path", "../run.json"),
                  "--path: '../run.json' leaves %s; give a path inside it"
                  % os.path.join(self.project.workspace, "runs", self.run_id, "artifacts"))]:
@@ -201,6 +206,64 @@ class ModelTest(ProjectTest):
         self.assertEqual(os.listdir(os.path.join(self.project.workspace, "models", ".staging")), [])
         doctor = self.project.amlrun("doctor")
         self.assertEqual(doctor.returncode, 0, doctor.stdout + doctor.stderr)
+
+
+class TextTest(ModelFixture):
+    def nothing_left(self):
+        self.assertFalse(os.path.exists(os.path.join(self.project.workspace, "models", "m")))
+        staging = os.path.join(self.project.workspace, "models", ".staging")
+        self.assertEqual(os.listdir(staging) if os.path.isdir(staging) else [], [])
+        self.assertEqual(self.model("list", "--output", "json").stdout, "[]\n")
+
+    def test_text_that_is_not_utf8_is_refused_naming_it(self):
+        folder = os.path.join(self.project.root, "weights")
+        os.makedirs(folder)
+        with open(os.path.join(folder, "w.bin"), "w") as f:
+            f.write("w")
+        for args, message in [
+                (("--description", b"\xff"), "--description: '\\xff' is not valid UTF-8 (byte 1 is "
+                                             "0xff); amlrun stores text as UTF-8"),
+                (("--tag", b"a=\xff"), "invalid value for tag 'a': use at most 1024 characters of "
+                                       "UTF-8 text, without control characters (the value is '\\xff')"),
+                (("--tag", b"\xfe=v"), "invalid tag key '\\xfe': use 1-128 characters of UTF-8 text, "
+                                       "without '=' or control characters")]:
+            result = self.model("register", "--name", "m", "--from", folder, *args)
+            self.assertEqual(result.returncode, 2, args)
+            self.assertEqual(result.stderr, "amlrun: error: %s\n" % message)
+            self.nothing_left()
+        with open(os.path.join(os.fsencode(folder), b"bad\xffname.bin"), "w") as f:
+            f.write("x")
+        result = self.model("register", "--name", "m", "--from", folder)
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stderr, "amlrun: error: cannot register %s: the name 'bad\\xffname.bin' is "
+                                        "not valid UTF-8; rename it (a model's manifest lists its files "
+                                        "as UTF-8 text)\n" % folder)
+        self.nothing_left()
+
+    def test_control_characters_are_stored_and_shown_escaped(self):
+        result = self.register("--description", "two\nlines\x1b[2J", "--tag", "a b=c")
+        text = self.model("show", "mlp:1").stdout
+        self.assertIn("\ndescription  two\\nlines\\x1b[2J\n", text)
+        self.assertIn("\ntags         a b=c\n", text)
+        self.assertNotIn("\x1b", text)
+        shown = json.loads(self.model("show", "mlp:1", "--output", "json").stdout)
+        self.assertEqual(shown["description"], "two\nlines\x1b[2J")  # kept as given
+
+    def test_a_file_replaced_by_a_link_is_named_never_followed(self):
+        self.register()
+        stored = os.path.join(self.project.workspace, "models", "mlp", "1", "files", "weights.bin")
+        secret = os.path.join(self.project.root, "secret.bin")
+        with open(secret, "wb") as f:
+            f.write(b"w" * 5000)  # the same bytes: only the link gives it away
+        os.remove(stored)
+        os.symlink(secret, stored)
+        dest = os.path.join(self.project.root, "got")
+        result = self.model("download", "mlp:1", "-o", dest)
+        self.assertEqual(result.returncode, 3)
+        self.assertEqual(result.stderr, "amlrun: error: model mlp:1: weights.bin was replaced by a symbolic "
+                                        "link to %s (%s), which is never followed; the registry copy is "
+                                        "damaged: register the model again\n" % (secret, stored))
+        self.assertFalse(os.path.exists(os.path.join(dest, "weights.bin")))
 
 
 class ProjectFolderTest(ProjectTest):

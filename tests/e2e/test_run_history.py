@@ -1,9 +1,10 @@
 """Run history: runs list, runs tag, show and id prefixes, against the real binary."""
 import json
 import os
+import subprocess
 import time
 
-from amlrun_e2e import PYTHON, ProjectTest
+from amlrun_e2e import AMLRUN, PYTHON, ProjectTest, clean_environment
 
 WAIT_FOR_FLAG = """
 import os, time
@@ -119,10 +120,14 @@ class RunsTagTest(ProjectTest):
         for args, message in [
                 ((run_id,), "runs tag: give key=value pairs to set, or --remove KEY"),
                 ((run_id, "novalue"), "invalid tag 'novalue': write key=value"),
-                ((run_id, "=v"), "invalid tag key '': use 1-128 characters without spaces, '=' or "
-                                 "control characters"),
-                ((run_id, "k=a\nb"), "invalid value for tag 'k': use at most 1024 characters and no "
-                                     "control characters"),
+                ((run_id, "=v"), "invalid tag key '': use 1-128 characters of UTF-8 text, without '=' "
+                                 "or control characters"),
+                ((run_id, "k=a\nb"), "invalid value for tag 'k': use at most 1024 characters of UTF-8 "
+                                     "text, without control characters (the value is 'a\\nb')"),
+                ((run_id, b"k=\xff"), "invalid value for tag 'k': use at most 1024 characters of UTF-8 "
+                                      "text, without control characters (the value is '\\xff')"),
+                ((run_id, "--remove", "a\tb"), "invalid tag key 'a\\tb': use 1-128 characters of UTF-8 "
+                                               "text, without '=' or control characters"),
                 (("nope_", "k=v"), "no run 'nope_' in workspace %s (amlrun runs list shows them)"
                  % self.project.workspace)]:
             result = self.project.amlrun("runs", "tag", *args)
@@ -141,6 +146,71 @@ class RunsTagTest(ProjectTest):
         record = self.project.show(run_id)
         self.assertEqual(record["state"], "Completed")
         self.assertEqual(record["tags"], {"during": "run"})
+
+
+class TagRuleTest(ProjectTest):
+    """One rule for tags in job files, --set, runs tag, runs list --tag."""
+
+    def test_a_job_files_tags_can_be_filtered_on_and_changed(self):
+        result = self.submit("command: 'true'\ntags: {a b: one, ключ: значение}\n")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        run_id = self.last_run()
+        listed = self.project.amlrun("runs", "list", "--tag", "a b=one", "--tag", "ключ=значение",
+                                     "--output", "json")
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        self.assertEqual([r["id"] for r in json.loads(listed.stdout)], [run_id])
+        changed = self.project.amlrun("runs", "tag", run_id, "a b=two", "--remove", "ключ")
+        self.assertEqual((changed.returncode, changed.stdout), (0, "a b=two\n"), changed.stderr)
+        self.assertEqual(self.project.show(run_id)["tags"], {"a b": "two"})
+        with_set = self.submit("command: 'true'\n", "--set", "tags.c d=3")
+        self.assertEqual(with_set.returncode, 0, with_set.stderr)
+        self.assertEqual(self.project.show(self.last_run())["tags"], {"c d": "3"})
+
+    def test_job_file_tags_follow_the_same_rule(self):
+        before = set(os.listdir(os.path.join(self.project.workspace, "runs")))
+        for job, message in [
+                ('command: "true"\ntags: {"k": "a\\eb"}\n',
+                 "job.yml:2:13: tags.k: invalid value for tag 'k': use at most 1024 characters of UTF-8 "
+                 "text, without control characters (the value is 'a\\x1bb')"),
+                ('command: "true"\ntags: {"a=b": "v"}\n',
+                 "job.yml:2:8: tags.a=b: invalid tag key 'a=b': use 1-128 characters of UTF-8 text, "
+                 "without '=' or control characters")]:
+            result = self.submit(job)
+            self.assertEqual(result.returncode, 2, job)
+            self.assertEqual(result.stderr.splitlines()[0], "amlrun: error: " + message)
+        result = self.submit('command: "true"\n', "--set", "tags.k=a\x07b")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("invalid value for tag 'k': use at most 1024 characters of UTF-8 text, without "
+                      "control characters (the value is 'a\\x07b')", result.stderr)
+        self.assertEqual(set(os.listdir(os.path.join(self.project.workspace, "runs"))), before)
+
+    def test_stored_text_reaches_the_terminal_escaped(self):
+        result = self.submit('command: "true"\ndisplay_name: "clear\\e[2Jme\\a\\r\\nnext"\n'
+                             'description: "two\\nlines"\n')
+        self.assertEqual(result.returncode, 0, result.stderr)
+        run_id = self.last_run()
+        shown = self.project.amlrun("show", run_id).stdout
+        self.assertIn("\ndisplay name     clear\\x1b[2Jme\\x07\\r\\nnext\n", shown)
+        for text in [shown, self.project.amlrun("runs", "list").stdout]:
+            self.assertNotIn("\x1b", text)
+            self.assertNotIn("\x07", text)
+            self.assertNotIn("\r", text)
+        record = self.project.show(run_id)  # JSON keeps the text as it is
+        self.assertEqual(record["display_name"], "clear\x1b[2Jme\x07\r\nnext")
+
+    def test_a_record_that_cannot_be_utf8_leaves_nothing(self):
+        project = os.fsencode(self.project.root)
+        folder = os.path.join(project, b"dir\xff")
+        os.makedirs(folder)
+        with open(os.path.join(folder, b"job.yml"), "w") as f:
+            f.write("command: 'true'\n")
+        result = subprocess.run([AMLRUN, "submit", "job.yml", "--workspace", self.project.workspace],
+                                cwd=folder, capture_output=True, text=True, env=clean_environment())
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertEqual(result.stderr, "amlrun: error: cannot record the run: its spec_file '%s/dir\\xff/"
+                                        "job.yml' is not valid UTF-8; amlrun stores text as UTF-8 (rename "
+                                        "the file or folder, or write the text as UTF-8)\n" % self.project.root)
+        self.assertEqual(os.listdir(os.path.join(self.project.workspace, "runs")), [])
 
 
 class ShowTest(ProjectTest):

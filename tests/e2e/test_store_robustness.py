@@ -4,6 +4,7 @@ repairs."""
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -197,3 +198,102 @@ class KillDuringWritesTest(ProjectTest):
         loss = points["runs"][0]["metrics"]["loss"]
         self.assertEqual(len(loss), after["metrics"]["loss"]["count"])
         self.assertEqual([p["step"] for p in loss], list(range(len(loss))))
+
+
+class DamagedIndexTest(ProjectTest):
+    """A damaged index.db: every command names it and says what to do;
+    doctor --repair sets it aside and rebuilds the index from the files."""
+
+    def make_history(self):
+        self.project.write("src/train.py", """
+            import json, os
+            os.makedirs("outputs/model", exist_ok=True)
+            open("outputs/model/w.bin", "w").write("w")
+            with open(os.environ["AMLRUN_METRICS_FILE"], "a") as f:
+                for step in range(3):
+                    f.write(json.dumps({"name": "loss", "value": 1.0 / (step + 1), "step": step}) + "\\n")
+        """)
+        result = self.submit("code: src\ncommand: %s train.py\ntags: {team name: vision}\n" % PYTHON)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        run_id = self.last_run()
+        self.assertEqual(self.project.amlrun("runs", "tag", run_id, "later=yes").returncode, 0)
+        for _ in range(2):
+            registered = self.project.amlrun("model", "register", "--name", "m", "--run", run_id,
+                                             "--path", "outputs/model", "--tag", "k=v")
+            self.assertEqual(registered.returncode, 0, registered.stderr)
+        return run_id
+
+    def index(self):
+        return os.path.join(self.project.workspace, "index.db")
+
+    def checkpoint(self):
+        # Whatever the write-ahead log holds goes into index.db first, so the
+        # damage below is damage to the index.
+        subprocess.run(["sqlite3", self.index(), "PRAGMA wal_checkpoint(TRUNCATE);"], check=True,
+                       capture_output=True)
+
+    def check_damaged_then_repaired(self, run_id, detail, doctor_detail):
+        hint = ("run amlrun doctor --repair: it sets the file aside and rebuilds the index from "
+                "the run and model folders")
+        for args in [("runs", "list"), ("show", run_id), ("metrics", run_id),
+                     ("runs", "tag", run_id, "later=yes"), ("model", "list"), ("model", "show", "m")]:
+            result = self.project.amlrun(*args)
+            self.assertEqual(result.returncode, 3, args)
+            self.assertRegex(result.stderr, r"^amlrun: error: the run index %s is damaged \(%s\); %s\n$"
+                             % (re.escape(self.index()), detail, re.escape(hint)))
+        report = self.project.amlrun("doctor")
+        self.assertEqual(report.returncode, 3)
+        self.assertRegex(report.stdout, r"^problem: the index %s is damaged \(%s\); amlrun doctor --repair "
+                                        r"will set it aside \(renamed, kept\) and rebuild the index from "
+                                        r"the run folders and model manifests\n$"
+                         % (re.escape(self.index()), doctor_detail))
+        damaged = open(self.index(), "rb").read()
+        repair = self.project.amlrun("doctor", "--repair")
+        self.assertEqual(repair.returncode, 0, repair.stdout + repair.stderr)
+        aside = [n for n in os.listdir(self.project.workspace)
+                 if re.fullmatch(r"index\.db\.damaged-\d{8}T\d{6}", n)]
+        self.assertEqual(len(aside), 1, os.listdir(self.project.workspace))
+        self.assertEqual(open(os.path.join(self.project.workspace, aside[0]), "rb").read(), damaged)
+        lines = repair.stdout.splitlines()
+        self.assertRegex(lines[0], r"^repaired: the index %s is damaged \(%s\) \(set it aside as %s; the "
+                                   r"index is rebuilt from the run folders and model manifests\)$"
+                         % (re.escape(self.index()), doctor_detail,
+                            re.escape(os.path.join(self.project.workspace, aside[0]))))
+        self.assertEqual(lines[1:], [
+            "repaired: run %s is not in the index (index it from its run.json)" % run_id,
+            "repaired: metrics of run %s are not all in the index (ingest its sealed metrics files)"
+            % run_id,
+            "repaired: model m:1 is not in the index (index it from its manifest)",
+            "repaired: model m:2 is not in the index (index it from its manifest)"])
+        clean = self.project.amlrun("doctor")
+        self.assertEqual((clean.returncode, clean.stdout), (0, ""), clean.stderr)
+        record = self.project.show(run_id)
+        self.assertEqual(record["tags"], {"later": "yes", "team name": "vision"})
+        self.assertEqual(record["metrics"]["loss"]["count"], 3)
+        listed = json.loads(self.project.amlrun("runs", "list", "--tag", "team name=vision",
+                                                "--output", "json").stdout)
+        self.assertEqual([r["id"] for r in listed], [run_id])
+        model = json.loads(self.project.amlrun("model", "show", "m", "--output", "json").stdout)
+        self.assertEqual((model["version"], model["tags"]), ("2", {"k": "v"}))
+        self.assertEqual(self.project.amlrun("model", "download", "m:1", "-o", "got").returncode, 0)
+
+    def test_garbage_in_place_of_the_index(self):
+        run_id = self.make_history()
+        self.checkpoint()
+        for name in ("index.db-wal", "index.db-shm"):
+            path = os.path.join(self.project.workspace, name)
+            if os.path.exists(path):
+                os.remove(path)
+        with open(self.index(), "wb") as f:
+            f.write(random.Random(3).randbytes(16384))
+        self.check_damaged_then_repaired(run_id, "file is not a database", "file is not a database")
+
+    def test_damaged_pages_after_a_valid_header(self):
+        run_id = self.make_history()
+        self.checkpoint()
+        size = os.path.getsize(self.index())
+        with open(self.index(), "r+b") as f:
+            f.seek(4096)  # the first page (header and schema) stays whole
+            f.write(b"\x5a" * (size - 4096))
+        # Commands meet SQLite's own word; doctor's page check says which pages.
+        self.check_damaged_then_repaired(run_id, "database disk image is malformed", r"Page \d+: .+")

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <regex>
 
 #include "lib/plot/axis.hpp"
@@ -119,4 +121,78 @@ TEST_CASE("a long series is reduced to what the pixels can show, extremes kept")
   CHECK(reduced.front() == points.front());
   CHECK(reduced.back() == points.back());
   CHECK(plot::reduce_for_width({{0, 1}, {1, 2}}, 0, 1, 500).size() == 2);
+}
+
+namespace {
+
+// Every number in the SVG's coordinate attributes, and whether all are finite.
+bool svg_coordinates_finite(const std::string& svg) {
+  std::regex attribute(R"(\s(?:x|y|x1|y1|x2|y2|cx|cy)="([^"]*)\")");
+  std::regex points(R"(points="([^"]*)\")");
+  auto finite = [](const std::string& text) {
+    char* end = nullptr;
+    double value = std::strtod(text.c_str(), &end);
+    return end != text.c_str() && std::isfinite(value);
+  };
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), attribute);
+       it != std::sregex_iterator(); ++it) {
+    if (!finite((*it)[1].str())) return false;
+  }
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), points); it != std::sregex_iterator();
+       ++it) {
+    for (const auto& pair : util::split((*it)[1].str(), ' ')) {
+      for (const auto& number : util::split(pair, ',')) {
+        if (!finite(number)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("finite data always gives finite coordinates; a clipped range is said") {
+  const double max = std::numeric_limits<double>::max();
+  const double tiny = std::numeric_limits<double>::denorm_min();
+  std::vector<std::vector<std::pair<double, double>>> cases = {
+      {{0, 1e308}, {1, -1e308}},
+      {{0, max}, {1, -max}, {2, 0}},
+      {{0, max}, {1, max}},
+      {{0, -max}},
+      {{-max, 1}, {max, 2}},
+      {{0, tiny}, {1, 2 * tiny}},
+      {{0, 1e-310}, {1, 1e-310}},
+      {{0, 1e300}, {1, 1e300 * (1 + 1e-15)}},
+      {{9.2e18, 0.5}, {9.223372036854775807e18, 0.6}},
+  };
+  for (const auto& points : cases) {
+    INFO(points.front().second);
+    plot::Panel panel;
+    panel.title = "loss";
+    panel.series = {{"run_a", points}};
+    plot::TerminalStyle style;
+    style.width = 80;
+    std::string text = plot::render_terminal(panel, style);
+    CHECK(text.find("inf") == std::string::npos);
+    CHECK(text.find("nan") == std::string::npos);
+    std::string svg = plot::render_svg({panel});
+    CHECK_FALSE(std::regex_search(svg, std::regex(R"([">,\s]-?(nan|inf)\b)")));
+    CHECK(svg_coordinates_finite(svg));
+    auto extent = plot::extent_of(panel);
+    bool beyond = false;
+    for (const auto& [x, y] : points) {
+      beyond |= std::fabs(x) > plot::k_drawable_limit || std::fabs(y) > plot::k_drawable_limit;
+    }
+    CHECK(extent.clipped == beyond);
+    std::string note = "values beyond ±1e+300 are drawn at the edge";
+    CHECK((text.find("(" + note + ")\n") != std::string::npos) == beyond);
+    CHECK((svg.find("class=\"clipped\"") != std::string::npos) == beyond);
+  }
+  auto axis = plot::nice_axis(-1e308, 1e308, 6);
+  CHECK(std::isfinite(axis.low));
+  CHECK(std::isfinite(axis.high));
+  CHECK(std::isfinite(axis.high - axis.low));
+  CHECK(axis.low == Approx(-1e300));
+  CHECK(axis.high == Approx(1e300));
+  CHECK(plot::tick_label(axis.low, axis.tick_step) == "-1e+300");
 }

@@ -74,7 +74,7 @@ TEST_CASE("register, find, download and delete") {
         "number");
   CHECK(f.models.find(registry::parse_model_ref("mlp")).version == "3");
   CHECK(f.models.find(registry::parse_model_ref("mlp:release-a")).tags ==
-        std::vector<store::Tag>{{"stage", "test"}});
+        std::vector<util::Tag>{{"stage", "test"}});
   CHECK(message_of([&] { f.models.find(registry::parse_model_ref("mpl")); }) ==
         "no model 'mpl' in the registry (did you mean 'mlp'?); amlrun model list shows them");
   CHECK(message_of([&] { f.models.find(registry::parse_model_ref("mlp:9")); }) ==
@@ -127,4 +127,102 @@ TEST_CASE("a lost index is rebuilt from the manifests, latest still the latest")
   registry::check_models(models, fresh, /*repair=*/false, again);
   CHECK(again.findings.empty());
   CHECK(again.models_checked == 4);
+}
+
+TEST_CASE("text that cannot be stored as UTF-8 is refused before anything is written") {
+  Fixture f;
+  f.dir.write("model/weights.bin", "w1");
+  auto request = [&] {
+    registry::RegisterRequest r;
+    r.name = "mlp";
+    r.from = f.dir.path / "model";
+    return r;
+  };
+  auto nothing_left = [&] {
+    CHECK_FALSE(fs::exists(f.models.models_dir() / "mlp"));
+    std::size_t staged = 0;
+    std::error_code error;
+    for (fs::directory_iterator it(f.models.models_dir() / ".staging", error), end;
+         !error && it != end; it.increment(error)) {
+      ++staged;
+    }
+    CHECK(staged == 0);
+    CHECK(f.models.versions("mlp").empty());
+  };
+  auto skip = [](const artifacts::Skipped&) {};
+  auto bad_description = request();
+  bad_description.description = "\xff";
+  CHECK(message_of([&] { f.models.register_model(bad_description, skip); }) ==
+        "--description: '\\xff' is not valid UTF-8 (byte 1 is 0xff); amlrun stores text as UTF-8");
+  nothing_left();
+  auto bad_tag = request();
+  bad_tag.tags = {{"a", "\xff"}};
+  CHECK(message_of([&] { f.models.register_model(bad_tag, skip); }) ==
+        "invalid value for tag 'a': use at most 1024 characters of UTF-8 text, without control "
+        "characters (the value is '\\xff')");
+  nothing_left();
+  f.dir.write("model/sub\xff/w.bin", "w");
+  CHECK(message_of([&] { f.models.register_model(request(), skip); }) ==
+        "cannot register " + (f.dir.path / "model").string() +
+            ": the name 'sub\\xff/w.bin' is not valid UTF-8; rename it (a model's manifest lists "
+            "its files as UTF-8 text)");
+  nothing_left();
+  fs::remove_all(f.dir.path / "model" / "sub\xff");
+  auto fine = request();
+  fine.description = "line one\nline two\x1b[2J";  // stored as given; terminals get it escaped
+  CHECK(f.models.register_model(fine, skip).version == "1");
+  CHECK(f.models.find(registry::parse_model_ref("mlp")).description == fine.description);
+}
+
+TEST_CASE("a registered file replaced by a link is reported as such and never followed") {
+  Fixture f;
+  auto model = f.add("mlp");
+  fs::path files = f.models.version_dir("mlp", "1") / "files";
+  fs::path secret = f.dir.write("secret.txt", "w1");  // same bytes: only the link gives it away
+  fs::remove(files / "weights.bin");
+  fs::create_symlink(secret, files / "weights.bin");
+  CHECK(message_of([&] { f.models.download(model, f.dir.path / "out", nullptr); }) ==
+        "model mlp:1: weights.bin was replaced by a symbolic link to " + secret.string() + " (" +
+            (files / "weights.bin").string() +
+            "), which is never followed; the registry copy is damaged: register the model again");
+  fs::remove(files / "weights.bin");
+  CHECK(message_of([&] { f.models.download(model, f.dir.path / "out", nullptr); }) ==
+        "model mlp:1: weights.bin is missing from the registry (" +
+            (files / "weights.bin").string() +
+            "); the registry copy is damaged: register the model again");
+  std::ofstream(files / "weights.bin") << "w1";
+  fs::rename(files / "config", f.dir.path / "config");
+  fs::create_symlink(f.dir.path / "config", files / "config");
+  CHECK(message_of([&] { f.models.download(model, f.dir.path / "out", nullptr); }) ==
+        "model mlp:1: config/c.json lies in " + (files / "config").string() +
+            ", which was replaced by a symbolic link to " + (f.dir.path / "config").string() +
+            " (never followed); the registry copy is damaged: register the model again");
+  CHECK_FALSE(fs::exists(f.dir.path / "out" / "config"));
+}
+
+TEST_CASE("the registry owns its table: an index from before keeps its versions") {
+  TempDir dir;
+  workspace::Workspace ws{workspace::create_workspace(dir.path / ".amlrun"), {}};
+  {
+    store::RunStore runs(ws);
+    // As the store's own migration used to create it, with a version in it.
+    runs.database().execute(
+        "CREATE TABLE models (seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, version "
+        "TEXT NOT NULL, version_number INTEGER, created_at TEXT NOT NULL, description TEXT NOT "
+        "NULL, tags TEXT NOT NULL, source_run TEXT NOT NULL, source_path TEXT NOT NULL, files "
+        "INTEGER NOT NULL, bytes INTEGER NOT NULL, manifest_sha256 TEXT NOT NULL, UNIQUE (name, "
+        "version));"
+        "INSERT INTO models (name, version, version_number, created_at, description, tags, "
+        "source_run, source_path, files, bytes, manifest_sha256) VALUES ('old', '1', 1, "
+        "'2026-01-01T00:00:00.000Z', '', '{\"k\":\"v\"}', '', '/x', 1, 1, 'abc');");
+  }
+  store::RunStore runs(ws);
+  registry::ModelRegistry models(runs);
+  auto versions = models.versions("old");
+  REQUIRE(versions.size() == 1);
+  CHECK(versions[0].tags == std::vector<util::Tag>{{"k", "v"}});
+  store::Statement owner(runs.database(),
+                         "SELECT version FROM schema_versions WHERE owner = 'models'");
+  REQUIRE(owner.step());
+  CHECK(owner.integer(0) == 1);
 }

@@ -348,3 +348,78 @@ TEST_CASE("metrics of a run can be dropped (doctor)") {
   CHECK_FALSE(store::has_ingested_metrics(f.runs, f.id));
   CHECK(f.points().empty());
 }
+
+TEST_CASE("a line with no step after the largest step is skipped, not stored at a negative step") {
+  Fixture f;
+  f.append(0,
+           "{\"name\": \"loss\", \"value\": 1, \"step\": 9223372036854775806}\n"
+           "{\"name\": \"loss\", \"value\": 2}\n"
+           "{\"name\": \"loss\", \"value\": 3}\n"
+           "{\"name\": \"loss\", \"value\": 4, \"step\": 5}\n"
+           "{\"name\": \"loss\", \"value\": 5, \"step\": 9223372036854775807}\n");
+  store::MetricIngestor ingestor(f.runs, f.id, f.metrics_dir);
+  auto pass = ingestor.ingest(true);
+  CHECK(pass.points == 3);
+  CHECK(pass.skipped == 2);
+  auto points = f.points("loss");
+  REQUIRE(points.size() == 3);
+  CHECK(points[1].step == 9223372036854775807);  // counted on once, to the largest step
+  CHECK(points[2].step == 9223372036854775807);
+  for (const auto& point : points) CHECK(point.step >= 0);
+  auto report = store::ingest_report(f.runs, f.id);
+  CHECK(report.malformed == 1);
+  CHECK(report.backwards == 1);  // step 5 after the largest: still going backwards
+  CHECK(report.first_problem ==
+        "rank_0.jsonl:3: no \"step\" after step 9223372036854775807 of 'loss', the largest there "
+        "is; give the step explicitly");
+  auto summaries = store::metric_summaries(f.runs, f.id);
+  REQUIRE(summaries.size() == 1);
+  CHECK(summaries[0].last_step == 9223372036854775807);
+  CHECK(summaries[0].last_value == 5);
+  // A later ingestor resumes from the largest step and still refuses to count on.
+  f.append(0, "{\"name\": \"loss\", \"value\": 6}\n");
+  store::MetricIngestor resumed(f.runs, f.id, f.metrics_dir);
+  CHECK(resumed.ingest(true).skipped == 1);
+  CHECK(f.points("loss").size() == 3);
+}
+
+TEST_CASE("numbers beyond what a double or a step holds are named as such") {
+  std::string digits(400, '9');
+  struct Case {
+    std::string line;
+    store::LineVerdict verdict;
+  };
+  std::vector<Case> cases = {
+      {R"({"name": "loss", "value": )" + digits + "}", store::LineVerdict::value_out_of_range},
+      {R"({"name": "loss", "value": 1e400})", store::LineVerdict::value_out_of_range},
+      {R"({"name": "loss", "value": -1e400, "step": 1})", store::LineVerdict::value_out_of_range},
+      {R"({"name": "loss", "value": 1, "step": )" + digits + "}",
+       store::LineVerdict::step_out_of_range},
+      {R"({"name": "loss", "value": 1, "step": 9223372036854775808})",
+       store::LineVerdict::step_out_of_range},
+      {R"({"name": "loss", "value": 1, "step": 99999999999999999999})",
+       store::LineVerdict::step_out_of_range},
+      {R"({"name": "loss", "value": 1, "other": 1e999})", store::LineVerdict::number_out_of_range},
+      {R"({"name": "loss", "value": 1, "x": [1e999]})", store::LineVerdict::number_out_of_range},
+      {"1e999", store::LineVerdict::not_an_object},
+      {R"({"name": "loss", "value": 1, "step": 9223372036854775807})", store::LineVerdict::ok},
+      {R"({"name": "loss", "value": 1.7976931348623157e308})", store::LineVerdict::ok},
+  };
+  for (const auto& c : cases) {
+    INFO(c.line.substr(0, 80));
+    store::MetricLine out;
+    CHECK(store::read_metric_line(c.line, out) == c.verdict);
+  }
+  CHECK(std::string(store::describe(store::LineVerdict::value_out_of_range)) ==
+        "\"value\" is a number out of range (beyond ±1.8e308; write \"Infinity\" or \"-Infinity\" "
+        "for an infinite value)");
+  CHECK(std::string(store::describe(store::LineVerdict::step_out_of_range)) ==
+        "\"step\" is out of range (at most 9223372036854775807)");
+  Fixture f;
+  f.append(0, R"({"name": "loss", "value": )" + digits + "}\n");
+  store::MetricIngestor ingestor(f.runs, f.id, f.metrics_dir);
+  ingestor.ingest(true);
+  CHECK(store::ingest_report(f.runs, f.id).first_problem ==
+        "rank_0.jsonl:1: \"value\" is a number out of range (beyond ±1.8e308; write \"Infinity\" "
+        "or \"-Infinity\" for an infinite value)");
+}

@@ -4,8 +4,10 @@
 #include <fstream>
 
 #include "../test_support.hpp"
+#include "lib/store/database.hpp"
 #include "lib/store/doctor.hpp"
 #include "lib/util/file_lock.hpp"
+#include "lib/store/metrics.hpp"
 #include "lib/store/run_listing.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/fs.hpp"
@@ -308,4 +310,200 @@ TEST_CASE("doctor finds and repairs what the index and the run folders disagree 
   store::RunFilter all;
   all.limit = 0;
   CHECK(runs.list(all).size() == 2);
+}
+
+namespace {
+
+// Moves everything the write-ahead log holds into index.db, so damage done
+// to the file's pages is damage to the index.
+void checkpoint(const fs::path& index) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(index.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close(db);
+}
+
+// Overwrites `length` bytes of `path` from `offset` with a pattern.
+void damage(const fs::path& path, std::size_t offset, std::size_t length) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(static_cast<std::streamoff>(offset));
+  std::string garbage(length, '\x5a');
+  file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+}
+
+// Two runs, one finished with sealed metrics and tags, as doctor finds them.
+std::vector<store::RunRecord> make_history(store::RunStore& runs) {
+  std::vector<store::RunRecord> made;
+  for (int i = 0; i < 2; ++i) {
+    auto record = new_record("exp");
+    record.tags = {{"a b", std::to_string(i)}};
+    runs.create(record);
+    made.push_back(record);
+  }
+  auto& done = made[0];
+  for (auto state : {RunState::preparing, RunState::starting, RunState::running,
+                     RunState::finalizing, RunState::completed}) {
+    runs.transition(done, state);
+  }
+  fs::path metrics = runs.run_dir(done.id) / "artifacts" / "logs" / "metrics";
+  fs::create_directories(metrics);
+  std::ofstream(metrics / "rank_0.jsonl") << "{\"name\": \"loss\", \"value\": 0.5, \"step\": 0}\n"
+                                             "{\"name\": \"loss\", \"value\": 0.25, \"step\": 1}\n";
+  return made;
+}
+
+}  // namespace
+
+TEST_CASE("a damaged index names its file, and doctor --repair sets it aside and rebuilds it") {
+  // Garbage where the index was, and a valid header followed by damaged pages.
+  for (bool keep_header : {false, true}) {
+    INFO((keep_header ? "damaged pages" : "garbage"));
+    TempDir dir;
+    auto ws = make_workspace(dir);
+    std::vector<store::RunRecord> made;
+    {
+      store::RunStore runs(ws);
+      made = make_history(runs);
+      store::DoctorReport report;
+      store::check_runs(runs, /*repair=*/true, report);  // ingests the sealed metrics
+    }
+    checkpoint(ws.index_path());
+    std::size_t size = fs::file_size(ws.index_path());
+    if (keep_header) {
+      damage(ws.index_path(), 4096, size - 4096);  // every page after the first
+    } else {
+      damage(ws.index_path(), 0, size);
+    }
+    std::string hint =
+        "run amlrun doctor --repair: it sets the file aside and rebuilds the index "
+        "from the run and model folders";
+    std::string message = message_of([&] {
+      store::RunStore runs(ws);
+      runs.list({});
+    });
+    CHECK(message.starts_with("the run index " + ws.index_path().string() + " is damaged ("));
+    CHECK(message.ends_with("); " + hint));
+    if (!keep_header) {
+      CHECK(message == "the run index " + ws.index_path().string() +
+                           " is damaged (file is not a database); " + hint);
+    }
+
+    store::DoctorReport look;
+    CHECK_FALSE(store::check_index(ws, /*repair=*/false, look));
+    REQUIRE(look.findings.size() == 1);
+    CHECK(look.findings[0].problem.starts_with("the index " + ws.index_path().string() +
+                                               " is damaged ("));
+    CHECK(look.findings[0].repairable);
+    CHECK_FALSE(look.findings[0].repaired);
+    CHECK(fs::exists(ws.index_path()));  // only looked at
+
+    std::string damaged_bytes = unit_test::read(ws.index_path());
+    store::DoctorReport repair;
+    CHECK(store::check_index(ws, /*repair=*/true, repair));
+    REQUIRE(repair.findings.size() == 1);
+    CHECK(repair.findings[0].repaired);
+    CHECK(repair.index_rebuilt);
+    std::vector<fs::path> aside;
+    for (const auto& entry : fs::directory_iterator(ws.root())) {
+      std::string name = entry.path().filename().string();
+      if (name.starts_with("index.db.damaged-") && !name.ends_with("-wal") &&
+          !name.ends_with("-shm")) {
+        aside.push_back(entry.path());
+      }
+    }
+    REQUIRE(aside.size() == 1);
+    CHECK(unit_test::read(aside[0]) == damaged_bytes);  // kept as it was
+    CHECK(repair.findings[0].action ==
+          "set it aside as " + aside[0].string() +
+              "; the index is rebuilt from the run folders and model manifests");
+
+    store::RunStore runs(ws);
+    store::check_runs(runs, /*repair=*/true, repair);
+    CHECK(repair.unresolved() == 0);
+    store::RunFilter all;
+    all.limit = 0;
+    CHECK(runs.list(all).size() == 2);
+    all.tags = {{"a b", "0"}};
+    auto tagged = runs.list(all);
+    REQUIRE(tagged.size() == 1);
+    CHECK(tagged[0].id == made[0].id);
+    auto summaries = store::metric_summaries(runs, made[0].id);
+    REQUIRE(summaries.size() == 1);
+    CHECK(summaries[0].count == 2);
+    CHECK(summaries[0].last_value == 0.25);
+    store::DoctorReport after;
+    CHECK(store::check_index(ws, /*repair=*/false, after));
+    store::check_runs(runs, /*repair=*/false, after);
+    CHECK(after.findings.empty());
+  }
+}
+
+TEST_CASE("a run still going when the index is rebuilt is reported, not lost") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto record = new_record("exp");
+  util::FileLock supervisor = runs.create(record);  // held, as a live supervisor holds it
+  store::DoctorReport report;
+  report.index_rebuilt = true;
+  runs.unindex(record.id);
+  store::check_runs(runs, /*repair=*/true, report);
+  REQUIRE(report.findings.size() == 2);
+  CHECK(report.findings[0].problem == "run " + record.id + " is not in the index");
+  CHECK(report.findings[0].repaired);
+  CHECK(report.findings[1].problem == "run " + record.id +
+                                          " is still going: its supervisor keeps writing to the "
+                                          "index that was set aside");
+  CHECK(report.findings[1].action == "run amlrun doctor --repair again once it has ended");
+  CHECK_FALSE(report.findings[1].repaired);
+}
+
+TEST_CASE("other modules own and migrate their tables in the index") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  const char* const v1[] = {"CREATE TABLE things (id INTEGER PRIMARY KEY)"};
+  const char* const v2[] = {"CREATE TABLE things (id INTEGER PRIMARY KEY)",
+                            "ALTER TABLE things ADD COLUMN name TEXT NOT NULL DEFAULT ''"};
+  runs.database().migrate("things", v1);
+  runs.database().migrate("things", v1);  // nothing to do
+  runs.database().migrate("things", v2);
+  store::Statement insert(runs.database(), "INSERT INTO things (name) VALUES ('x')");
+  insert.step();
+  CHECK(message_of([&] { runs.database().migrate("things", v1); }) ==
+        "the run index " + ws.index_path().string() +
+            " has version 2 of the things tables, newer than this amlrun understands (1); it was "
+            "written by a newer amlrun: upgrade amlrun (the index was left untouched)");
+}
+
+TEST_CASE("the tags column round-trips tags in their order; a damaged cell gives none") {
+  std::vector<util::Tag> tags = {{"z", "1"}, {"a b", "é"}};
+  CHECK(store::tags_from_column(store::tags_column(tags)) == tags);
+  CHECK(store::tags_from_column("{broken").empty());
+  CHECK(store::tags_from_column(R"({"k": 5})").empty());
+}
+
+TEST_CASE("a record that cannot be stored as UTF-8 leaves no run directory behind") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto record = new_record("exp");
+  record.spec_file = "/work/\xff/job.yml";
+  CHECK(message_of([&] { runs.create(record); }) ==
+        "cannot record the run: its spec_file '/work/\\xff/job.yml' is not valid UTF-8; amlrun "
+        "stores text as UTF-8 (rename the file or folder, or write the text as UTF-8)");
+  CHECK_FALSE(fs::exists(runs.run_dir(record.id)));
+  record.spec_file = "job.yml";
+  record.tags = {{"k", "a\x1b[2J"}};
+  CHECK(message_of([&] { runs.create(record); }).starts_with("invalid value for tag 'k'"));
+  CHECK_FALSE(fs::exists(runs.run_dir(record.id)));
+  record.tags = {};
+  runs.create(record);
+  CHECK(message_of([&] {
+          runs.update_tags(record.id, {{"k", "\xff"}}, {});
+        }).starts_with("invalid value for tag 'k'"));
+  CHECK(message_of([&] {
+          runs.update_tags(record.id, {}, {"a=b"});
+        }).starts_with("invalid tag key 'a=b'"));
 }
