@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from slurm_e2e import SlurmTest, read_text, slurm
+from slurm_e2e import SlurmTest, read_text, slurm, wait_for_idle_nodes
 
 
 class PlantedLinksTest(SlurmTest):
@@ -199,7 +199,7 @@ class TimesAndListingTest(SlurmTest):
         listed = self.project.amlrun("runs", "list", "--output", "json")
         self.assertEqual(listed.returncode, 0, listed.stderr)
         [row] = [r for r in json.loads(listed.stdout) if r["id"] == run_id]
-        self.assertEqual(row["state"], "Completed")
+        self.assertEqual(row["status"], "Completed")
         record = self.project.show(run_id)
         started = time.strptime(record["started_at"][:19], "%Y-%m-%dT%H:%M:%S")
         ended = time.strptime(record["ended_at"][:19], "%Y-%m-%dT%H:%M:%S")
@@ -227,12 +227,27 @@ class HopelessJobTest(SlurmTest):
                          r"BadConstraints)[^)]*\); it can never start, so amlrun canceled it: "
                          r"change the job's resources \(or the target's partition\) and submit "
                          r"it again$" % job_id)
-        self.assertIn("amlrun: %s Slurm job %s is PENDING" % (run_id, job_id), result.stderr)
         deadline = time.time() + 10
         while slurm("squeue", "--noheader", "--states=all", "--jobs=" + job_id,
                     "--format=%T").stdout.strip() not in ("CANCELLED", ""):
             self.assertLess(time.time(), deadline)
             time.sleep(0.2)
+
+
+class PendingReasonTest(SlurmTest):
+    extra_targets = ("  later:\n"
+                     "    type: slurm\n"
+                     "    shared_dir: SHARED\n"
+                     "    extra_sbatch_args: [--begin=now+4]\n")
+
+    def test_why_a_job_waits_is_streamed(self):
+        result = self.submit("code: src\ncommand: echo ran\ncompute: later\n", timeout=90)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        job_id = self.project.job_id(self.last_run())
+        self.assertIn("amlrun: %s Slurm job %s is PENDING (BeginTime: held until its start time "
+                      "(a requeued job waits a little before it runs again))\n"
+                      % (self.last_run(), job_id), result.stderr)
+        self.assertEqual(result.stdout, "ran\n")
 
 
 class RequeueLogTest(SlurmTest):
@@ -244,7 +259,10 @@ class RequeueLogTest(SlurmTest):
         """, "--no-wait")
         run_id = submitted.stdout.strip()
         job_id = self.project.job_id(run_id)
-        self.project.wait_for_state(run_id, ["Running"])
+        deadline = time.time() + 30
+        while self.project.show(run_id)["state"] != "Running":
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.2)
         slurm("scontrol", "requeue", job_id)
         result = self.project.amlrun("stream", run_id, timeout=90)
         self.assertEqual(result.returncode, 0, result.stderr)
@@ -273,18 +291,27 @@ class MessagesTest(SlurmTest):
         result = self.project.amlrun("compute", "show", "nopart")
         self.assertEqual(result.returncode, 3)
         self.assertIn("amlrun: error: partition 'degub' of compute target 'nopart' does not exist "
-                      "on this cluster (it has: debug) (did you mean 'debug'?)", result.stderr)
+                      "on this cluster (it has: debug); fix partition in %s"
+                      % os.path.join(self.project.workspace, "config.yml"), result.stderr)
 
     def test_munge_down_is_named_as_slurms_authentication(self):
-        pid = read_text("/run/munge/munged.pid").strip()
-        os.kill(int(pid), signal.SIGSTOP)
+        pid = int(read_text("/run/munge/munged.pid").strip())
+        os.kill(pid, signal.SIGTERM)
         try:
+            deadline = time.time() + 10
+            while os.path.exists("/proc/%d" % pid):
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.05)
             result = self.project.amlrun("compute", "show", "cluster", timeout=90)
         finally:
-            os.kill(int(pid), signal.SIGCONT)
+            subprocess.run(["runuser", "-u", "munge", "--", "munged", "--force"], check=True)
+            wait_for_idle_nodes()
         self.assertEqual(result.returncode, 3)
-        self.assertIn("sinfo failed: Slurm's authentication service (munge) is not answering on "
-                      "this machine", result.stderr)
+        self.assertIn("amlrun: error: sinfo failed: Slurm's authentication service (munge) is not "
+                      "answering on this machine (sinfo: error: Munge encode failed: Failed to "
+                      "access \"/run/munge/munge.socket.2\": No such file or directory (Did you "
+                      "start munged?)); start munged (e.g. systemctl start munge) or ask the "
+                      "cluster's administrators\n", result.stderr)
 
 
 class SbatchTimeoutTest(SlurmTest):

@@ -38,6 +38,14 @@ bool mentions(const std::string& text, std::string_view word) {
 
 std::string explain_slurm_failure(const std::string& command, const std::string& stderr_text) {
   std::string line = first_line(stderr_text);
+  // The munge plugin's first line is advice for administrators; the line
+  // that says what failed comes later.
+  for (const auto& candidate : util::split(stderr_text, '\n')) {
+    if (mentions(candidate, "Munge encode failed")) {
+      line = std::string(util::trim(candidate));
+      break;
+    }
+  }
   // The munge plugin's words when munged does not answer: "Munge encode
   // failed: Failed to access \"/run/munge/munge.socket.2\"", "If munged is
   // up, restart with --num-threads=10".
