@@ -14,6 +14,7 @@ AMLRUN_PACKAGES=(
   python3-torch python3-torchvision dataset-fashion-mnist
   python3-venv python3-pip python3-setuptools python3-wheel
   rsync hyperfine iproute2 iptables procps util-linux
+  clang-format clang-tidy
   slurm-wlm munge
 )
 

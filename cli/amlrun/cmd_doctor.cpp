@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
+#include "lib/compute/unsealed_runs.hpp"
 #include "lib/registry/registry_doctor.hpp"
 #include "lib/store/doctor.hpp"
 #include "lib/util/strings.hpp"
@@ -22,6 +23,7 @@ void add_doctor(CLI::App& app, GlobalOptions& global, Handler& handler) {
       store::RunStore store(workspace);
       registry::ModelRegistry models(store);
       store::check_runs(store, *repair, report);
+      compute::check_unsealed_runs(store, *repair, report);
       registry::check_models(models, store, *repair, report);
     }
     for (const auto& finding : report.findings) {

@@ -85,6 +85,22 @@ class Project:
         raise AssertionError("run %s did not reach %s in %ss" % (run_id, states, timeout))
 
 
+def kill_and_wait(pid, timeout=10):
+    """SIGKILL to pid, returning once it is gone (a zombie counts as gone:
+    the supervisor is detached, so init reaps it)."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except OSError:
+            return
+        time.sleep(0.02)
+    raise AssertionError("process %d did not end within %ss of SIGKILL" % (pid, timeout))
+
+
 class ProjectTest(unittest.TestCase):
     def setUp(self):
         self.project = Project()

@@ -12,12 +12,18 @@ from amlrun_e2e import AMLRUN, ProjectTest
 class ExitCodeTest(ProjectTest):
     def test_0_completed(self):
         self.assertEqual(self.submit("command: 'true'\n").returncode, 0)
+        record = self.project.show(self.last_run())
+        self.assertEqual(record["state"], "Completed")
+        self.assertEqual(record["exit_code"], 0)
 
     def test_1_failed_with_the_program_exit_code_recorded(self):
         result = self.submit("command: exit 7\n")
         self.assertEqual(result.returncode, 1)
         self.assertIn("Failed in", result.stderr)
         self.assertIn("exit code 7 (rank 0 exited with code 7)", result.stderr)
+        record = self.project.show(self.last_run())
+        self.assertEqual(record["state"], "Failed")
+        self.assertEqual(record["exit_code"], 7)
 
     def test_2_spec_errors_are_all_reported_with_positions(self):
         result = self.submit("command: x\nresources:\n  instance_cont: 2\ndistribution:\n  type: mpy\n")
@@ -109,6 +115,9 @@ class ExitCodeTest(ProjectTest):
         self.assertEqual(self.project.amlrun("cancel", run_id).returncode, 0)
         client.wait(timeout=20)
         self.assertEqual(client.returncode, 4)
+        record = self.project.show(run_id)
+        self.assertEqual(record["state"], "Canceled")
+        self.assertTrue(record["cancel_requested"])
 
 
 class ValidateTest(ProjectTest):

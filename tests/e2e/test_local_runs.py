@@ -6,7 +6,7 @@ import subprocess
 import time
 import unittest
 
-from amlrun_e2e import PYTHON, ProjectTest
+from amlrun_e2e import PYTHON, ProjectTest, kill_and_wait
 
 ENV_SCRIPT = """
 import json, os
@@ -322,8 +322,7 @@ class DetachTest(ProjectTest):
         self.project.write("job.yml", "command: sleep 300\n")
         run_id = self.project.amlrun("submit", "job.yml", "--no-wait").stdout.strip()
         record = self.project.wait_for_state(run_id, ["Running"])
-        os.kill(record["target"]["supervisor_pid"], signal.SIGKILL)
-        time.sleep(0.2)
+        kill_and_wait(record["target"]["supervisor_pid"])
         shown = self.project.show(run_id)
         self.assertEqual(shown["state"], "Failed")
         self.assertTrue(shown["failure_reason"].startswith(

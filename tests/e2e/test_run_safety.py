@@ -12,7 +12,7 @@ import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from amlrun_e2e import AMLRUN, PYTHON, ProjectTest, clean_environment
+from amlrun_e2e import AMLRUN, PYTHON, ProjectTest, clean_environment, kill_and_wait
 
 
 def read(path):
@@ -124,11 +124,7 @@ class LostSupervisorTest(ProjectTest):
             time.sleep(0.05)
         doctor = self.project.amlrun("doctor")
         self.assertEqual(doctor.returncode, 0, doctor.stderr)  # alive: nothing to report
-        os.kill(record["target"]["supervisor_pid"], signal.SIGKILL)
-        deadline = time.time() + 10
-        while os.path.exists(os.path.join("/proc", str(record["target"]["supervisor_pid"]))):
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.05)
+        kill_and_wait(record["target"]["supervisor_pid"])
         shown = self.project.show(run_id)
         self.assertEqual(shown["state"], "Failed")
         self.assertEqual(read(os.path.join(self.project.outputs(run_id), "w.bin")), "weights\n")
@@ -142,11 +138,39 @@ class LostSupervisorTest(ProjectTest):
                                        "--path", "outputs/w.bin")
         self.assertEqual(register.returncode, 0, register.stderr)
 
+    def test_doctor_reports_a_run_its_killed_supervisor_left_unsealed_and_repairs_it(self):
+        self.project.write("job.yml", "command: echo weights > outputs/w.bin; sleep 300\n")
+        run_id = self.project.amlrun("submit", "job.yml", "--no-wait").stdout.strip()
+        record = self.project.wait_for_state(run_id, ["Running"])
+        wd = os.path.join(self.project.workspace, "runs", run_id, "wd")
+        deadline = time.time() + 30
+        while not os.path.exists(os.path.join(wd, "outputs", "w.bin")):
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        kill_and_wait(record["target"]["supervisor_pid"])
+        # Left an hour ago: doctor leaves young working directories alone,
+        # since a run being created has one before its supervisor holds the lock.
+        an_hour_ago = time.time() - 3600
+        os.utime(wd, (an_hour_ago, an_hour_ago))
+        doctor = self.project.amlrun("doctor")
+        self.assertEqual(doctor.returncode, 3, doctor.stderr)
+        self.assertIn(f"problem: run {run_id} was not sealed: its outputs and logs are still in "
+                      f"{os.path.realpath(wd)}; amlrun doctor --repair will seal them into its "
+                      "artifacts and record how the run ended\n", doctor.stdout)
+        repair = self.project.amlrun("doctor", "--repair")
+        self.assertEqual(repair.returncode, 0, repair.stderr)
+        self.assertIn(f"repaired: run {run_id} was not sealed", repair.stdout)
+        self.assertFalse(os.path.exists(wd))
+        self.assertEqual(read(os.path.join(self.project.outputs(run_id), "w.bin")), "weights\n")
+        shown = self.project.show(run_id)
+        self.assertEqual(shown["state"], "Failed")
+        self.assertEqual(self.project.amlrun("doctor").returncode, 0)
+
     def test_the_end_of_a_run_found_after_its_supervisor_died_is_when_it_was_last_seen(self):
         self.project.write("job.yml", "command: echo hi; sleep 1\n")
         run_id = self.project.amlrun("submit", "job.yml", "--no-wait").stdout.strip()
         record = self.project.wait_for_state(run_id, ["Running"])
-        os.kill(record["target"]["supervisor_pid"], signal.SIGKILL)
+        kill_and_wait(record["target"]["supervisor_pid"])
         time.sleep(4)  # the rank ends on its own after 1 s; `show` comes much later
         shown = self.project.show(run_id)
         self.assertEqual(shown["state"], "Failed")

@@ -6,10 +6,10 @@
 #include "../test_support.hpp"
 #include "lib/store/database.hpp"
 #include "lib/store/doctor.hpp"
-#include "lib/util/file_lock.hpp"
 #include "lib/store/metrics.hpp"
 #include "lib/store/run_listing.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/util/file_lock.hpp"
 #include "lib/util/fs.hpp"
 
 using namespace amlrun;
