@@ -413,3 +413,34 @@ TEST_CASE("Azure-only settings are explained, not called unknown") {
         "datastore URI, which amlrun cannot read; give a local path, a file:// URI or an "
         "http(s) URL");
 }
+
+TEST_CASE("a command with no value, an empty one and a blank one are all errors") {
+  JobDir dir;
+  // `command:` with nothing after it once ran nothing and reported Completed.
+  CHECK(errors_of(dir, "command:\n") ==
+        "job.yml:1:1: command: the command is empty; give what to run, e.g. python train.py\n"
+        "    1 | command:\n"
+        "      | ^\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "command: ''\n")
+            .starts_with("job.yml:1:10: command: the command is empty; give what to run, e.g. "
+                         "python train.py\n"));
+  CHECK(errors_of(dir, "command: \"  \"\n")
+            .starts_with("job.yml:1:10: command: the command is empty; give what to run"));
+  CHECK(errors_of(dir, "command: ~\n")
+            .starts_with("job.yml:1:1: command: the command is empty; give what to run"));
+  CHECK(errors_of(dir, "command: x\n", {"command="}) ==
+        "--set command=: command: the command is empty; give what to run, e.g. python train.py\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "command: x\n", {"command= "}) ==
+        "--set command= : command: the command is empty; give what to run, e.g. python train.py\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "code: src\n")
+            .starts_with("job.yml:1:1: missing 'command' (what to run, e.g. python train.py)\n"));
+  // The estimator's entry_script follows the same rule.
+  CHECK(errors_of(dir, "source_directory: src\nentry_script:\n")
+            .starts_with("job.yml:2:1: entry_script: the entry script is empty; give the script "
+                         "to run, e.g. train.py\n"));
+  CHECK(errors_of(dir, "source_directory: src\nentry_script: ' '\n")
+            .starts_with("job.yml:2:15: entry_script: the entry script is empty"));
+}
