@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
+#include "cli/amlrun/option_checks.hpp"
 #include "cli/amlrun/progress.hpp"
 #include "lib/artifacts/download.hpp"
 #include "lib/compute/compute_target.hpp"
@@ -23,9 +24,11 @@ void add_download(CLI::App& app, GlobalOptions& global, Handler& handler) {
   auto options = std::make_shared<Options>();
   app.add_option("ID", options->id, "The run id (or a unique prefix)")->required();
   app.add_option("-o,--output", options->output,
-                 "Download into DIR/artifacts/... (default: the current directory)");
+                 "Download into DIR/artifacts/... (default: the current directory)")
+      ->check(not_blank());
   app.add_option("--prefix", options->prefix,
-                 "Only this file or folder of the artifacts (outputs/model, logs/user_logs)");
+                 "Only this file or folder of the artifacts (outputs/model, logs/user_logs)")
+      ->check(not_blank());
   app.add_flag("--all", options->all, "Outputs and logs (default: outputs only)");
   app.add_flag("--partial", options->partial,
                "Allow a run that has not ended: download what is there now");

@@ -7,6 +7,7 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
+#include "cli/amlrun/option_checks.hpp"
 #include "lib/compute/slurm/settings.hpp"
 #include "lib/compute/slurm/target.hpp"
 #include "lib/util/strings.hpp"
@@ -154,13 +155,11 @@ void add_compute(CLI::App& app, GlobalOptions& global, Handler& handler) {
   auto output = std::make_shared<OutputFormat>(OutputFormat::text);
   auto name = std::make_shared<std::string>();
   auto* list = app.add_subcommand("list", "List the compute targets of the workspace");
-  list->add_option("--output", *output, "text or json")
-      ->transform(CLI::CheckedTransformer(k_formats, CLI::ignore_case));
+  add_choice_option(*list, "--output", *output, k_formats, "text or json");
   auto* show = app.add_subcommand(
       "show", "Show a target's settings, whether Slurm answers, its partitions and idle nodes");
   show->add_option("NAME", *name, "The target's name")->required();
-  show->add_option("--output", *output, "text or json")
-      ->transform(CLI::CheckedTransformer(k_formats, CLI::ignore_case));
+  add_choice_option(*show, "--output", *output, k_formats, "text or json");
   handler = [list, output, name, &global]() {
     auto workspace = workspace::open_workspace(workspace_options(global, false));
     if (list->parsed()) return list_targets(workspace, *output);

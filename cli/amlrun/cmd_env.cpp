@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
+#include "cli/amlrun/option_checks.hpp"
 #include "lib/env/context.hpp"
 #include "lib/env/environment.hpp"
 #include "lib/env/image.hpp"
@@ -48,6 +49,10 @@ void add_file_options(CLI::App& app, EnvOptions& options) {
   app.add_option("--set", options.overrides, "Override a field: key.path=value (repeatable)");
 }
 
+const std::map<std::string, std::string> k_formats = {{"text", "text"}, {"json", "json"}};
+const std::map<std::string, std::string> k_runtimes = {
+    {"docker", "docker"}, {"podman", "podman"}, {"apptainer", "apptainer"}};
+
 }  // namespace
 
 void add_env(CLI::App& app, GlobalOptions& global, Handler& handler) {
@@ -55,18 +60,16 @@ void add_env(CLI::App& app, GlobalOptions& global, Handler& handler) {
   auto options = std::make_shared<EnvOptions>();
   auto* show = app.add_subcommand("show", "Print the environment's canonical form and hash");
   add_file_options(*show, *options);
-  show->add_option("--output", options->format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}));
+  add_choice_option(*show, "--output", options->format, k_formats, "text or json");
   auto* context = app.add_subcommand("context", "Write the container build context");
   add_file_options(*context, *options);
   context->add_option("-o,--output-dir", options->output_dir, "A new or empty directory")
-      ->required();
+      ->required()
+      ->check(not_blank());
   auto* build = app.add_subcommand("build", "Build the image amlrun-env:<hash>");
   add_file_options(*build, *options);
-  build
-      ->add_option("--runtime", options->runtime,
-                   "docker, podman or apptainer (default: the first that works)")
-      ->check(CLI::IsMember({"docker", "podman", "apptainer"}));
+  add_choice_option(*build, "--runtime", options->runtime, k_runtimes,
+                    "docker, podman or apptainer (default: the first that works)");
 
   handler = [options, show, context, build, &global]() {
     Loaded loaded = load(*options, global);

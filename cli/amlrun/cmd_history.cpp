@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
+#include "cli/amlrun/option_checks.hpp"
 #include "cli/amlrun/terminal.hpp"
 #include "lib/compute/compute_target.hpp"
 #include "lib/store/run_listing.hpp"
@@ -104,15 +105,16 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     ListFormat output = ListFormat::table;
   };
   auto options = std::make_shared<Options>();
-  app.add_option("--experiment", options->experiment, "Only runs of this experiment");
-  app.add_option("--status", options->status, "Only runs in this state (Completed, Failed, ...)");
+  app.add_option("--experiment", options->experiment, "Only runs of this experiment")
+      ->check(not_blank());
+  app.add_option("--status", options->status, "Only runs in this state (Completed, Failed, ...)")
+      ->check(not_blank());
   app.add_option("--tag", options->tags, "Only runs with this tag, key=value (repeatable)");
   app.add_option("--limit", options->limit,
                  "At most this many runs, newest first (default 50; 0: all)");
   const std::map<std::string, ListFormat> formats = {{"table", ListFormat::table},
                                                      {"json", ListFormat::json}};
-  app.add_option("--output", options->output, "table (default) or json")
-      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+  add_choice_option(app, "--output", options->output, formats, "table (default) or json");
   return [options, &global]() {
     store::RunFilter filter;
     filter.experiment = options->experiment;

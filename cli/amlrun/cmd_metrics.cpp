@@ -7,6 +7,7 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/metrics_view.hpp"
+#include "cli/amlrun/option_checks.hpp"
 #include "cli/amlrun/terminal.hpp"
 #include "lib/plot/svg_chart.hpp"
 #include "lib/plot/terminal_chart.hpp"
@@ -141,15 +142,24 @@ void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler) {
   auto options = std::make_shared<Options>();
   app.add_option("ID", options->ids, "Run ids (or unique prefixes); several are compared")
       ->required();
-  app.add_option("--name", options->name, "Only this metric");
+  app.add_option("--name", options->name, "Only this metric")->check(not_blank());
   const std::map<std::string, MetricsFormat> formats = {
       {"table", MetricsFormat::table}, {"json", MetricsFormat::json}, {"csv", MetricsFormat::csv}};
-  app.add_option("--output", options->output, "table (default), json or csv")
-      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+  add_choice_option(app, "--output", options->output, formats, "table (default), json or csv");
   app.add_option("--plot", options->plot,
-                 "Draw these metrics (NAME[,NAME]) as line charts in the terminal");
+                 "Draw these metrics (NAME[,NAME]) as line charts in the terminal")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            for (const auto& name : util::split(value, ',')) {
+              if (!util::trim(name).empty()) return "";
+            }
+            return "names no metric; give NAME[,NAME] (e.g. --plot loss,accuracy), or leave "
+                   "--plot out to print the table";
+          },
+          ""));
   app.add_option("--plot-file", options->plot_file,
-                 "Write the charts to an SVG file instead (all metrics unless --plot names some)");
+                 "Write the charts to an SVG file instead (all metrics unless --plot names some)")
+      ->check(not_blank());
   handler = [options, &global]() {
     auto workspace = workspace::open_workspace(workspace_options(global, false));
     store::RunStore store(workspace);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
+#include "cli/amlrun/option_checks.hpp"
 #include "cli/amlrun/progress.hpp"
 #include "cli/amlrun/terminal.hpp"
 #include "lib/compute/compute_target.hpp"
@@ -65,15 +66,18 @@ Handler model_register(CLI::App& app, GlobalOptions& global) {
     ModelFormat output = ModelFormat::text;
   };
   auto options = std::make_shared<Options>();
-  app.add_option("--name", options->name, "The model's name")->required();
-  app.add_option("--run", options->run, "Register files of this run (with --path)");
-  app.add_option("--path", options->path, "The run's file or folder, e.g. outputs/model");
-  app.add_option("--from", options->from, "Register a local folder (or file) instead");
-  app.add_option("--version", options->version, "The version (default: the next number)");
+  app.add_option("--name", options->name, "The model's name")->required()->check(not_blank());
+  app.add_option("--run", options->run, "Register files of this run (with --path)")
+      ->check(not_blank());
+  app.add_option("--path", options->path, "The run's file or folder, e.g. outputs/model")
+      ->check(not_blank());
+  app.add_option("--from", options->from, "Register a local folder (or file) instead")
+      ->check(not_blank());
+  app.add_option("--version", options->version, "The version (default: the next number)")
+      ->check(not_blank());
   app.add_option("--tag", options->tags, "A tag, key=value (repeatable)");
   app.add_option("--description", options->description, "What the model is");
-  app.add_option("--output", options->output, "text (default) or json")
-      ->transform(CLI::CheckedTransformer(k_model_formats, CLI::ignore_case));
+  add_choice_option(app, "--output", options->output, k_model_formats, "text (default) or json");
   return [options, &global]() {
     bool from_run = !options->run.empty() || !options->path.empty();
     if (from_run == !options->from.empty()) {
@@ -124,9 +128,8 @@ Handler model_list(CLI::App& app, GlobalOptions& global) {
     ModelFormat output = ModelFormat::text;
   };
   auto options = std::make_shared<Options>();
-  app.add_option("--name", options->name, "Every version of this model");
-  app.add_option("--output", options->output, "table (default) or json")
-      ->transform(CLI::CheckedTransformer(k_model_formats, CLI::ignore_case));
+  app.add_option("--name", options->name, "Every version of this model")->check(not_blank());
+  add_choice_option(app, "--output", options->output, k_model_formats, "table (default) or json");
   return [options, &global]() {
     Session session(global);
     std::size_t width = static_cast<std::size_t>(terminal_width(1));
@@ -185,8 +188,7 @@ Handler model_show(CLI::App& app, GlobalOptions& global) {
   };
   auto options = std::make_shared<Options>();
   app.add_option("MODEL", options->ref, "NAME, NAME:VERSION or NAME@latest")->required();
-  app.add_option("--output", options->output, "text (default) or json")
-      ->transform(CLI::CheckedTransformer(k_model_formats, CLI::ignore_case));
+  add_choice_option(app, "--output", options->output, k_model_formats, "text (default) or json");
   return [options, &global]() {
     Session session(global);
     auto model = session.models.find(registry::parse_model_ref(options->ref));
@@ -235,7 +237,8 @@ Handler model_download(CLI::App& app, GlobalOptions& global) {
   auto options = std::make_shared<Options>();
   app.add_option("MODEL", options->ref, "NAME, NAME:VERSION or NAME@latest")->required();
   app.add_option("-o,--output", options->output, "The directory to put the model's files in")
-      ->required();
+      ->required()
+      ->check(not_blank());
   return [options, &global]() {
     Session session(global);
     auto model = session.models.find(registry::parse_model_ref(options->ref));

@@ -8,6 +8,7 @@
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
 #include "cli/amlrun/metrics_view.hpp"
+#include "cli/amlrun/option_checks.hpp"
 #include "cli/amlrun/terminal.hpp"
 #include "lib/compute/compute_target.hpp"
 #include "lib/spec/job_spec.hpp"
@@ -157,8 +158,7 @@ void add_show(CLI::App& app, GlobalOptions& global, Handler& handler) {
   auto id = std::make_shared<std::string>();
   auto output = std::make_shared<OutputFormat>(OutputFormat::text);
   app.add_option("ID", *id, "The run id (or a unique prefix)")->required();
-  app.add_option("--output", *output, "text, json or yaml")
-      ->transform(CLI::CheckedTransformer(k_show_formats, CLI::ignore_case));
+  add_choice_option(app, "--output", *output, k_show_formats, "text, json or yaml");
   handler = [id, output, &global]() {
     auto workspace = workspace::open_workspace(workspace_options(global, false));
     store::RunStore store(workspace);

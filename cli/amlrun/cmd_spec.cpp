@@ -4,6 +4,7 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
+#include "cli/amlrun/option_checks.hpp"
 #include "lib/spec/loader.hpp"
 #include "lib/workspace/workspace.hpp"
 
@@ -20,8 +21,7 @@ void add_validate(CLI::App& app, GlobalOptions&, Handler& handler) {
   app.add_option("--set", options->overrides, "Override a field: key.path=value (repeatable)");
   const std::map<std::string, OutputFormat> formats = {{"json", OutputFormat::json},
                                                        {"yaml", OutputFormat::yaml}};
-  app.add_option("--output", options->output, "yaml (default) or json")
-      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+  add_choice_option(app, "--output", options->output, formats, "yaml (default) or json");
   handler = [options]() {
     spec::LoadOptions load_options;
     load_options.overrides = options->overrides;

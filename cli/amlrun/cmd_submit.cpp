@@ -5,6 +5,7 @@
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
+#include "cli/amlrun/option_checks.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/submit/submit.hpp"
 
@@ -48,10 +49,11 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
   app.add_flag("--all-ranks", options->all_ranks, "Stream every rank's log, prefixed [rank N]");
   app.add_option("--set", options->overrides, "Override a field: key.path=value (repeatable)");
   app.add_option("--compute", options->compute,
-                 "The compute target (default: the job's, else local)");
-  app.add_option("--experiment", options->experiment, "The experiment name");
-  app.add_option("--output", options->output, "text or json (json: stdout holds only the result)")
-      ->transform(CLI::CheckedTransformer(k_formats, CLI::ignore_case));
+                 "The compute target (default: the job's, else local)")
+      ->check(not_blank());
+  app.add_option("--experiment", options->experiment, "The experiment name")->check(not_blank());
+  add_choice_option(app, "--output", options->output, k_formats,
+                    "text or json (json: stdout holds only the result)");
   handler = [options, &global]() {
     submit::SubmitRequest request;
     request.spec_file = options->file;

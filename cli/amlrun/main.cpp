@@ -102,10 +102,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // The command as far as it was parsed ("runs list "), for its help.
     std::string context;
-    for (const auto* sub : app.get_subcommands()) context = sub->get_name();
-    return fail(ExitCode::invalid_input, fmt::format("{} (see 'amlrun {}--help')", e.what(),
-                                                     context.empty() ? "" : context + " "));
+    for (const CLI::App* at = &app; !at->get_subcommands().empty();) {
+      at = at->get_subcommands().front();
+      context += at->get_name() + " ";
+    }
+    return fail(ExitCode::invalid_input,
+                fmt::format("{} (see 'amlrun {}--help')", e.what(), context));
   }
 
   try {

@@ -4,11 +4,13 @@
 
 #include "lib/artifacts/artifact_path.hpp"
 #include "lib/util/error.hpp"
+#include "lib/util/fs.hpp"
 
 namespace amlrun::artifacts {
 
 CopyPlan plan_download(const store::RunStore& store, const DownloadRequest& request) {
   check_destination_outside(request.destination, store.workspace().root());
+  util::check_directory_path(request.destination, "the destination");
   auto record = store.load(request.run_id);
   fs::path run_dir = store.run_dir(request.run_id);
   fs::path sealed = run_dir / "artifacts";

@@ -467,6 +467,7 @@ std::vector<artifacts::CopiedFile> ModelRegistry::download(
     const ModelVersion& version, const fs::path& destination,
     const std::function<void(const artifacts::CopyProgress&)>& progress) const {
   artifacts::check_destination_outside(destination, m_store.workspace().root());
+  util::check_directory_path(destination, "the destination");
   auto files = manifest(version);
   fs::path root = version_dir(version.name, version.version) / k_files;
   std::string label = fmt::format("model {}:{}", version.name, version.version);

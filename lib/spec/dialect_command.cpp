@@ -283,6 +283,9 @@ void check_command_placeholders(const NodePtr& command_node, LoadContext& contex
 
 }  // namespace
 
+constexpr const char* k_empty_command =
+    "the command is empty; give what to run, e.g. python train.py";
+
 void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec) {
   spec.dialect = Dialect::command;
   root.choice("type", {"command"});
@@ -295,10 +298,14 @@ void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec) {
     }
   }
 
+  // `command:` with no value, "" and "  " all run nothing: each is an error,
+  // not a run that "completes" having done nothing.
   auto command_node = root.node("command");
-  if (auto command = root.string("command")) {
+  if (command_node && command_node->is_null()) {
+    context.diagnostics.error(root.value_mark("command"), "command", k_empty_command);
+  } else if (auto command = root.string("command")) {
     if (util::trim(*command).empty()) {
-      context.diagnostics.error(command_node->mark, "command", "the command is empty");
+      context.diagnostics.error(command_node->mark, "command", k_empty_command);
     } else {
       spec.command = *command;
     }

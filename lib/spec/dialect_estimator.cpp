@@ -62,10 +62,13 @@ void read_estimator(MapReader& root, LoadContext& context, JobSpec& spec) {
   spec.code_dir = source;
 
   auto script_node = root.node("entry_script");
-  if (auto script = root.string("entry_script")) {
+  const char* empty_script = "the entry script is empty; give the script to run, e.g. train.py";
+  if (script_node && script_node->is_null()) {
+    context.diagnostics.error(root.value_mark("entry_script"), "entry_script", empty_script);
+  } else if (auto script = root.string("entry_script")) {
     fs::path relative = fs::path(*script).lexically_normal();
-    if (script->empty()) {
-      context.diagnostics.error(script_node->mark, "entry_script", "the entry script is empty");
+    if (util::trim(*script).empty()) {
+      context.diagnostics.error(script_node->mark, "entry_script", empty_script);
     } else if (relative.is_absolute() || (!relative.empty() && *relative.begin() == "..")) {
       context.diagnostics.error(script_node->mark, "entry_script",
                                 fmt::format("{} is outside source_directory; give a path relative "

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "lib/util/strings.hpp"
+#include "lib/util/utf8.hpp"
 
 namespace amlrun::spec {
 
@@ -29,6 +30,37 @@ bool is_index(const std::string& text) {
          text.find_first_not_of("0123456789") == std::string::npos;
 }
 
+// Read as YAML, a value would lose text without a word: "a #b" becomes "a"
+// (a comment), a newline folds into a space, and "x\n#SBATCH y" keeps only
+// its first line. So a value is taken as written, except for the forms that
+// can only mean YAML: one whole quoted string ("a b", 'it''s') and one whole
+// flow list or map ([a, b], {k: v}). A value taken as written is a plain
+// scalar, so 2 and true still fill number and boolean fields; an empty value
+// is null, like a key with nothing after it in a file.
+NodePtr parse_value(const std::shared_ptr<Source>& source, const Mark& mark,
+                    Diagnostics& diagnostics) {
+  const std::string& text = source->text;
+  if (text.empty()) {
+    auto null = std::make_shared<Node>();
+    null->mark = mark;
+    return null;
+  }
+  if (auto bad = util::first_invalid_utf8(text); bad != std::string_view::npos) {
+    diagnostics.error(
+        mark, "",
+        fmt::format("the value is not valid UTF-8 (at byte {}); give UTF-8 text", bad + 1));
+    return nullptr;
+  }
+  bool whole_quoted =
+      (text[0] == '"' || text[0] == '\'') && find_closing_quote(text, 0) == text.size() - 1;
+  bool whole_flow =
+      (text.front() == '[' && text.back() == ']') || (text.front() == '{' && text.back() == '}');
+  if (whole_quoted || whole_flow) return parse_yaml(source, diagnostics);
+  auto node = make_scalar(mark, text);
+  node->quoted = false;
+  return node;
+}
+
 }  // namespace
 
 void apply_override(NodePtr& root, const std::string& assignment, Diagnostics& diagnostics) {
@@ -53,7 +85,7 @@ void apply_override(NodePtr& root, const std::string& assignment, Diagnostics& d
     }
   }
   source->text = assignment.substr(equals + 1);
-  NodePtr value = parse_yaml(source, diagnostics);
+  NodePtr value = parse_value(source, mark, diagnostics);
   if (!value) return;
 
   if (!root || root->is_null()) root = make_map(mark);

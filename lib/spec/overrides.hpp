@@ -8,7 +8,9 @@
 
 namespace amlrun::spec {
 
-// The value is parsed as YAML (numbers stay numbers, "[a, b]" is a list).
+// The value is taken as written (a plain scalar, so numbers and booleans
+// still fill such fields), except one whole quoted string or one whole flow
+// list or map, which is read as YAML; an empty value is null.
 // Path segments are map keys; a numeric segment indexes a list. Nodes on the
 // path are copied before they change, since aliases share nodes.
 void apply_override(NodePtr& root, const std::string& assignment, Diagnostics& diagnostics);

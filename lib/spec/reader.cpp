@@ -53,6 +53,13 @@ Mark MapReader::key_mark(std::string_view key) const {
   return m_map ? m_map->key_mark(key) : Mark{};
 }
 
+Mark MapReader::value_mark(std::string_view key) const {
+  NodePtr value = value_of(key);
+  if (!value) return key_mark(key);
+  bool from_override = value->mark.source && value->mark.source->is_override;
+  return value->is_null() && !from_override ? key_mark(key) : value->mark;
+}
+
 std::optional<std::string> as_string(const Node& node, const std::string& path,
                                      Diagnostics& diagnostics) {
   if (node.is_null()) return std::nullopt;

@@ -33,6 +33,9 @@ class MapReader {
   // The raw node of a key (declaring it); nullptr when absent.
   NodePtr node(std::string_view key);
   Mark key_mark(std::string_view key) const;
+  // Where a key's value is; for a null value in the file, the key, since
+  // yaml-cpp places an empty value at the start of the next line.
+  Mark value_mark(std::string_view key) const;
   std::string key_path(std::string_view key) const { return join_key_path(m_path, key); }
 
   // Scalars of any kind as text; a null value counts as absent.

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -51,6 +52,10 @@ struct Fatal {
   Mark mark;
   std::string message;
 };
+
+constexpr std::string_view k_utf8_bom = "\xEF\xBB\xBF";
+constexpr std::size_t k_max_key_length = 1024;  // YAML 1.2, "simple keys"
+constexpr const char* k_tab_message = "a tab is used for indentation; YAML indents with spaces";
 
 Mark make_mark(const std::shared_ptr<const Source>& source, const YAML::Mark& mark) {
   return Mark{source, mark.line + 1, mark.column + 1};
@@ -101,10 +106,12 @@ class TreeBuilder : public YAML::EventHandler {
     // yaml-cpp tags plain scalars "?" and quoted/block scalars "!"; an
     // explicit tag such as !!str also makes the scalar a string.
     node->quoted = tag != "?";
+    if (node->quoted) check_closed_quote(mark);
     complete(node, anchor, 1);
   }
 
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    m_saw_alias = true;
     auto found = m_anchors.find(anchor);
     Mark here = make_mark(m_source, mark);
     if (found == m_anchors.end()) {
@@ -224,11 +231,33 @@ class TreeBuilder : public YAML::EventHandler {
   }
 
   void check_expansion(const Mark& mark, std::uint64_t expanded) {
-    if (expanded > m_limits.max_expanded) {
+    if (expanded <= m_limits.max_expanded) return;
+    if (m_saw_alias) {
       throw Fatal{mark, fmt::format("the document expands to more than {} nodes (are aliases "
                                     "multiplying each other?); refusing to expand it",
                                     m_limits.max_expanded)};
     }
+    throw Fatal{mark, fmt::format("the document holds more than {} values (keys, list entries "
+                                  "and scalars); a job file needs far fewer",
+                                  m_limits.max_expanded)};
+  }
+
+  // yaml-cpp ends a quoted scalar that is never closed at the end of the
+  // file without complaint, so `command: "echo hi` would silently swallow
+  // every line after it. A quoted scalar's mark is its opening quote: look
+  // for the closing one.
+  void check_closed_quote(const YAML::Mark& mark) {
+    const std::string& text = m_source->text;
+    // yaml-cpp's positions do not count a UTF-8 byte order mark.
+    std::size_t start = static_cast<std::size_t>(mark.pos) + (text.starts_with(k_utf8_bom) ? 3 : 0);
+    if (start >= text.size()) return;
+    char quote = text[start];
+    if (quote != '"' && quote != '\'') return;  // a block scalar or an explicit tag
+    if (find_closing_quote(text, start) != std::string_view::npos) return;
+    Mark here = make_mark(m_source, mark);
+    throw Fatal{here, fmt::format("unterminated string starting at {}:{}: the closing {} is "
+                                  "missing, so the rest of the file would be read as part of it",
+                                  here.line, here.column, quote)};
   }
 
   static std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
@@ -286,6 +315,7 @@ class TreeBuilder : public YAML::EventHandler {
   std::unordered_map<YAML::anchor_t, Anchored> m_anchors;
   std::string m_pending_anchor;
   NodePtr m_root;
+  bool m_saw_alias = false;
 };
 
 // Counts further documents without keeping them.
@@ -326,17 +356,100 @@ std::string explain_parser_message(const std::string& message) {
     }
     return fmt::format("invalid unicode escape (code point {})", code);
   }
-  if (message == "illegal tab when looking for indentation") {
-    return "a tab is used for indentation; YAML indents with spaces";
-  }
+  if (message == "illegal tab when looking for indentation") return k_tab_message;
   return "invalid YAML: " + message;
+}
+
+// yaml-cpp reports where it gave up, which is often after the real mistake;
+// the text around that place tells what the mistake was.
+std::string explain_parser_error(const Source& source, const YAML::Mark& mark,
+                                 const std::string& message, Mark& where) {
+  const std::string& text = source.text;
+  std::size_t offset = static_cast<std::size_t>(mark.pos) + (text.starts_with(k_utf8_bom) ? 3 : 0);
+  if (mark.is_null() || offset > text.size()) return explain_parser_message(message);
+  std::size_t line_start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
+  line_start = line_start == std::string::npos || line_start >= offset ? 0 : line_start + 1;
+  std::string_view before(text.data() + line_start, offset - line_start);
+  std::size_t indent_end = before.find_first_not_of(" \t");
+  std::string_view indent =
+      before.substr(0, indent_end == std::string_view::npos ? before.size() : indent_end);
+  // A tab in the indentation confuses yaml-cpp into many different errors.
+  if (auto tab = indent.find('\t'); tab != std::string_view::npos) {
+    where.column = static_cast<int>(tab) + 1;
+    return k_tab_message;
+  }
+  if (message == "illegal map value") {
+    // YAML lets a key without '?' be at most 1024 characters long; a longer
+    // one is not a key, so its ':' is "unexpected".
+    std::string_view key = before.substr(indent.size());
+    while (key.starts_with("- ")) {
+      std::size_t next = key.find_first_not_of(' ', 1);
+      key = next == std::string_view::npos ? std::string_view() : key.substr(next);
+    }
+    if (key.size() > k_max_key_length) {
+      where.column = static_cast<int>(before.size() - key.size()) + 1;
+      return fmt::format(
+          "this key is {} characters long; YAML allows at most {} in a key (job "
+          "file keys are short names)",
+          key.size(), k_max_key_length);
+    }
+  }
+  bool not_closed = message.starts_with("end of ") && message.ends_with(" not found");
+  std::size_t last = before.find_last_not_of(" \t");
+  if (not_closed && last != std::string_view::npos && last >= indent.size()) {
+    char previous = before[last];
+    if (previous == '"' || previous == '\'') {
+      return "unexpected text after the closing quote (a quoted value ends at its closing "
+             "quote; quote the whole value)";
+    }
+    if (previous == ']' || previous == '}') {
+      return fmt::format("unexpected text after the closing '{}'", previous);
+    }
+  }
+  return explain_parser_message(message);
+}
+
+// Editors on Windows save "Unicode" as UTF-16: every other byte is NUL, and
+// "contains a NUL byte" would not say what to do. Known by its byte order
+// mark, or by the NUL pattern of ASCII text.
+std::optional<std::string> utf16_or_32(std::string_view text) {
+  if (text.starts_with(std::string_view("\xFF\xFE\0\0", 4)) ||
+      text.starts_with(std::string_view("\0\0\xFE\xFF", 4))) {
+    return "UTF-32";
+  }
+  if (text.starts_with("\xFF\xFE") || text.starts_with("\xFE\xFF")) return "UTF-16";
+  if (text.size() >= 4) {
+    bool little = text[0] != '\0' && text[1] == '\0' && text[2] != '\0' && text[3] == '\0';
+    bool big = text[0] == '\0' && text[1] != '\0' && text[2] == '\0' && text[3] != '\0';
+    if (little || big) return "UTF-16";
+  }
+  return std::nullopt;
 }
 
 }  // namespace
 
+std::size_t find_closing_quote(std::string_view text, std::size_t open) {
+  char quote = text[open];
+  for (std::size_t i = open + 1; i < text.size(); ++i) {
+    if (quote == '"' && text[i] == '\\') {
+      ++i;  // an escape; \" does not close
+    } else if (text[i] == quote) {
+      if (quote == '"' || i + 1 == text.size() || text[i + 1] != '\'') return i;
+      ++i;  // '' is a quote inside a single-quoted string
+    }
+  }
+  return std::string_view::npos;
+}
+
 NodePtr parse_yaml(const std::shared_ptr<const Source>& source, Diagnostics& diagnostics,
                    const ParseLimits& limits) {
   const std::string& text = source->text;
+  if (auto encoding = utf16_or_32(text)) {
+    // No line or column: the line would print as garbage.
+    diagnostics.error(Mark{source, 0, 0}, "",
+                      fmt::format("is {} text; save the file as UTF-8", *encoding));
+    return nullptr;
+  }
   if (auto nul = text.find('\0'); nul != std::string::npos) {
     diagnostics.error(mark_of_offset(source, nul), "",
                       "contains a NUL byte; a job file must be text");
@@ -371,7 +484,8 @@ NodePtr parse_yaml(const std::shared_ptr<const Source>& source, Diagnostics& dia
     diagnostics.error(fatal.mark, "", fatal.message);
   } catch (const YAML::Exception& error) {
     Mark mark = error.mark.is_null() ? Mark{source, 0, 0} : make_mark(source, error.mark);
-    diagnostics.error(mark, "", explain_parser_message(error.msg));
+    std::string explained = explain_parser_error(*source, error.mark, error.msg, mark);
+    diagnostics.error(mark, "", explained);
   }
   return nullptr;
 }

@@ -45,6 +45,10 @@ struct ParseLimits {
   std::uint64_t max_expanded = 100000;  // nodes after expanding every alias
 };
 
+// Where the YAML quoted scalar whose opening quote (' or ") is at
+// text[open] ends: the offset of its closing quote, or npos if it has none.
+std::size_t find_closing_quote(std::string_view text, std::size_t open);
+
 // Parses one YAML document. Problems are added to `diagnostics` (with the
 // source's name and positions); the result is nullptr when the text could not
 // be parsed at all. An empty document yields a null node.

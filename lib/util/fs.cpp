@@ -85,6 +85,25 @@ static std::string describe_file_type(mode_t mode) {
   return "not a regular file";
 }
 
+void check_directory_path(const fs::path& path, std::string_view what) {
+  fs::path absolute = fs::absolute(path).lexically_normal();
+  if (absolute.filename().empty()) absolute = absolute.parent_path();
+  for (fs::path current = absolute;; current = current.parent_path()) {
+    struct stat info {};
+    if (::stat(current.c_str(), &info) == 0) {
+      if (S_ISDIR(info.st_mode)) return;
+      std::string kind = S_ISREG(info.st_mode) ? "a file" : describe_file_type(info.st_mode);
+      if (current == absolute) {
+        throw InputError(fmt::format("{} {} is {}, not a directory; give a directory", what,
+                                     path.string(), kind));
+      }
+      throw InputError(fmt::format("{} {} cannot be created: {} is {}, not a directory", what,
+                                   path.string(), current.string(), kind));
+    }
+    if (!current.has_parent_path() || current.parent_path() == current) return;
+  }
+}
+
 static std::string read_fd_fully(int fd, const fs::path& path, std::uint64_t reserve) {
   std::string data;
   data.reserve(reserve);

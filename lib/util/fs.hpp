@@ -33,6 +33,12 @@ class UniqueFd {
 // `what` names the value in the message ("output 'model'", "--prefix").
 fs::path safe_join(const fs::path& root, std::string_view relative, std::string_view what);
 
+// Throws InputError when `path`, or the nearest of its parents that exists,
+// is something other than a directory (a regular file, a FIFO, ...), so that
+// a destination that can never be created is a usage error naming the path,
+// not a failure halfway. `what` names the value ("the destination").
+void check_directory_path(const fs::path& path, std::string_view what);
+
 // True when `path` is root itself or below it (lexically, after normalising).
 bool is_within(const fs::path& root, const fs::path& path);
 

@@ -76,6 +76,7 @@ std::optional<fs::path> find_workspace(const fs::path& start) {
 }
 
 fs::path create_workspace(const fs::path& root) {
+  util::check_directory_path(root, "the workspace");
   std::error_code error;
   for (const fs::path& dir : {root, root / "runs", root / "snapshots", root / "environments",
                               root / "models", root / "cache"}) {

@@ -198,5 +198,109 @@ class WorkspaceTest(ProjectTest):
         self.assertRegex(result.stdout, r"^amlrun \d+\.\d+\.\d+\n$")
 
 
+class MessageTest(ProjectTest):
+    """Mistakes in job files and arguments: exit 2 and a message that names them."""
+
+    def test_2_an_unterminated_string_does_not_swallow_the_file(self):
+        for quote in "\"'":
+            result = self.submit("command: %secho hi\nlimits:\n  timeout: 5\n" % quote)
+            self.assertEqual(result.returncode, 2)
+            self.assertEqual(result.stderr,
+                             "amlrun: error: job.yml:1:10: unterminated string starting at 1:10: "
+                             "the closing %s is missing, so the rest of the file would be read as "
+                             "part of it\n"
+                             "    1 | command: %secho hi\n"
+                             "      |          ^\n"
+                             "1 error in job.yml\n" % (quote, quote))
+        self.assertEqual(self.project.run_ids(), [])
+
+    def test_2_a_command_with_no_value_runs_nothing(self):
+        result = self.submit("command:\n")
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stderr,
+                         "amlrun: error: job.yml:1:1: command: the command is empty; give what to "
+                         "run, e.g. python train.py\n"
+                         "    1 | command:\n"
+                         "      | ^\n"
+                         "1 error in job.yml\n")
+        result = self.submit("command: 'true'\n", "--set", "command=")
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stderr,
+                         "amlrun: error: --set command=: command: the command is empty; give what "
+                         "to run, e.g. python train.py\n1 error in job.yml\n")
+        self.assertEqual(self.project.run_ids(), [])
+
+    def test_set_values_arrive_as_written(self):
+        self.project.write("src/env.py", "import os, sys\nprint(repr(os.environ['B']))\n")
+        result = self.submit("code: src\ncommand: python3 env.py\n", "--set",
+                             "environment_variables.B=a #b\n#SBATCH --mem=1G")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(os.path.join(self.project.logs(self.last_run()), "user_logs",
+                               "std_log_rank_0.txt")) as f:
+            self.assertEqual(f.read(), "'a #b\\n#SBATCH --mem=1G'\n")
+
+    def test_2_a_word_outside_an_options_set_names_the_option_and_its_words(self):
+        self.project.write("job.yml", "command: 'true'\n")
+        cases = [
+            (["validate", "job.yml", "--output", "xml"],
+             "--output: 'xml' is not one of json, yaml (see 'amlrun validate --help')"),
+            (["submit", "job.yml", "--output", "jsn"],
+             "--output: 'jsn' is not one of json, text (did you mean 'json'?) (see 'amlrun "
+             "submit --help')"),
+            (["runs", "list", "--output", "xml"],
+             "--output: 'xml' is not one of json, table (see 'amlrun runs list --help')"),
+            (["env", "build", "job.yml", "--runtime", "dockr"],
+             "--runtime: 'dockr' is not one of apptainer, docker, podman (did you mean "
+             "'docker'?) (see 'amlrun env build --help')"),
+        ]
+        for args, message in cases:
+            result = self.project.amlrun(*args)
+            self.assertEqual(result.returncode, 2, args)
+            self.assertEqual(result.stderr, "amlrun: error: %s\n" % message)
+        self.assertEqual(self.project.amlrun("validate", "job.yml", "--output", "JSON").returncode, 0)
+
+    def test_2_an_empty_option_value_is_refused_not_ignored(self):
+        self.assertEqual(self.submit("command: 'true'\n").returncode, 0)
+        run = self.last_run()
+        plot = self.project.amlrun("metrics", run, "--plot", "")
+        self.assertEqual(plot.returncode, 2)
+        self.assertEqual(plot.stderr,
+                         "amlrun: error: --plot: names no metric; give NAME[,NAME] (e.g. --plot "
+                         "loss,accuracy), or leave --plot out to print the table (see 'amlrun "
+                         "metrics --help')\n")
+        self.assertEqual(self.project.amlrun("metrics", run, "--plot", " , ").returncode, 2)
+        prefix = self.project.amlrun("download", run, "--prefix", "")
+        self.assertEqual(prefix.returncode, 2)
+        self.assertEqual(prefix.stderr,
+                         "amlrun: error: --prefix: the value is empty; give one or leave the "
+                         "option out (see 'amlrun download --help')\n")
+
+    def test_2_a_file_where_a_directory_is_needed(self):
+        self.project.write("src/model.txt", "weights")
+        self.assertEqual(self.submit("command: 'true'\n").returncode, 0)
+        run = self.last_run()
+        registered = self.project.amlrun("model", "register", "--name", "m", "--from", "src")
+        self.assertEqual(registered.returncode, 0, registered.stderr)
+        file = self.project.write("taken", "mine")
+        for args in (["download", run, "-o", file], ["model", "download", "m", "-o", file]):
+            result = self.project.amlrun(*args)
+            self.assertEqual(result.returncode, 2, args)
+            self.assertEqual(result.stderr,
+                             "amlrun: error: the destination %s is a file, not a directory; give "
+                             "a directory\n" % file)
+        below = self.project.amlrun("download", run, "-o", os.path.join(file, "sub"))
+        self.assertEqual(below.returncode, 2)
+        self.assertEqual(below.stderr,
+                         "amlrun: error: the destination %s/sub cannot be created: %s is a file, "
+                         "not a directory\n" % (file, file))
+        init = self.project.amlrun("init", file)
+        self.assertEqual(init.returncode, 2)
+        self.assertEqual(init.stderr,
+                         "amlrun: error: the workspace %s/.amlrun cannot be created: %s is a "
+                         "file, not a directory\n" % (file, file))
+        with open(file) as f:
+            self.assertEqual(f.read(), "mine")
+
+
 if __name__ == "__main__":
     unittest.main()

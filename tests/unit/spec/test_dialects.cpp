@@ -413,3 +413,66 @@ TEST_CASE("Azure-only settings are explained, not called unknown") {
         "datastore URI, which amlrun cannot read; give a local path, a file:// URI or an "
         "http(s) URL");
 }
+
+TEST_CASE("a command with no value, an empty one and a blank one are all errors") {
+  JobDir dir;
+  // `command:` with nothing after it once ran nothing and reported Completed.
+  CHECK(errors_of(dir, "command:\n") ==
+        "job.yml:1:1: command: the command is empty; give what to run, e.g. python train.py\n"
+        "    1 | command:\n"
+        "      | ^\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "command: ''\n")
+            .starts_with("job.yml:1:10: command: the command is empty; give what to run, e.g. "
+                         "python train.py\n"));
+  CHECK(errors_of(dir, "command: \"  \"\n")
+            .starts_with("job.yml:1:10: command: the command is empty; give what to run"));
+  CHECK(errors_of(dir, "command: ~\n")
+            .starts_with("job.yml:1:1: command: the command is empty; give what to run"));
+  CHECK(errors_of(dir, "command: x\n", {"command="}) ==
+        "--set command=: command: the command is empty; give what to run, e.g. python train.py\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "command: x\n", {"command= "}) ==
+        "--set command= : command: the command is empty; give what to run, e.g. python train.py\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "code: src\n")
+            .starts_with("job.yml:1:1: missing 'command' (what to run, e.g. python train.py)\n"));
+  // The estimator's entry_script follows the same rule.
+  CHECK(errors_of(dir, "source_directory: src\nentry_script:\n")
+            .starts_with("job.yml:2:1: entry_script: the entry script is empty; give the script "
+                         "to run, e.g. train.py\n"));
+  CHECK(errors_of(dir, "source_directory: src\nentry_script: ' '\n")
+            .starts_with("job.yml:2:15: entry_script: the entry script is empty"));
+}
+
+TEST_CASE("--set values are taken as written, not read as YAML") {
+  JobDir dir;
+  const std::string job = "command: x\ninputs:\n  x: plain\n";
+  // Read as YAML, "#b" was a comment, a second line beginning with # was
+  // dropped, and a newline folded into a space.
+  auto loaded = load(
+      dir, job,
+      {"environment_variables.B=a #b", "command=python t.py\n#SBATCH --mem=1G",
+       "inputs.x=line 1\nline 2", "description=  padded  ", "tags.k=null", "display_name=\"a\" b"});
+  CHECK(loaded.spec.environment_variables == Pairs{{"B", "a #b"}});
+  CHECK(loaded.spec.command == "python t.py\n#SBATCH --mem=1G");
+  REQUIRE(loaded.spec.inputs.size() == 1);
+  CHECK(loaded.spec.inputs[0].value == "line 1\nline 2");
+  CHECK(loaded.spec.description == "  padded  ");
+  CHECK(loaded.spec.tags == Pairs{{"k", "null"}});
+  CHECK(loaded.spec.display_name == "\"a\" b");
+  // One whole quoted string or flow collection is YAML; numbers and
+  // booleans still fill their fields.
+  auto yaml = load(dir, job,
+                   {"command=\"echo \\\"hi\\\"\"", "description='it''s'", "tags={a: '1', b: x}",
+                    "limits.timeout=30", "environment_variables.C=\"a #b\""});
+  CHECK(yaml.spec.command == "echo \"hi\"");
+  CHECK(yaml.spec.description == "it's");
+  CHECK(yaml.spec.tags == Pairs{{"a", "1"}, {"b", "x"}});
+  CHECK(yaml.spec.timeout_seconds == 30);
+  CHECK(yaml.spec.environment_variables == Pairs{{"C", "a #b"}});
+  CHECK(errors_of(dir, job, {"limits.timeout=30 #s", "description=\xff"}) ==
+        "--set description=\\xff: the value is not valid UTF-8 (at byte 1); give UTF-8 text\n"
+        "--set limits.timeout=30 #s: limits.timeout: expected an integer, got '30 #s'\n"
+        "2 errors in job.yml");
+}

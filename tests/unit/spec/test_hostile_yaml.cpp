@@ -160,3 +160,98 @@ TEST_CASE("a UTF-16 surrogate escape is explained") {
                          "does not accept; write "
                          "the character itself or one \\U escape (8 hex digits)\n"));
 }
+
+TEST_CASE("an unterminated quoted string is an error, not the rest of the file") {
+  JobDir dir;
+  // yaml-cpp reads to the end of the file; the command became
+  // "echo hi limits: timeout: 5 " and the timeout was lost.
+  CHECK(errors_of(dir, "command: \"echo hi\nlimits:\n  timeout: 5\n") ==
+        "job.yml:1:10: unterminated string starting at 1:10: the closing \" is missing, so the "
+        "rest of the file would be read as part of it\n"
+        "    1 | command: \"echo hi\n"
+        "      |          ^\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "command: 'echo hi\nlimits:\n  timeout: 5\n")
+            .starts_with("job.yml:1:10: unterminated string starting at 1:10: the closing ' is "
+                         "missing"));
+  // As a key, inside a list, after escaped quotes: the same.
+  CHECK(errors_of(dir, "\"command: x\n").starts_with("job.yml:1:1: unterminated string"));
+  CHECK(errors_of(dir, "command: x\ntags: [\"a]\n")
+            .starts_with("job.yml:2:8: unterminated string starting at 2:8"));
+  CHECK(errors_of(dir, "command: \"a \\\" b\n").starts_with("job.yml:1:10: unterminated string"));
+  CHECK(errors_of(dir, "command: 'it''s\n").starts_with("job.yml:1:10: unterminated string"));
+  // Closed strings, also over several lines and with escaped quotes, are fine.
+  CHECK(load(dir, "command: \"echo \\\"hi\\\"\n  there\"\n").spec.command == "echo \"hi\" there");
+  CHECK(load(dir, "command: 'it''s'\n").spec.command == "it's");
+  CHECK(load(dir,
+             "\xEF\xBB\xBF"
+             "command: \"x\"\n")
+            .spec.command == "x");
+}
+
+TEST_CASE("parser errors name the real mistake") {
+  JobDir dir;
+  // A tab in the indentation of a nested key.
+  CHECK(errors_of(dir, "command: x\nresources:\n\tinstance_count: 1\n") ==
+        "job.yml:3:1: a tab is used for indentation; YAML indents with spaces\n"
+        "    3 |  instance_count: 1\n"
+        "      | ^\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "command: x\nresources:\n  \tinstance_count: 1\n")
+            .starts_with("job.yml:3:3: a tab is used for indentation; YAML indents with spaces\n"));
+  // A key longer than YAML allows.
+  CHECK(errors_of(dir, "command: x\n" + std::string(3000000, 'k') + ": 1\n") ==
+        "job.yml:2:1: this key is 3000000 characters long; YAML allows at most 1024 in a key (job "
+        "file keys are short names)\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "command: x\ntags:\n  " + std::string(1025, 'k') + ": 1\n")
+            .starts_with("job.yml:3:3: this key is 1025 characters long; YAML allows at most "
+                         "1024 in a key"));
+  // 1024 is still a key (an unknown one).
+  CHECK(
+      errors_of(dir, "command: x\n" + std::string(1024, 'k') + ": 1\n").find(": unknown key 'k") !=
+      std::string::npos);
+  // Text after a closing quote or bracket.
+  CHECK(errors_of(dir, "command: \"x\" y\n") ==
+        "job.yml:1:14: unexpected text after the closing quote (a quoted value ends at its "
+        "closing quote; quote the whole value)\n"
+        "    1 | command: \"x\" y\n"
+        "      |              ^\n"
+        "1 error in job.yml");
+  CHECK(errors_of(dir, "command: 'x' y\n")
+            .starts_with("job.yml:1:14: unexpected text after the closing quote"));
+  CHECK(errors_of(dir, "command: x\ntags: {a: \"b\" c}\n")
+            .starts_with("job.yml:2:15: unexpected text after the closing quote"));
+  CHECK(errors_of(dir, "command: x\nfoo:\n  - \"a\" b\n")
+            .starts_with("job.yml:3:9: unexpected text after the closing quote"));
+  CHECK(errors_of(dir, "command: x\ntags: [a] b\n")
+            .starts_with("job.yml:2:11: unexpected text after the closing ']'\n"));
+}
+
+TEST_CASE("many plain values are refused by the value limit, not blamed on aliases") {
+  JobDir dir;
+  std::string tags = "command: x\ntags: [";
+  for (int i = 0; i < 200000; ++i) tags += i ? ", a" : "a";
+  tags += "]\n";
+  CHECK(errors_of(dir, tags) ==
+        "job.yml:2:300005: the document holds more than 100000 values (keys, list entries and "
+        "scalars); a job file needs far fewer\n"
+        "1 error in job.yml");
+}
+
+TEST_CASE("UTF-16 and UTF-32 files are named as such") {
+  JobDir dir;
+  auto utf16le = [](const std::string& ascii, bool bom) {
+    std::string out = bom ? "\xFF\xFE" : "";
+    for (char c : ascii) out += std::string{c, '\0'};
+    return out;
+  };
+  CHECK(errors_of(dir, utf16le("command: x\n", true)) ==
+        "job.yml: is UTF-16 text; save the file as UTF-8\n1 error in job.yml");
+  CHECK(errors_of(dir, utf16le("command: x\n", false)) ==
+        "job.yml: is UTF-16 text; save the file as UTF-8\n1 error in job.yml");
+  CHECK(errors_of(dir, std::string("\xFE\xFF\0c\0o", 6)) ==
+        "job.yml: is UTF-16 text; save the file as UTF-8\n1 error in job.yml");
+  CHECK(errors_of(dir, std::string("\xFF\xFE\0\0c\0\0\0", 8)) ==
+        "job.yml: is UTF-32 text; save the file as UTF-8\n1 error in job.yml");
+}

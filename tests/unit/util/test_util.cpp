@@ -156,3 +156,20 @@ TEST_CASE("time formats are stable") {
   CHECK(util::format_duration(0.035) == "35ms");
   CHECK(util::format_duration(3723) == "1h 02m 03s");
 }
+
+TEST_CASE("check_directory_path refuses a file where a directory must be") {
+  TempDir dir;
+  std::ofstream(dir.path / "file") << "x";
+  ::mkfifo((dir.path / "fifo").c_str(), 0644);
+  util::check_directory_path(dir.path, "the destination");
+  util::check_directory_path(dir.path / "new" / "deeper", "the destination");
+  CHECK(message_of([&] { util::check_directory_path(dir.path / "file", "the destination"); }) ==
+        "the destination " + (dir.path / "file").string() +
+            " is a file, not a directory; give a directory");
+  CHECK(message_of([&] { util::check_directory_path(dir.path / "file/x/y", "the workspace"); }) ==
+        "the workspace " + (dir.path / "file/x/y").string() +
+            " cannot be created: " + (dir.path / "file").string() + " is a file, not a directory");
+  CHECK(message_of([&] { util::check_directory_path(dir.path / "fifo", "the destination"); }) ==
+        "the destination " + (dir.path / "fifo").string() +
+            " is a FIFO, not a directory; give a directory");
+}
