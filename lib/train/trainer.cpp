@@ -24,6 +24,7 @@
 
 #include "lib/train/buckets.hpp"
 #include "lib/train/comm.hpp"
+#include "lib/train/confusion.hpp"
 #include "lib/train/dataset.hpp"
 #include "lib/train/loader.hpp"
 #include "lib/train/messages.hpp"
@@ -1272,8 +1273,7 @@ int run_evaluation(const EvaluateOptions& options) {
                      split_batches(all, static_cast<std::size_t>(options.batch_size),
                                    /*drop_single_tail=*/false),
                      loader_options);
-  const std::size_t n = classes.size();
-  std::vector<std::int64_t> confusion(n * n, 0);
+  ConfusionMatrix confusion(classes);
   torch::InferenceMode inference;
   while (auto batch = loader.next()) {
     if (batch->count == 0) {
@@ -1283,43 +1283,19 @@ int run_evaluation(const EvaluateOptions& options) {
     torch::Tensor predicted = model->forward(images).argmax(1).to(torch::kCPU);
     auto* p = predicted.data_ptr<std::int64_t>();
     for (std::size_t i = 0; i < batch->count; ++i) {
-      confusion[static_cast<std::size_t>(batch->labels[i]) * n + static_cast<std::size_t>(p[i])] +=
-          1;
+      confusion.add(static_cast<std::size_t>(batch->labels[i]), static_cast<std::size_t>(p[i]));
     }
   }
-  std::int64_t total = 0;
-  std::int64_t right = 0;
-  for (std::size_t t = 0; t < n; ++t) {
-    for (std::size_t q = 0; q < n; ++q) {
-      total += confusion[t * n + q];
-    }
-    right += confusion[t * n + t];
-  }
+  const std::int64_t total = confusion.total();
+  const std::int64_t right = confusion.correct();
   print_line(fmt::format("accuracy {} ({}/{})",
                          percent(total > 0 ? static_cast<double>(right) / total : 0), right,
                          total));
   if (dataset.corrupt_count() > 0) {
     print_line(fmt::format("skipped {} corrupt images", dataset.corrupt_count()));
   }
-  print_line("confusion matrix (rows: true class, columns: predicted class)");
-  std::size_t name_width = 0;
-  for (const std::string& name : classes) {
-    name_width = std::max(name_width, name.size());
-  }
-  std::size_t cell =
-      std::max<std::size_t>(std::to_string(total).size(), std::to_string(n).size()) + 1;
-  std::string header(name_width + std::to_string(n).size() + 2, ' ');
-  for (std::size_t q = 0; q < n; ++q) {
-    header += fmt::format("{:>{}}", q, cell);
-  }
-  print_line(header);
-  for (std::size_t t = 0; t < n; ++t) {
-    std::string row =
-        fmt::format("{:>{}} {:<{}} ", t, std::to_string(n).size(), classes[t], name_width);
-    for (std::size_t q = 0; q < n; ++q) {
-      row += fmt::format("{:>{}}", confusion[t * n + q], cell);
-    }
-    print_line(row);
+  for (const std::string& line : confusion.lines()) {
+    print_line(line);
   }
   return 0;
 }
