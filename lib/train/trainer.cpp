@@ -852,14 +852,8 @@ int Trainer::train() {
       train_cached ? cache_bytes - std::min(cache_bytes, m_train->cache_bytes()) : cache_bytes,
       m_threads + m_loader_threads);
   double cache_seconds = seconds_since(cache_start);
-  if (m_train->size() == 0) {
-    throw util::InputError(fmt::format("--train-data {}: no readable image (all {} corrupt)",
-                                       c.train_data, m_train->corrupt_count()));
-  }
-  if (m_validation->size() == 0) {
-    throw util::InputError(fmt::format("--validation-data {}: no readable image (all {} corrupt)",
-                                       c.validation_data, m_validation->corrupt_count()));
-  }
+  m_train->require_readable_image("training");
+  m_validation->require_readable_image("validation");
   if (world > 1) {
     m_reducer = std::make_unique<GradientReducer>(
         m_parameters, m_comm, static_cast<std::size_t>(c.bucket_size_mb * 1e6), m_device.cuda);
@@ -889,6 +883,11 @@ int Trainer::train() {
     }
     if (train_cached) {
       print_line(fmt::format("decoded the images in {:.1f} s", cache_seconds));
+    }
+    if (m_train->classes().size() == 1) {
+      worker_warning(fmt::format(
+          "--train-data {} has a single class ({}): the model learns to predict it for every image",
+          c.train_data, util::printable(m_train->classes().front())));
     }
     if (m_run.resume) {
       print_line(fmt::format("continuing after epoch {}{}", m_epochs_done,
@@ -1263,6 +1262,7 @@ int run_evaluation(const EvaluateOptions& options) {
   ImageDataset dataset(std::move(folder), /*strict=*/false);
   dataset.cache_if_small(static_cast<std::uint64_t>(options.cache_size_mb * 1e6),
                          threads + loader_threads);
+  dataset.require_readable_image("");
   std::vector<std::size_t> all = eval_shard(dataset.size(), /*rank=*/0, /*world_size=*/1);
   LoaderOptions loader_options;
   loader_options.kind = TransformKind::eval;

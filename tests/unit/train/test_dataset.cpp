@@ -108,6 +108,51 @@ TEST_CASE("--strict makes the first corrupt image fatal", "[dataset]") {
         "corrupt image (--strict): " + (dir.path / "a" / "bad.png").string() + ": empty file");
 }
 
+TEST_CASE("a dataset without one readable image is refused with its first reason", "[dataset]") {
+  TempDir dir;
+  for (const char* name : {"a/0.png", "a/1.png", "b/0.jpg"}) {
+    write_bytes(dir.path / name, "");
+  }
+  const std::string root = dir.path.string();
+  const std::string expected = "no readable training images in " + root + " (3 skipped: " + root +
+                               "/a/0.png: empty file, and 2 more)";
+  // With a cache: the sample decoded to size the cache has no readable image.
+  ImageDataset cached(scan_image_folder(dir.path, "--train-data"), /*strict=*/false);
+  CHECK_FALSE(cached.cache_if_small(/*cache_bytes=*/1 << 20, /*threads=*/2));
+  CHECK(message_of([&] { cached.require_readable_image("training"); }) == expected);
+  // Without a cache: the images are probed in order.
+  ImageDataset uncached(scan_image_folder(dir.path, "--train-data"), /*strict=*/false);
+  CHECK_FALSE(uncached.cache_if_small(/*cache_bytes=*/0, /*threads=*/1));
+  CHECK(message_of([&] { uncached.require_readable_image("training"); }) == expected);
+  CHECK(uncached.corrupt_count() == 3);
+  // One image, and no set named.
+  TempDir single;
+  write_bytes(single.path / "c" / "x.png", "GIF89a");
+  ImageDataset one(scan_image_folder(single.path, "--data"), /*strict=*/false);
+  CHECK(message_of([&] { one.require_readable_image(""); }) ==
+        "no readable images in " + single.path.string() + " (1 skipped: " + single.path.string() +
+            "/c/x.png: not a JPEG or PNG image)");
+  CHECK_THROWS_AS(one.require_readable_image(""), util::InputError);
+}
+
+TEST_CASE("one readable image is enough, found by caching or by probing", "[dataset]") {
+  TempDir dir;
+  write_bytes(dir.path / "a" / "0.png", "");
+  write_bytes(dir.path / "a" / "1.png", "");
+  write_bytes(dir.path / "b" / "2.png", encode_png(pattern_image(4, 4, 3)));
+  ImageDataset cached(scan_image_folder(dir.path, "--train-data"), false);
+  CHECK(cached.cache_if_small(1 << 20, 1));
+  CHECK_NOTHROW(cached.require_readable_image("training"));
+  CHECK(cached.size() == 1);
+  ImageDataset uncached(scan_image_folder(dir.path, "--train-data"), false);
+  CHECK_FALSE(uncached.cache_if_small(0, 1));
+  CHECK_NOTHROW(uncached.require_readable_image("training"));
+  CHECK(uncached.corrupt_count() == 2);  // probed before the readable one
+  ImageDataset strict(scan_image_folder(dir.path, "--train-data"), /*strict=*/true);
+  CHECK(message_of([&] { strict.require_readable_image("training"); }) ==
+        "corrupt image (--strict): " + (dir.path / "a" / "0.png").string() + ": empty file");
+}
+
 TEST_CASE("a dataset larger than the cache is decoded on demand", "[dataset]") {
   TempDir dir;
   write_image_folder(dir.path, {"a"}, 4, /*size=*/12);
