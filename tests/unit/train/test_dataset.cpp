@@ -1,7 +1,12 @@
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include "lib/train/dataset.hpp"
 #include "lib/train/loader.hpp"
@@ -50,16 +55,61 @@ TEST_CASE("folders that are not labelled image folders get errors that say why",
   CHECK_THROWS_AS(scan_image_folder(dir.path / "missing", "--train-data"), util::InputError);
 }
 
-TEST_CASE("an unreadable folder is reported, not skipped", "[dataset]") {
-  if (::geteuid() == 0) {
-    // root reads everything; the permission check cannot be provoked.
-    SUCCEED("running as root");
-    return;
+namespace {
+
+// The message `action` throws, run as the unprivileged user nobody when the
+// test runs as root (as in CI and containers): root reads every folder, so a
+// permission check can only be provoked without it. The action runs in a
+// forked child that drops its groups, gid and uid for good; the message comes
+// back through a pipe.
+std::string message_as_unprivileged(const std::function<void()>& action) {
+  if (::geteuid() != 0) {
+    return message_of(action);
   }
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    constexpr uid_t k_nobody = 65534;
+    constexpr gid_t k_nogroup = 65534;
+    std::string message;
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(k_nogroup, k_nogroup, k_nogroup) != 0 ||
+        ::setresuid(k_nobody, k_nobody, k_nobody) != 0 || ::geteuid() == 0) {
+      message = std::string("could not drop privileges: ") + std::strerror(errno);
+    } else {
+      message = message_of(action);
+    }
+    ssize_t written = ::write(fds[1], message.data(), message.size());
+    ::_exit(written == static_cast<ssize_t>(message.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string message;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof(buffer))) != 0;) {
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    REQUIRE(n > 0);
+    message.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  return message;
+}
+
+}  // namespace
+
+TEST_CASE("an unreadable folder is reported, not skipped", "[dataset]") {
   TempDir dir;
   write_image_folder(dir.path / "data", {"a"}, 1);
+  // mkdtemp makes the folder 0700; nobody must get as far as data/.
+  ::chmod(dir.path.c_str(), 0755);
   ::chmod((dir.path / "data").c_str(), 0);
-  CHECK(message_of([&] { scan_image_folder(dir.path / "data", "--train-data"); }) ==
+  CHECK(message_as_unprivileged([&] { scan_image_folder(dir.path / "data", "--train-data"); }) ==
         "--train-data " + (dir.path / "data").string() + ": cannot read: Permission denied");
   ::chmod((dir.path / "data").c_str(), 0755);
 }
