@@ -31,7 +31,7 @@
 #include "lib/train/metrics.hpp"
 #include "lib/train/models.hpp"
 #include "lib/train/sampler.hpp"
-#include "lib/train/serialize.hpp"
+#include "lib/train/checkpoint.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/strings.hpp"
