@@ -1,6 +1,7 @@
 // The trainer dialect: `type: train_pytorch_model`, the "Train PyTorch Model"
 // module. It becomes a run of amlrun-worker with the job's resources.
 #include <fmt/format.h>
+#include <cmath>
 #include <limits>
 
 #include "lib/spec/dialects.hpp"
@@ -81,9 +82,10 @@ std::optional<double> read_in_range(MapReader& root, std::string_view key,
   constexpr double k_largest = std::numeric_limits<double>::max();
   auto value = root.number(key, -k_largest, k_largest);
   if (value && !range.contains(*value)) {
+    std::string upper = std::isinf(range.max) ? "" : fmt::format(" and at most {}", range.max);
     context.diagnostics.error(root.node(key)->mark, std::string(key),
-                              fmt::format("must be greater than {} and at most {}, got {}",
-                                          range.greater_than, range.max, root.node(key)->value));
+                              fmt::format("must be greater than {}{}, got {}", range.greater_than,
+                                          upper, root.node(key)->value));
     return std::nullopt;
   }
   return value;

@@ -17,7 +17,7 @@ struct IntegerRange {
   constexpr bool contains(std::int64_t value) const { return value >= min && value <= max; }
 };
 
-// greater_than < value <= max: a learning rate of 0 trains nothing.
+// greater_than < value <= max (max may be infinite: no upper end).
 struct NumberRange {
   double greater_than;
   double max;
@@ -28,7 +28,9 @@ struct NumberRange {
 inline constexpr IntegerRange k_epochs{0, 100'000};
 // Per process.
 inline constexpr IntegerRange k_batch_size{1, 1 << 20};
-inline constexpr NumberRange k_learning_rate{0, 100};
+// A rate of 0 trains nothing; a huge one diverges, which is the user's call
+// (the tests make a run diverge on purpose).
+inline constexpr NumberRange k_learning_rate{0, std::numeric_limits<double>::infinity()};
 inline constexpr IntegerRange k_seed{0, std::numeric_limits<std::int64_t>::max()};
 // 0: never stop early.
 inline constexpr IntegerRange k_patience{0, 100'000};
