@@ -1,8 +1,11 @@
 // The trainer dialect: `type: train_pytorch_model`, the "Train PyTorch Model"
 // module. It becomes a run of amlrun-worker with the job's resources.
 #include <fmt/format.h>
+#include <cmath>
+#include <limits>
 
 #include "lib/spec/dialects.hpp"
+#include "lib/train/option_ranges.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::spec::detail {
@@ -66,6 +69,28 @@ void read_data_folder(MapReader& root, const std::string& key, LoadContext& cont
   }
 }
 
+std::optional<std::int64_t> read_in_range(MapReader& root, std::string_view key,
+                                          const train::option_ranges::IntegerRange& range) {
+  return root.integer(key, range.min, range.max);
+}
+
+// The lower end is exclusive, which MapReader::number does not express: it
+// only checks that the value is a finite number here.
+std::optional<double> read_in_range(MapReader& root, std::string_view key,
+                                    const train::option_ranges::NumberRange& range,
+                                    LoadContext& context) {
+  constexpr double k_largest = std::numeric_limits<double>::max();
+  auto value = root.number(key, -k_largest, k_largest);
+  if (value && !range.contains(*value)) {
+    std::string upper = std::isinf(range.max) ? "" : fmt::format(" and at most {}", range.max);
+    context.diagnostics.error(root.node(key)->mark, std::string(key),
+                              fmt::format("must be greater than {}{}, got {}", range.greater_than,
+                                          upper, root.node(key)->value));
+    return std::nullopt;
+  }
+  return value;
+}
+
 std::string format_number(double value) {
   std::string text = fmt::format("{}", value);
   return text;
@@ -82,14 +107,27 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
                       .value_or("resnet18");
   read_data_folder(root, "train_data", context, spec, /*required=*/true);
   read_data_folder(root, "validation_data", context, spec, /*required=*/true);
-  if (auto v = root.integer("epochs", 1, 100000)) trainer.epochs = static_cast<int>(*v);
-  if (auto v = root.integer("batch_size", 1, 65536)) trainer.batch_size = static_cast<int>(*v);
-  if (auto v = root.number("learning_rate", 1e-12, 100.0)) trainer.learning_rate = *v;
-  if (auto v = root.integer("random_seed", 0, 2147483647))
-    trainer.random_seed = static_cast<int>(*v);
-  if (auto v = root.integer("patience", 0, 100000)) trainer.patience = static_cast<int>(*v);
-  if (auto v = root.integer("image_size", 8, 4096)) trainer.image_size = static_cast<int>(*v);
-  if (auto v = root.integer("threads", 1, 1024)) trainer.threads = static_cast<int>(*v);
+  // The worker's own ranges: a job that validates is one the worker runs.
+  namespace ranges = train::option_ranges;
+  if (auto v = read_in_range(root, "epochs", ranges::k_epochs)) {
+    trainer.epochs = static_cast<int>(*v);
+  }
+  if (auto v = read_in_range(root, "batch_size", ranges::k_batch_size)) {
+    trainer.batch_size = static_cast<int>(*v);
+  }
+  if (auto v = read_in_range(root, "learning_rate", ranges::k_learning_rate, context)) {
+    trainer.learning_rate = *v;
+  }
+  if (auto v = read_in_range(root, "random_seed", ranges::k_seed)) trainer.random_seed = *v;
+  if (auto v = read_in_range(root, "patience", ranges::k_patience)) {
+    trainer.patience = static_cast<int>(*v);
+  }
+  if (auto v = read_in_range(root, "image_size", ranges::k_image_size)) {
+    trainer.image_size = static_cast<int>(*v);
+  }
+  if (auto v = read_in_range(root, "threads", ranges::k_threads)) {
+    trainer.threads = static_cast<int>(*v);
+  }
   trainer.device = root.choice("device", {"auto", "cpu", "cuda"}).value_or("");
   trainer.precision = root.choice("precision", {"fp32", "bf16", "fp16"}).value_or("");
   if (auto v = root.boolean("freeze_backbone")) trainer.freeze_backbone = *v;

@@ -222,7 +222,7 @@ JobSpec job_spec_from_json(const nlohmann::ordered_json& j) {
     trainer.epochs = t.value("epochs", 5);
     trainer.batch_size = t.value("batch_size", 16);
     trainer.learning_rate = t.value("learning_rate", 0.001);
-    trainer.random_seed = t.value("random_seed", 1);
+    trainer.random_seed = t.value("random_seed", std::int64_t{1});
     trainer.patience = t.value("patience", 3);
     if (t.contains("image_size") && t["image_size"].is_number())
       trainer.image_size = t["image_size"].get<int>();

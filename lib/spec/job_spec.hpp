@@ -62,7 +62,7 @@ struct TrainerSpec {
   int epochs = 5;
   int batch_size = 16;
   double learning_rate = 0.001;
-  int random_seed = 1;
+  std::int64_t random_seed = 1;
   int patience = 3;
   std::optional<int> image_size;
   std::optional<int> threads;

@@ -10,6 +10,7 @@
 #include <limits>
 #include <thread>
 
+#include "lib/train/option_ranges.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/strings.hpp"
 
@@ -83,10 +84,27 @@ int to_int(std::int64_t value) {
   return static_cast<int>(value);
 }
 
+std::int64_t parse_in_range(const std::string& option, const std::string& text,
+                            const option_ranges::IntegerRange& range) {
+  return parse_integer(option, text, range.min, range.max);
+}
+
+double parse_in_range(const std::string& option, const std::string& text,
+                      const option_ranges::NumberRange& range) {
+  double value = parse_number(option, text);
+  if (value <= range.greater_than) {
+    throw util::InputError(
+        fmt::format("{} {}: must be greater than {}", option, text, range.greater_than));
+  }
+  if (value > range.max) {
+    throw util::InputError(fmt::format("{} {}: must be at most {}", option, text, range.max));
+  }
+  return value;
+}
+
 }  // namespace
 
 const std::vector<TrainOption>& train_options() {
-  constexpr std::int64_t k_int_max = std::numeric_limits<int>::max();
   static const std::vector<TrainOption> options = {
       {"--model", "NAME", "resnet18, resnet34, resnet50 or densenet121",
        [](const TrainConfig& c) { return c.model; },
@@ -102,29 +120,28 @@ const std::vector<TrainOption>& train_options() {
       {"--epochs", "N", "passes over the training data (0: only export the initial model)",
        [](const TrainConfig& c) { return std::to_string(c.epochs); },
        [](TrainConfig& c, const std::string& v) {
-         c.epochs = to_int(parse_integer("--epochs", v, 0, k_int_max));
+         c.epochs = to_int(parse_in_range("--epochs", v, option_ranges::k_epochs));
        }},
       {"--batch-size", "N", "images per step and process (global batch = N × processes)",
        [](const TrainConfig& c) { return std::to_string(c.batch_size); },
        [](TrainConfig& c, const std::string& v) {
-         c.batch_size = to_int(parse_integer("--batch-size", v, 1, 1 << 20));
+         c.batch_size = to_int(parse_in_range("--batch-size", v, option_ranges::k_batch_size));
        }},
       {"--learning-rate", "X", "SGD learning rate",
        [](const TrainConfig& c) { return number_text(c.learning_rate); },
        [](TrainConfig& c, const std::string& v) {
-         c.learning_rate = parse_positive("--learning-rate", v);
+         c.learning_rate = parse_in_range("--learning-rate", v, option_ranges::k_learning_rate);
        }},
       {"--seed", "N", "seed of the initial weights, the data order and the augmentation",
        [](const TrainConfig& c) { return std::to_string(c.seed); },
        [](TrainConfig& c, const std::string& v) {
-         c.seed = static_cast<std::uint64_t>(
-             parse_integer("--seed", v, 0, std::numeric_limits<std::int64_t>::max()));
+         c.seed = static_cast<std::uint64_t>(parse_in_range("--seed", v, option_ranges::k_seed));
        }},
       {"--patience", "N",
        "stop after N epochs without a lower validation loss (0: never stop early)",
        [](const TrainConfig& c) { return std::to_string(c.patience); },
        [](TrainConfig& c, const std::string& v) {
-         c.patience = to_int(parse_integer("--patience", v, 0, k_int_max));
+         c.patience = to_int(parse_in_range("--patience", v, option_ranges::k_patience));
        }},
       {"--output-dir", "DIR", "where checkpoints/ and model/ are written",
        [](const TrainConfig& c) { return c.output_dir; },
@@ -137,7 +154,7 @@ const std::vector<TrainOption>& train_options() {
       {"--image-size", "N", "side of the square images the model sees",
        [](const TrainConfig& c) { return std::to_string(c.image_size); },
        [](TrainConfig& c, const std::string& v) {
-         c.image_size = to_int(parse_integer("--image-size", v, 32, 4096));
+         c.image_size = to_int(parse_in_range("--image-size", v, option_ranges::k_image_size));
        }},
       {"--init-weights", "PATH",
        "start from a state dict (torch.save of state_dict()) or a model folder",
@@ -157,12 +174,13 @@ const std::vector<TrainOption>& train_options() {
       {"--threads", "N", "compute threads per process (0: cores / processes on the node)",
        [](const TrainConfig& c) { return std::to_string(c.threads); },
        [](TrainConfig& c, const std::string& v) {
-         c.threads = to_int(parse_integer("--threads", v, 0, 1024));
+         c.threads = to_int(parse_in_range("--threads", v, option_ranges::k_threads));
        }},
       {"--loader-threads", "N", "image loading threads per process (0: chosen from the cores)",
        [](const TrainConfig& c) { return std::to_string(c.loader_threads); },
        [](TrainConfig& c, const std::string& v) {
-         c.loader_threads = to_int(parse_integer("--loader-threads", v, 0, 256));
+         c.loader_threads =
+             to_int(parse_in_range("--loader-threads", v, option_ranges::k_loader_threads));
        }},
       {"--device", "auto|cpu|cuda", "where to train (auto: CUDA when available)",
        [](const TrainConfig& c) { return c.device; },
@@ -213,7 +231,8 @@ const std::vector<TrainOption>& train_options() {
        "also write checkpoints/last.pt every N steps (0: only at the end of each epoch)",
        [](const TrainConfig& c) { return std::to_string(c.checkpoint_every); },
        [](TrainConfig& c, const std::string& v) {
-         c.checkpoint_every = to_int(parse_integer("--checkpoint-every", v, 0, k_int_max));
+         c.checkpoint_every =
+             to_int(parse_in_range("--checkpoint-every", v, option_ranges::k_checkpoint_every));
        }},
       {"--collective-timeout", "SECONDS",
        "end the job when a collective waits longer than this for the other ranks (0: never)",

@@ -142,6 +142,9 @@ void ImageDataset::report_corrupt(std::size_t index, const std::string& reason) 
   std::lock_guard lock(m_mutex);
   if (m_warned.insert(m_folder.samples[index].path).second) {
     m_corrupt.fetch_add(1);
+    if (m_first_corrupt.empty()) {
+      m_first_corrupt = reason;
+    }
     worker_warning(fmt::format("skipping corrupt image {}", reason));
   }
 }
@@ -163,6 +166,7 @@ bool ImageDataset::cache_if_small(std::uint64_t cache_bytes, int threads) {
       // Counted when the whole dataset is decoded below.
     }
   }
+  m_readable_seen = sampled > 0;
   if (sampled == 0 || sampled_bytes / sampled * count > cache_bytes) {
     return false;
   }
@@ -202,6 +206,27 @@ bool ImageDataset::cache_if_small(std::uint64_t cache_bytes, int threads) {
   }
   m_folder.samples = std::move(kept);
   return true;
+}
+
+void ImageDataset::require_readable_image(const std::string& kind) {
+  if (m_readable_seen && size() > 0) {
+    return;
+  }
+  // Not cached (a cached dataset holds only readable images): probe.
+  for (std::size_t i = 0; i < size(); ++i) {
+    try {
+      read_image(m_folder.samples[i].path);
+      m_readable_seen = true;
+      return;
+    } catch (const DecodeError& error) {
+      report_corrupt(i, error.what());
+    }
+  }
+  const std::size_t skipped = corrupt_count();
+  throw util::InputError(fmt::format("no readable {}images in {} ({} skipped: {}{})",
+                                     kind.empty() ? "" : kind + " ", m_folder.root.string(),
+                                     skipped, m_first_corrupt,
+                                     skipped > 1 ? fmt::format(", and {} more", skipped - 1) : ""));
 }
 
 const Image* ImageDataset::image(std::size_t index, Image& scratch) const {

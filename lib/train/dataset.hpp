@@ -66,6 +66,15 @@ class ImageDataset {
   // Corrupt images found so far (at caching time and while loading).
   std::size_t corrupt_count() const { return m_corrupt.load(); }
 
+  // Throws util::InputError when not one image can be decoded, so a run
+  // never trains on nothing: "no readable training images in DIR (3
+  // skipped: DIR/a/0.png: empty file, and 2 more)". `kind` ("training",
+  // "validation", or "" for any) says which set. When caching has not
+  // already found a readable image, images are decoded in order until one is
+  // (each failure warned about, or fatal with strict): one decode for a
+  // healthy dataset.
+  void require_readable_image(const std::string& kind);
+
  private:
   void report_corrupt(std::size_t index, const std::string& reason) const;
 
@@ -76,6 +85,8 @@ class ImageDataset {
   mutable std::atomic<std::size_t> m_corrupt{0};
   mutable std::mutex m_mutex;
   mutable std::set<std::filesystem::path> m_warned;
+  mutable std::string m_first_corrupt;  // the reason of the first corrupt image
+  bool m_readable_seen = false;         // some image decoded (while caching)
 };
 
 }  // namespace amlrun::train

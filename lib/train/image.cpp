@@ -34,6 +34,17 @@ ImageFormat sniff_image_format(std::string_view bytes) {
 
 namespace {
 
+// Asked with the dimensions from the header, before any pixel buffer exists.
+// Both factors are at most 2^32, so the product does not overflow.
+bool too_large(std::uint64_t width, std::uint64_t height) {
+  return width * height > k_max_image_pixels;
+}
+
+DecodeError too_large_error(std::uint64_t width, std::uint64_t height, const std::string& name) {
+  return DecodeError(fmt::format("{}: image too large ({}x{} pixels; at most {} are decoded)", name,
+                                 width, height, k_max_image_pixels));
+}
+
 // libjpeg reports fatal errors through error_exit, which must not return; we
 // longjmp back to decode_jpeg. Only trivially destructible objects live between
 // setjmp and the longjmp, so skipping destructors is safe.
@@ -79,6 +90,12 @@ Image decode_jpeg(std::string_view bytes, const std::string& name) {
   jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()),
                static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&info, /*require_image=*/TRUE);
+  if (too_large(info.image_width, info.image_height)) {
+    const JDIMENSION width = info.image_width;
+    const JDIMENSION height = info.image_height;
+    jpeg_destroy_decompress(&info);
+    throw too_large_error(width, height, name);
+  }
   bool cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
   bool grey = info.num_components == 1;
   info.out_color_space = cmyk ? JCS_CMYK : (grey ? JCS_GRAYSCALE : JCS_RGB);
@@ -125,6 +142,12 @@ Image decode_png(std::string_view bytes, const std::string& name) {
     png_image_free(&png);
     throw DecodeError(fmt::format("{}: corrupt PNG ({})", name, reason));
   }
+  if (too_large(png.width, png.height)) {
+    const png_uint_32 width = png.width;
+    const png_uint_32 height = png.height;
+    png_image_free(&png);
+    throw too_large_error(width, height, name);
+  }
   bool colour = (png.format & PNG_FORMAT_FLAG_COLOR) != 0;
   bool alpha = (png.format & PNG_FORMAT_FLAG_ALPHA) != 0;
   // Alpha is read and then dropped rather than composited, because PIL's
@@ -132,7 +155,10 @@ Image decode_png(std::string_view bytes, const std::string& name) {
   png.format = colour ? (alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB)
                       : (alpha ? PNG_FORMAT_GA : PNG_FORMAT_GRAY);
   int read_channels = static_cast<int>(PNG_IMAGE_PIXEL_CHANNELS(png.format));
-  std::vector<std::uint8_t> buffer(PNG_IMAGE_SIZE(png));
+  // Computed in 64 bits: PNG_IMAGE_SIZE multiplies in png_uint_32. The size
+  // is bounded by the check above.
+  std::vector<std::uint8_t> buffer(static_cast<std::size_t>(png.width) * png.height *
+                                   static_cast<std::size_t>(read_channels));
   if (!png_image_finish_read(&png, /*background=*/nullptr, buffer.data(), /*row_stride=*/0,
                              /*colormap=*/nullptr)) {
     std::string reason = png.message;

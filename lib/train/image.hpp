@@ -24,6 +24,13 @@ struct Image {
 
 enum class ImageFormat { jpeg, png, unknown };
 
+// The most pixels decode_image decodes. Headers are checked before any pixel
+// buffer is allocated: a 70-byte PNG may claim 100000 × 100000 pixels, which
+// would otherwise cost gigabytes and tens of seconds before it failed.
+// 64 megapixels (8000 × 8000, 192 MB as RGB) is far beyond what a classifier
+// is trained on, and a few such images still fit in memory side by side.
+inline constexpr std::uint64_t k_max_image_pixels = 64'000'000;
+
 // Format by magic bytes, not by file name: a .jpg that is really a PNG loads.
 ImageFormat sniff_image_format(std::string_view bytes);
 
@@ -36,7 +43,9 @@ class DecodeError : public std::runtime_error {
 
 // Decodes JPEG or PNG bytes. Colour images (including palette, 16-bit and
 // alpha PNGs, and CMYK JPEGs) become 3-channel RGB, grey ones 1 channel; alpha
-// is dropped as PIL's convert("RGB") does. `name` only appears in errors.
+// is dropped as PIL's convert("RGB") does. An image whose header claims more
+// than k_max_image_pixels is refused (DecodeError) before anything is
+// allocated. `name` only appears in errors.
 Image decode_image(std::string_view bytes, const std::string& name);
 
 // Reads and decodes a file; throws DecodeError (also for unreadable files).

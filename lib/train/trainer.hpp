@@ -1,7 +1,8 @@
 #pragma once
 // The commands of amlrun-worker. This header has no LibTorch in it, so
-// cli/worker compiles in a second; everything that touches tensors lives in
-// trainer.cpp.
+// cli/worker compiles in a second. train and continue are in trainer.cpp
+// (their loop in training.cpp), evaluate in evaluate.cpp, loader-benchmark
+// in loader_benchmark.cpp.
 #include <filesystem>
 #include <optional>
 #include <string>

@@ -148,6 +148,34 @@ class WorkerCommandLineTest(ws.WorkerTest):
             f"--output-dir {out}: model is a symbolic link; amlrun-worker only writes inside the output folder")
         self.assertEqual(os.listdir(elsewhere), [])
 
+    def test_training_images_that_are_all_unreadable_are_an_error(self):
+        train = os.path.join(self.dir, "train")
+        for name in ("a/0.png", "a/1.png", "b/0.jpg"):
+            os.makedirs(os.path.dirname(os.path.join(train, name)), exist_ok=True)
+            open(os.path.join(train, name), "w").close()
+        out = os.path.join(self.dir, "out")
+        result = ws.run_worker(["train", "--train-data", train, "--validation-data", train,
+                                "--image-size", ws.IMAGE_SIZE, "--output-dir", out])
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertEqual(result.stderr.splitlines()[-1],
+                         f"amlrun-worker: error: no readable training images in {train} "
+                         f"(3 skipped: {train}/a/0.png: empty file, and 2 more)")
+        self.assertEqual(result.stdout, "")
+        self.assertFalse(os.path.exists(os.path.join(out, "model", "model.pt")))
+
+    def test_a_single_class_trains_with_a_warning(self):
+        train = os.path.join(self.dir, "train")
+        shutil.copytree(os.path.join(ws.data("tiny", "train"), "1_trouser"),
+                        os.path.join(train, "1_trouser"))
+        out = os.path.join(self.dir, "out")
+        result = ws.run_worker(["train", "--train-data", train, "--validation-data", train,
+                                "--image-size", ws.IMAGE_SIZE, "--epochs", "1", "--output-dir", out],
+                               cwd=self.dir)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(f"amlrun-worker: warning: --train-data {train} has a single class ('1_trouser'): "
+                      "the model learns to predict it for every image\n", result.stderr)
+        self.assertTrue(os.path.exists(os.path.join(out, "model", "model.pt")))
+
     def test_continue_needs_a_checkpoint(self):
         self.assertUsageError(ws.run_worker(["continue", self.dir]),
                               f"continue {self.dir}: no checkpoint to continue from (checkpoints/last.pt is missing)")

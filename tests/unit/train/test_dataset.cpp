@@ -1,7 +1,12 @@
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include "lib/train/dataset.hpp"
 #include "lib/train/loader.hpp"
@@ -50,16 +55,61 @@ TEST_CASE("folders that are not labelled image folders get errors that say why",
   CHECK_THROWS_AS(scan_image_folder(dir.path / "missing", "--train-data"), util::InputError);
 }
 
-TEST_CASE("an unreadable folder is reported, not skipped", "[dataset]") {
-  if (::geteuid() == 0) {
-    // root reads everything; the permission check cannot be provoked.
-    SUCCEED("running as root");
-    return;
+namespace {
+
+// The message `action` throws, run as the unprivileged user nobody when the
+// test runs as root (as in CI and containers): root reads every folder, so a
+// permission check can only be provoked without it. The action runs in a
+// forked child that drops its groups, gid and uid for good; the message comes
+// back through a pipe.
+std::string message_as_unprivileged(const std::function<void()>& action) {
+  if (::geteuid() != 0) {
+    return message_of(action);
   }
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    constexpr uid_t k_nobody = 65534;
+    constexpr gid_t k_nogroup = 65534;
+    std::string message;
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(k_nogroup, k_nogroup, k_nogroup) != 0 ||
+        ::setresuid(k_nobody, k_nobody, k_nobody) != 0 || ::geteuid() == 0) {
+      message = std::string("could not drop privileges: ") + std::strerror(errno);
+    } else {
+      message = message_of(action);
+    }
+    ssize_t written = ::write(fds[1], message.data(), message.size());
+    ::_exit(written == static_cast<ssize_t>(message.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string message;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof(buffer))) != 0;) {
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    REQUIRE(n > 0);
+    message.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  return message;
+}
+
+}  // namespace
+
+TEST_CASE("an unreadable folder is reported, not skipped", "[dataset]") {
   TempDir dir;
   write_image_folder(dir.path / "data", {"a"}, 1);
+  // mkdtemp makes the folder 0700; nobody must get as far as data/.
+  ::chmod(dir.path.c_str(), 0755);
   ::chmod((dir.path / "data").c_str(), 0);
-  CHECK(message_of([&] { scan_image_folder(dir.path / "data", "--train-data"); }) ==
+  CHECK(message_as_unprivileged([&] { scan_image_folder(dir.path / "data", "--train-data"); }) ==
         "--train-data " + (dir.path / "data").string() + ": cannot read: Permission denied");
   ::chmod((dir.path / "data").c_str(), 0755);
 }
@@ -106,6 +156,51 @@ TEST_CASE("--strict makes the first corrupt image fatal", "[dataset]") {
   ImageDataset dataset(scan_image_folder(dir.path, "--train-data"), /*strict=*/true);
   CHECK(message_of([&] { dataset.cache_if_small(1 << 20, 1); }) ==
         "corrupt image (--strict): " + (dir.path / "a" / "bad.png").string() + ": empty file");
+}
+
+TEST_CASE("a dataset without one readable image is refused with its first reason", "[dataset]") {
+  TempDir dir;
+  for (const char* name : {"a/0.png", "a/1.png", "b/0.jpg"}) {
+    write_bytes(dir.path / name, "");
+  }
+  const std::string root = dir.path.string();
+  const std::string expected = "no readable training images in " + root + " (3 skipped: " + root +
+                               "/a/0.png: empty file, and 2 more)";
+  // With a cache: the sample decoded to size the cache has no readable image.
+  ImageDataset cached(scan_image_folder(dir.path, "--train-data"), /*strict=*/false);
+  CHECK_FALSE(cached.cache_if_small(/*cache_bytes=*/1 << 20, /*threads=*/2));
+  CHECK(message_of([&] { cached.require_readable_image("training"); }) == expected);
+  // Without a cache: the images are probed in order.
+  ImageDataset uncached(scan_image_folder(dir.path, "--train-data"), /*strict=*/false);
+  CHECK_FALSE(uncached.cache_if_small(/*cache_bytes=*/0, /*threads=*/1));
+  CHECK(message_of([&] { uncached.require_readable_image("training"); }) == expected);
+  CHECK(uncached.corrupt_count() == 3);
+  // One image, and no set named.
+  TempDir single;
+  write_bytes(single.path / "c" / "x.png", "GIF89a");
+  ImageDataset one(scan_image_folder(single.path, "--data"), /*strict=*/false);
+  CHECK(message_of([&] { one.require_readable_image(""); }) ==
+        "no readable images in " + single.path.string() + " (1 skipped: " + single.path.string() +
+            "/c/x.png: not a JPEG or PNG image)");
+  CHECK_THROWS_AS(one.require_readable_image(""), util::InputError);
+}
+
+TEST_CASE("one readable image is enough, found by caching or by probing", "[dataset]") {
+  TempDir dir;
+  write_bytes(dir.path / "a" / "0.png", "");
+  write_bytes(dir.path / "a" / "1.png", "");
+  write_bytes(dir.path / "b" / "2.png", encode_png(pattern_image(4, 4, 3)));
+  ImageDataset cached(scan_image_folder(dir.path, "--train-data"), false);
+  CHECK(cached.cache_if_small(1 << 20, 1));
+  CHECK_NOTHROW(cached.require_readable_image("training"));
+  CHECK(cached.size() == 1);
+  ImageDataset uncached(scan_image_folder(dir.path, "--train-data"), false);
+  CHECK_FALSE(uncached.cache_if_small(0, 1));
+  CHECK_NOTHROW(uncached.require_readable_image("training"));
+  CHECK(uncached.corrupt_count() == 2);  // probed before the readable one
+  ImageDataset strict(scan_image_folder(dir.path, "--train-data"), /*strict=*/true);
+  CHECK(message_of([&] { strict.require_readable_image("training"); }) ==
+        "corrupt image (--strict): " + (dir.path / "a" / "0.png").string() + ": empty file");
 }
 
 TEST_CASE("a dataset larger than the cache is decoded on demand", "[dataset]") {

@@ -12,9 +12,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "lib/train/checkpoint.hpp"
 #include "lib/train/config.hpp"
 #include "lib/train/models.hpp"
-#include "lib/train/serialize.hpp"
+#include "lib/train/pickle_reader.hpp"
+#include "lib/train/state_dict.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "tests/unit/train/helpers.hpp"
