@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,27 +76,50 @@ std::string source_display(const fs::path& source_dir, const std::string& relati
   return display_path(relative.empty() ? source_dir.string() : (source_dir / relative).string());
 }
 
-std::string object_name(const std::string& sha256, bool executable) {
+// The two permission facts a snapshot keeps of a file besides its content.
+// An owner-only file (one that group and others may not both read) stays
+// owner-only in the store and in every run: a 0600 credentials file must not
+// become readable by others because it was snapshotted.
+struct FileKind {
+  bool executable = false;
+  bool owner_only = false;
+};
+
+FileKind kind_of_mode(std::uint32_t mode) {
+  return FileKind{(mode & S_IXUSR) != 0, (mode & (S_IRGRP | S_IROTH)) != (S_IRGRP | S_IROTH)};
+}
+
+FileKind kind_of_entry(const Entry& entry) {
+  return FileKind{entry.executable, entry.owner_only};
+}
+
+// objects/ab/<sha256>[.x][.p]: the same content stored with another kind is
+// another object, so no mode is ever changed on an existing object.
+std::string object_name(const std::string& sha256, FileKind kind) {
   std::string name = sha256.substr(0, 2);
   name += '/';
   name += sha256;
-  if (executable) name += ".x";
+  if (kind.executable) name += ".x";
+  if (kind.owner_only) name += ".p";
   return name;
 }
 
-unsigned object_mode(bool executable) {
-  return executable ? 0555 : 0444;
+unsigned object_mode(FileKind kind) {
+  unsigned readable = kind.owner_only ? 0400 : 0444;
+  return kind.executable ? readable | ((readable >> 2) & 0111) : readable;
+}
+
+// A run's copy: the object's mode plus the owner's write bit, so a job may
+// rewrite its own working files (they are its own copies).
+unsigned working_mode(FileKind kind) {
+  return object_mode(kind) | 0200;
 }
 
 // An object is trusted only while it is exactly as take() left it.
-bool object_intact(const struct stat& st, std::uint64_t size, bool executable) {
+bool object_intact(const struct stat& st, std::uint64_t size, FileKind kind) {
   return S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == size &&
-         (st.st_mode & 07777) == object_mode(executable) && st.st_mtim.tv_sec == k_object_mtime &&
+         (st.st_mode & 07777) == object_mode(kind) && st.st_mtim.tv_sec == k_object_mtime &&
          st.st_mtim.tv_nsec == 0;
-}
-
-bool is_executable(std::uint32_t mode) {
-  return (mode & S_IXUSR) != 0;
 }
 
 UniqueFd open_directory(const fs::path& path) {
@@ -199,10 +224,10 @@ class Store {
   }
 
   // True when objects/<name> exists exactly as take() leaves an object.
-  bool has_intact_object(const std::string& name, std::uint64_t size, bool executable) const {
+  bool has_intact_object(const std::string& name, std::uint64_t size, FileKind kind) const {
     struct stat st {};
     return ::fstatat(m_objects_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-           object_intact(st, size, executable);
+           object_intact(st, size, kind);
   }
 
   // A new temp file for an object. Safe to call from many threads.
@@ -239,7 +264,7 @@ class Store {
   // take() stored the same content meanwhile, an intact one is kept and a
   // modified one is replaced.
   void publish_object(TempFile& temp, const std::string& name, std::uint64_t size,
-                      bool executable) const {
+                      FileKind kind) const {
     int error = 0;
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (!temp.unnamed()) {
@@ -259,7 +284,7 @@ class Store {
           if (error == ENOENT) continue;  // removed meanwhile: link again
           break;
         }
-        if (!object_intact(st, size, executable)) replace_object(temp, name);
+        if (!object_intact(st, size, kind)) replace_object(temp, name);
         return;
       }
       if (error != ENOENT) break;
@@ -549,12 +574,12 @@ class Walker {
   std::string stored_hash(const Found& found) const {
     auto sha256 = m_cache.find_fresh(found.path, found.stat);
     if (!sha256) return {};
-    bool executable = is_executable(found.stat.mode);
+    FileKind kind = kind_of_mode(found.stat.mode);
     struct stat object {};
-    if (::fstatat(m_objects_fd, object_name(*sha256, executable).c_str(), &object,
-                  AT_SYMLINK_NOFOLLOW) != 0 ||
-        !object_intact(object, found.stat.size, executable)) {
-      return {};  // missing, or written through a hard link: store it again
+    if (::fstatat(m_objects_fd, object_name(*sha256, kind).c_str(), &object, AT_SYMLINK_NOFOLLOW) !=
+            0 ||
+        !object_intact(object, found.stat.size, kind)) {
+      return {};  // missing, or modified in the store: store it again
     }
     return std::move(*sha256);
   }
@@ -796,7 +821,7 @@ class Copier {
         before.st_ino != entry.stat.inode) {
       return false;  // not the file the walk saw
     }
-    bool executable = is_executable(before.st_mode);
+    FileKind kind = kind_of_mode(before.st_mode);
     auto expected = static_cast<std::uint64_t>(before.st_size);
     // A file smaller than the buffer is read whole and hashed before anything
     // is written, so content the store already holds (another checkout of
@@ -835,10 +860,10 @@ class Copier {
     }
     if (whole) hash.update(buffer.data(), static_cast<std::size_t>(total));
     std::string sha256 = hash.hex_digest();
-    std::string name = object_name(sha256, executable);
+    std::string name = object_name(sha256, kind);
 
     if (whole) {
-      if (!m_store.has_intact_object(name, expected, executable)) {
+      if (!m_store.has_intact_object(name, expected, kind)) {
         temp.emplace(m_store.create_temp());
         util::write_all(temp->fd.get(),
                         std::string_view(buffer.data(), static_cast<std::size_t>(total)),
@@ -849,11 +874,11 @@ class Copier {
     }
     if (temp) {
       struct timespec times[2] = {{k_object_mtime, 0}, {k_object_mtime, 0}};
-      if (::fchmod(temp->fd.get(), object_mode(executable)) != 0 ||
+      if (::fchmod(temp->fd.get(), object_mode(kind)) != 0 ||
           ::futimens(temp->fd.get(), times) != 0) {
         util::throw_errno(fmt::format("cannot finish {}", temp->display));
       }
-      m_store.publish_object(*temp, name, expected, executable);
+      m_store.publish_object(*temp, name, expected, kind);
     }
     entry.sha256 = std::move(sha256);
     entry.stat = FileStat::from(before);
@@ -963,21 +988,39 @@ std::pair<std::string, std::string> split_parent(const std::string& path) {
   return {path.substr(0, slash), path.substr(slash + 1)};
 }
 
+// How materialize() copies objects; each step down is taken once for the
+// rest of the snapshot when the filesystem turns the faster one down.
+struct CopyMethod {
+  bool try_clone = true;       // ioctl FICLONE: shares the blocks, copy on write
+  bool try_copy_range = true;  // copy_file_range: an in-kernel copy
+};
+
+// Copies an object into a new working file. Never a hard link: a job may
+// write into its working files in place, even keeping size and mtime, and
+// nothing it does may reach the store and so a later run.
 void copy_object(int object_fd, int parent_fd, const std::string& name, const Entry& entry,
-                 const fs::path& target_dir) {
+                 const fs::path& target_dir, CopyMethod& method) {
   auto fail = [&](const char* what) {
     util::throw_errno(
         fmt::format("cannot {} {}", what, display_path((target_dir / entry.path).string())));
   };
   UniqueFd out(::openat(parent_fd, name.c_str(),
                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        entry.executable ? 0755 : 0644));
+                        working_mode(kind_of_entry(entry))));
   if (!out) fail("create");
   std::uint64_t left = entry.size;
-  bool use_copy_range = true;
+  if (method.try_clone && left > 0) {
+    if (::ioctl(out.get(), FICLONE, object_fd) == 0) {
+      left = 0;
+    } else if (errno != EINTR) {
+      // ext4, tmpfs, another filesystem, an object under inline data: none
+      // of these will clone the next object either.
+      method.try_clone = false;
+    }
+  }
   std::vector<char> buffer;
   while (left > 0) {
-    if (use_copy_range) {
+    if (method.try_copy_range) {
       ssize_t n = ::copy_file_range(object_fd, nullptr, out.get(), nullptr, left, 0);
       if (n > 0) {
         left -= static_cast<std::uint64_t>(n);
@@ -985,13 +1028,13 @@ void copy_object(int object_fd, int parent_fd, const std::string& name, const En
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-        use_copy_range = false;
-        buffer.resize(k_copy_buffer_bytes);
+        method.try_copy_range = false;
         continue;
       }
       if (n == 0) break;  // the object is shorter than recorded
       fail("write");
     }
+    if (buffer.empty()) buffer.resize(k_copy_buffer_bytes);
     ssize_t n = ::read(object_fd, buffer.data(), std::min<std::uint64_t>(buffer.size(), left));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail("copy into");
@@ -1094,7 +1137,9 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
     entry.path = std::move(item.path);
     entry.type = item.type;
     if (item.type == EntryType::file) {
-      entry.executable = is_executable(item.stat.mode);
+      FileKind kind = kind_of_mode(item.stat.mode);
+      entry.executable = kind.executable;
+      entry.owner_only = kind.owner_only;
       entry.size = item.stat.size;
       entry.sha256 = std::move(item.sha256);
     } else if (item.type == EntryType::symlink) {
@@ -1157,7 +1202,7 @@ Manifest read_manifest(const fs::path& store_dir, const std::string& snapshot_id
 }
 
 void materialize(const fs::path& store_dir, const std::string& snapshot_id,
-                 const fs::path& target_dir, MaterializeMode mode) {
+                 const fs::path& target_dir) {
   Manifest manifest = read_manifest(store_dir, snapshot_id);
 
   if (::mkdir(target_dir.c_str(), 0755) != 0) {
@@ -1175,7 +1220,7 @@ void materialize(const fs::path& store_dir, const std::string& snapshot_id,
   if (!target_fd) util::throw_errno(fmt::format("cannot open {}", target_dir.string()));
   UniqueFd objects_fd = open_directory(store_dir / "objects");
   DirectoryOpener directories(target_fd.get());
-  bool try_links = mode == MaterializeMode::hardlink;
+  CopyMethod method;
 
   // Symlinks come last: while directories and files are created the target
   // holds no symlink at all, so nothing can redirect a later entry.
@@ -1189,38 +1234,30 @@ void materialize(const fs::path& store_dir, const std::string& snapshot_id,
       continue;
     }
     if (entry.type != EntryType::file) continue;
-    std::string object = object_name(entry.sha256, entry.executable);
+    std::string object = object_name(entry.sha256, kind_of_entry(entry));
+    UniqueFd object_fd(
+        ::openat(objects_fd.get(), object.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     struct stat st {};
-    if (::fstatat(objects_fd.get(), object.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (!object_fd && errno != ENOENT) {
+      util::throw_errno(fmt::format("cannot open {}", (store_dir / "objects" / object).string()));
+    }
+    if (!object_fd) {
       throw SnapshotError(
           fmt::format("snapshot {}: the stored content of {} is missing from {}; submit again to "
                       "take a new snapshot",
                       snapshot_id, display_path(entry.path), (store_dir / "objects").string()));
     }
-    if (!object_intact(st, entry.size, entry.executable)) {
-      throw SnapshotError(
-          fmt::format("snapshot {}: the stored content of {} was modified after it was stored (a "
-                      "run wrote into a "
-                      "hard-linked file); submit again to take a new snapshot",
-                      snapshot_id, display_path(entry.path)));
+    // Checked on the open object, so what is checked is what is copied.
+    if (::fstat(object_fd.get(), &st) != 0) {
+      util::throw_errno(fmt::format("cannot stat {}", (store_dir / "objects" / object).string()));
     }
-    int parent_fd = directories.open(parent);
-    if (try_links) {
-      if (::linkat(objects_fd.get(), object.c_str(), parent_fd, name.c_str(), 0) == 0) continue;
-      int error = errno;
-      if (error == EXDEV || error == EPERM || error == EOPNOTSUPP) {
-        try_links = false;  // this filesystem pair never links: stop trying
-      } else if (error != EMLINK) {
-        errno = error;
-        util::throw_errno(
-            fmt::format("cannot link {}", display_path((target_dir / entry.path).string())));
-      }
+    if (!object_intact(st, entry.size, kind_of_entry(entry))) {
+      throw SnapshotError(fmt::format(
+          "snapshot {}: the stored content of {} was modified after it was stored; submit again "
+          "to take a new snapshot",
+          snapshot_id, display_path(entry.path)));
     }
-    UniqueFd object_fd(
-        ::openat(objects_fd.get(), object.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!object_fd)
-      util::throw_errno(fmt::format("cannot open {}", (store_dir / "objects" / object).string()));
-    copy_object(object_fd.get(), parent_fd, name, entry, target_dir);
+    copy_object(object_fd.get(), directories.open(parent), name, entry, target_dir, method);
   }
   for (const Entry& entry : manifest.entries) {
     if (entry.type != EntryType::symlink) continue;

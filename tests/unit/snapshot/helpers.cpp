@@ -128,7 +128,8 @@ std::vector<std::string> stray_files(const fs::path& store) {
     bool expected = false;
     if (parts.size() == 3 && parts[0] == "objects") {
       std::string name = parts[2];
-      if (name.size() == 66 && name.ends_with(".x")) name.resize(64);
+      if (name.ends_with(".p")) name.resize(name.size() - 2);  // owner-only
+      if (name.ends_with(".x")) name.resize(name.size() - 2);  // executable
       expected = name.size() == 64 && is_hex(name) && name.starts_with(parts[1]);
     } else if (parts.size() == 2 && parts[0] == "manifests") {
       expected = parts[1].size() == 64 && is_hex(parts[1]);

@@ -93,7 +93,7 @@ std::string without_dac_override(const std::function<std::string()>& action);
 inline const std::string k_no_namespace = "<no mount namespace>";
 std::string without_proc(const std::function<std::string()>& action);
 
-// Files in a store that are not where take() leaves them (objects/xx/<sha>,
+// Files in a store that are not where take() leaves them (objects/xx/<sha>[.x][.p],
 // manifests/<id>, cache/<name>.stat): leftover temp files.
 std::vector<std::string> stray_files(const fs::path& store);
 
