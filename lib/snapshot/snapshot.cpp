@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -23,6 +24,7 @@
 #include <utility>
 
 #include "lib/snapshot/ignore.hpp"
+#include "lib/snapshot/mounts.hpp"
 #include "lib/snapshot/stat_cache.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/hash.hpp"
@@ -49,6 +51,9 @@ constexpr std::size_t k_parallel_copy_files = 64;
 constexpr std::uint64_t k_parallel_copy_bytes = 4 << 20;
 // The walk starts helper threads only after this many entries (Walker).
 constexpr std::size_t k_parallel_walk_entries = 256;
+// A huge directory adds to the walk's totals every this many files, so the
+// limits stop it midway.
+constexpr std::uint64_t k_count_batch = 1024;
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -386,6 +391,11 @@ struct Found {
   std::string sha256;
 };
 
+struct Totals {
+  std::uint64_t files = 0;  // regular files and symlinks
+  std::uint64_t bytes = 0;  // of the regular files
+};
+
 struct DeviceInode {
   std::uint64_t device;
   std::uint64_t inode;
@@ -400,17 +410,22 @@ struct DeviceInode {
 class Walker {
  public:
   Walker(const fs::path& source_dir, int root_fd, std::set<DeviceInode> excluded,
-         const StatCache& cache, int objects_fd, unsigned threads)
+         const StatCache& cache, int objects_fd, const Limits& limits, unsigned threads)
       : m_source(source_dir),
         m_root_fd(root_fd),
         m_excluded(std::move(excluded)),
         m_cache(cache),
         m_objects_fd(objects_fd),
+        m_limits(limits),
         m_threads(std::max(threads, 1u)) {}
 
   struct Result {
     std::vector<Found> found;
     std::vector<std::pair<std::string, std::string>> warnings;  // (path, message), sorted by path
+    // The walk gave up past twice a limit: `found` is part of the tree, and
+    // enough to say where it is big (`code: /` fails in a second, not after
+    // reading the whole machine).
+    bool stopped = false;
   };
 
   Result run() {
@@ -431,6 +446,7 @@ class Walker {
       std::move(sink.warnings.begin(), sink.warnings.end(), std::back_inserter(result.warnings));
     }
     std::sort(result.warnings.begin(), result.warnings.end());
+    result.stopped = m_stopped;
     return result;
   }
 
@@ -454,8 +470,8 @@ class Walker {
       Pending directory;
       {
         std::unique_lock lock(m_mutex);
-        m_wake.wait(lock, [&] { return m_failed || !m_queue.empty() || m_busy == 0; });
-        if (m_failed || m_queue.empty()) {
+        m_wake.wait(lock, [&] { return m_failed || m_stopped || !m_queue.empty() || m_busy == 0; });
+        if (m_failed || m_stopped || m_queue.empty()) {
           m_wake.notify_all();  // all done (or failed): release the others
           return;
         }
@@ -506,6 +522,10 @@ class Walker {
     UniqueFd fd(directory.path.empty() ? ::dup(m_root_fd)
                                        : ::openat(m_root_fd, directory.path.c_str(),
                                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd && errno == ENOENT) {
+      throw SnapshotError(fmt::format("{} was deleted while the snapshot was taken; submit again",
+                                      source_display(m_source, directory.path)));
+    }
     if (!fd) unreadable_directory(directory.path, errno);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0 || DeviceInode{st.st_dev, st.st_ino} != directory.identity) {
@@ -524,6 +544,7 @@ class Walker {
     }
     if (errno != 0) unreadable_directory(directory.path, errno);
     int dir_fd = ::dirfd(dir);
+    dev_t device = st.st_dev;
 
     std::shared_ptr<const IgnoreChain> ignore = directory.ignore;
     for (const char* ignore_name : {".amlignore", ".gitignore"}) {
@@ -535,7 +556,9 @@ class Walker {
       }
     }
 
+    Totals counted;  // not yet added to m_counted
     for (const std::string& name : names) {
+      if (counted.files >= k_count_batch && !count(counted)) return;
       if (name == ".git") continue;  // never part of a snapshot, as in git
       std::string path = join_path(directory.path, name);
       struct stat entry {};
@@ -549,15 +572,28 @@ class Walker {
       Found found;
       found.path = path;
       found.stat = FileStat::from(entry);
+      if (is_dir && entry.st_dev != device) {
+        if (auto type = virtual_filesystem(dir_fd, name, entry.st_dev)) {
+          sink.warnings.emplace_back(
+              path, fmt::format("skipping {}: it is a {} mount, a view of the kernel's state with "
+                                "no files to snapshot (add it to .amlignore to silence this "
+                                "warning)",
+                                source_display(m_source, path), *type));
+          continue;
+        }
+      }
       if (is_dir) {
         found.type = EntryType::directory;
         sink.subdirectories.push_back(Pending{path, {entry.st_dev, entry.st_ino}, ignore});
       } else if (S_ISREG(entry.st_mode)) {
         found.type = EntryType::file;
         found.sha256 = stored_hash(found);
+        counted.files += 1;
+        counted.bytes += found.stat.size;
       } else if (S_ISLNK(entry.st_mode)) {
         found.type = EntryType::symlink;
         found.link_target = read_link(dir_fd, name, path, entry);
+        counted.files += 1;
       } else {
         sink.warnings.emplace_back(
             path,
@@ -568,6 +604,40 @@ class Walker {
       }
       sink.found.push_back(std::move(found));
     }
+    count(counted);
+  }
+
+  // Adds a directory's files to the walk's totals and resets them; false
+  // (and the walk stops) once a total is past twice its limit.
+  bool count(Totals& counted) {
+    std::uint64_t files = m_counted_files.fetch_add(counted.files) + counted.files;
+    std::uint64_t bytes = m_counted_bytes.fetch_add(counted.bytes) + counted.bytes;
+    counted = {};
+    auto past_twice = [](std::uint64_t total, std::uint64_t limit) {
+      return total > limit && total - limit > limit;
+    };
+    if (!past_twice(files, m_limits.max_files) && !past_twice(bytes, m_limits.max_bytes)) {
+      return true;
+    }
+    std::lock_guard lock(m_mutex);
+    m_stopped = true;
+    m_wake.notify_all();
+    return false;
+  }
+
+  // The type of the filesystem mounted at dir_fd/name when it is one of the
+  // kernel's virtual trees (proc, sysfs, devtmpfs, cgroup, ...), which hold
+  // no files worth a snapshot and change while they are read.
+  std::optional<std::string> virtual_filesystem(int dir_fd, const std::string& name, dev_t device) {
+    std::string type = m_mounts.type_of(device);
+    if (type.empty()) {
+      UniqueFd fd(::openat(dir_fd, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      struct statfs info {};
+      if (!fd || ::fstatfs(fd.get(), &info) != 0) return std::nullopt;
+      type = filesystem_name_of_magic(static_cast<std::uint64_t>(info.f_type));
+    }
+    if (is_virtual_filesystem(type)) return type;
+    return std::nullopt;
   }
 
   // The sha256 of an unchanged file whose stored object is intact, else "".
@@ -653,7 +723,11 @@ class Walker {
   std::set<DeviceInode> m_excluded;
   const StatCache& m_cache;
   int m_objects_fd;
+  const Limits& m_limits;
   unsigned m_threads;
+  MountTable m_mounts;
+  std::atomic<std::uint64_t> m_counted_files{0};
+  std::atomic<std::uint64_t> m_counted_bytes{0};
 
   std::vector<Sink> m_sinks;           // one per thread
   std::vector<std::thread> m_helpers;  // started by the calling thread, from work()
@@ -662,19 +736,17 @@ class Walker {
   std::vector<Pending> m_queue;  // directories not walked yet
   unsigned m_busy = 0;           // threads walking a directory now
   bool m_failed = false;
+  bool m_stopped = false;  // past twice a limit (count)
   std::exception_ptr m_error;
 };
 
 // ---------------------------------------------------------------------------
 // Limits: checked on the walk's sizes, before anything is read or stored.
 
-struct Totals {
-  std::uint64_t files = 0;
-  std::uint64_t bytes = 0;
-};
-
-void check_limits(const fs::path& source_dir, const std::vector<Found>& found,
-                  const Limits& limits) {
+// `stopped`: the walk gave up past twice a limit (Walker), so `found` is
+// only part of the tree and the figures say so.
+void check_limits(const fs::path& source_dir, const std::vector<Found>& found, const Limits& limits,
+                  bool stopped) {
   Totals total;
   std::map<std::string, Totals> directories;  // recursive totals, root excluded
   for (const Found& entry : found) {
@@ -742,6 +814,8 @@ void check_limits(const fs::path& source_dir, const std::vector<Found>& found,
                     with_commas(total.files), util::format_bytes(limits.max_bytes));
     keys = {"snapshot.max_bytes"};
   }
+  if (stopped) message += " (the walk stopped there, past twice the limit)";
+  const char* so_far = stopped ? " so far" : "";
   if (too_big) {
     std::vector<const Found*> files;
     for (const Found& entry : found) {
@@ -758,10 +832,11 @@ void check_limits(const fs::path& source_dir, const std::vector<Found>& found,
       listed_files.push_back(fmt::format("{} ({})", display_path(files[i]->path),
                                          util::format_bytes(files[i]->stat.size)));
     }
-    message += "; largest files: " + util::join(listed_files, ", ");
+    message += fmt::format("; largest files{}: {}", so_far, util::join(listed_files, ", "));
   }
   if (!listed_directories.empty()) {
-    message += "; largest directories: " + util::join(listed_directories, ", ");
+    message +=
+        fmt::format("; largest directories{}: {}", so_far, util::join(listed_directories, ", "));
   }
   message += fmt::format(" — add them to .amlignore or raise {} in .amlrun/config.yml",
                          util::join(keys, " and "));
@@ -1073,6 +1148,12 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
       throw SnapshotError(
           fmt::format("source directory {} is not a directory", display_path(source_dir.string())));
     }
+    if (error == ELOOP) {
+      throw SnapshotError(fmt::format(
+          "source directory {} is a symbolic link loop: following its links never reaches a "
+          "directory; point the link at the real directory",
+          display_path(source_dir.string())));
+    }
     throw SnapshotError(fmt::format("cannot read source directory {}: {}",
                                     display_path(source_dir.string()), std::strerror(error)));
   }
@@ -1094,15 +1175,15 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
   fs::path cache_file = cache_file_for(options.store_dir, source_dir);
   StatCache old_cache = StatCache::load(cache_file);
   util::timing_mark("snapshot: stat cache loaded");
-  Walker::Result walk =
-      Walker(source_dir, root_fd.get(), std::move(excluded), old_cache, store.objects_fd(), threads)
-          .run();
+  Walker::Result walk = Walker(source_dir, root_fd.get(), std::move(excluded), old_cache,
+                               store.objects_fd(), options.limits, threads)
+                            .run();
   util::timing_mark("snapshot: walked");
   for (const auto& [path, message] : walk.warnings) warn(message);
   std::vector<Found>& found = walk.found;
 
   // 2. Limits, before anything is read or stored.
-  check_limits(source_dir, found, options.limits);
+  check_limits(source_dir, found, options.limits, walk.stopped);
 
   // 3. Copy and hash what changed.
   std::vector<Found*> work;

@@ -68,6 +68,23 @@ class SnapshotSafetyTest(ProjectTest):
         self.assertEqual(found[b"everyone\n"], 0o444)
 
 
+class WholeMachineSourceTest(ProjectTest):
+    def test_code_slash_skips_the_kernels_trees_and_stops_at_the_limit(self):
+        with open(os.path.join(self.project.workspace, "config.yml"), "a") as f:
+            # Files only: how many bytes the first files of / hold differs by machine.
+            f.write("snapshot:\n  max_files: 1000\n  max_bytes: 1125899906842624\n")
+        result = self.submit("code: /\ncommand: echo never\n")
+        self.assertEqual(result.returncode, 2, result.stderr)
+        for tree in ("/proc: it is a proc mount", "/sys: it is a sysfs mount"):
+            self.assertIn("amlrun: warning: skipping %s, a view of the kernel's state with no "
+                          "files to snapshot (add it to .amlignore to silence this warning)\n"
+                          % tree, result.stderr)
+        self.assertRegex(result.stderr,
+                         r"amlrun: error: snapshot of /: [0-9,]+ files, more than the limit of "
+                         r"1,000 \(the walk stopped there, past twice the limit\)")
+        self.assertNotIn("/proc/", result.stderr)
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()

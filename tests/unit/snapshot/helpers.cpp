@@ -105,6 +105,19 @@ std::string without_dac_override(const std::function<std::string()>& action) {
       action);
 }
 
+std::string in_mount_namespace(const std::function<std::string()>& mount,
+                               const std::function<std::string()>& action) {
+  return in_child(
+      [&] {
+        if (::unshare(CLONE_NEWNS) != 0 ||
+            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+          return k_no_namespace;
+        }
+        return mount();
+      },
+      action);
+}
+
 std::string without_proc(const std::function<std::string()>& action) {
   return in_child(
       [] {

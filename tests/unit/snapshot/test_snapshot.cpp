@@ -1,5 +1,6 @@
 // take(), materialize() and the store, on real files.
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
@@ -9,8 +10,10 @@
 #include <thread>
 
 #include "helpers.hpp"
+#include "lib/snapshot/mounts.hpp"
 #include "lib/snapshot/stat_cache.hpp"
 #include "lib/util/hash.hpp"
+#include "lib/util/strings.hpp"
 
 using namespace amlrun;
 namespace fs = std::filesystem;
@@ -373,6 +376,98 @@ TEST_CASE("limits fail before copying and name the largest entries", "[snapshot]
     objects += item.is_regular_file();
   CHECK(objects == 0);
   CHECK(fs::is_empty(workspace.store / "manifests"));
+}
+
+TEST_CASE("a tree far over a limit stops the walk there", "[snapshot][limits]") {
+  Workspace workspace;
+  workspace.options.threads = 1;  // one directory at a time, so where it stops is fixed
+  for (int i = 0; i < 30; ++i)
+    write_file(workspace.source / ("f" + std::to_string(i)), std::string(100, 'x'));
+  for (int i = 0; i < 5; ++i)
+    write_file(workspace.source / "never/walked" / std::to_string(i), std::string(100, 'y'));
+  std::string src = workspace.source.string();
+
+  SECTION("files") {
+    workspace.options.limits.max_files = 10;
+    CHECK(message_of([&] { workspace.take(); }) ==
+          "snapshot of " + src +
+              ": 30 files, more than the limit of 10 (the walk stopped there, past twice the "
+              "limit) — add them to .amlignore or raise snapshot.max_files in "
+              ".amlrun/config.yml");
+  }
+  SECTION("bytes") {
+    workspace.options.limits.max_bytes = 1000;
+    CHECK(message_of([&] { workspace.take(); }) ==
+          "snapshot of " + src +
+              ": 2.9 KiB in 30 files, more than the limit of 1000 B (the walk stopped there, past "
+              "twice the limit); largest files so far: f0 (100 B), f1 (100 B), f10 (100 B) — add "
+              "them to .amlignore or raise snapshot.max_bytes in .amlrun/config.yml");
+  }
+  SECTION("under twice the limit the whole tree is counted") {
+    workspace.options.limits.max_files = 20;
+    CHECK(message_of([&] { workspace.take(); }) ==
+          "snapshot of " + src +
+              ": 35 files, more than the limit of 20; largest directories: never/walked/ (5 "
+              "files, 500 B) — add them to .amlignore or raise snapshot.max_files in "
+              ".amlrun/config.yml");
+  }
+}
+
+TEST_CASE("the kernel's virtual filesystems are skipped, tmpfs is not", "[snapshot][mounts]") {
+  Workspace workspace;
+  write_file(workspace.source / "train.py", "print()\n");
+  fs::create_directories(workspace.source / "proc");
+  fs::create_directories(workspace.source / "ram");
+  std::string result = in_mount_namespace(
+      [&] {
+        if (::mount("proc", (workspace.source / "proc").c_str(), "proc", 0, nullptr) != 0 ||
+            ::mount("tmpfs", (workspace.source / "ram").c_str(), "tmpfs", 0, nullptr) != 0) {
+          return k_no_namespace;
+        }
+        write_file(workspace.source / "ram/data.txt", "in memory\n");
+        return std::string();
+      },
+      [&] {
+        auto snapshot = workspace.take();
+        return util::join(workspace.paths(snapshot.id), " ") + "\n" +
+               util::join(workspace.warnings, "\n");
+      });
+  if (result == k_no_namespace) {
+    WARN("cannot mount proc in a mount namespace here; skipping");
+    return;
+  }
+  CHECK(result == "ram ram/data.txt train.py\nskipping " + workspace.source.string() +
+                      "/proc: it is a proc mount, a view of the kernel's state with no files to "
+                      "snapshot (add it to .amlignore to silence this warning)");
+}
+
+TEST_CASE("mountinfo gives each device its filesystem type", "[snapshot][mounts]") {
+  auto types = snapshot::parse_mountinfo(
+      "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+      "24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=123k\n"
+      "27 1 254:0 / / rw,relatime shared:1 master:2 - ext4 /dev/vda rw\n"
+      "garbage line\n"
+      "30 25 0:27 / /dev/shm rw - tmpfs tmpfs rw");
+  CHECK(types == std::map<dev_t, std::string>{{makedev(0, 21), "proc"},
+                                              {makedev(0, 6), "devtmpfs"},
+                                              {makedev(254, 0), "ext4"},
+                                              {makedev(0, 27), "tmpfs"}});
+  CHECK(snapshot::is_virtual_filesystem("proc"));
+  CHECK(snapshot::is_virtual_filesystem("devtmpfs"));
+  CHECK(snapshot::is_virtual_filesystem("cgroup2"));
+  CHECK_FALSE(snapshot::is_virtual_filesystem("tmpfs"));
+  CHECK_FALSE(snapshot::is_virtual_filesystem("ext4"));
+  CHECK(snapshot::filesystem_name_of_magic(0x9fa0) == "proc");
+  CHECK(snapshot::filesystem_name_of_magic(0x01021994).empty());  // tmpfs: real files
+}
+
+TEST_CASE("a source directory that is a symlink loop is named as such", "[snapshot]") {
+  Workspace workspace;
+  fs::create_symlink("loop", workspace.temp.path / "loop");
+  CHECK(message_of([&] { snapshot::take(workspace.temp.path / "loop", workspace.options); }) ==
+        "source directory " + (workspace.temp.path / "loop").string() +
+            " is a symbolic link loop: following its links never reaches a directory; point the "
+            "link at the real directory");
 }
 
 TEST_CASE("a file that keeps changing while it is copied is an error naming it", "[snapshot]") {
