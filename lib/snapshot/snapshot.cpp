@@ -29,7 +29,7 @@
 #include "lib/util/fs.hpp"
 #include "lib/util/hash.hpp"
 #include "lib/util/log.hpp"
-#include "lib/util/random.hpp"
+#include "lib/util/safe_dir.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/timing.hpp"
 
@@ -157,30 +157,6 @@ std::string describe_special(mode_t mode) {
 // ---------------------------------------------------------------------------
 // The store
 
-// A file being written into the store. Where the filesystem has O_TMPFILE it
-// is an unnamed inode, which vanishes with its descriptor if it is never
-// linked (nothing to clean up after a crash) and is created without locking
-// any directory; else a named file in tmp/, removed unless it was renamed.
-// Either way nobody sees it under a final name before it is complete.
-struct TempFile {
-  UniqueFd fd;
-  int dir_fd = -1;   // named temps: tmp/
-  std::string name;  // named temps: the name in tmp/; empty for O_TMPFILE
-  std::string display;
-
-  TempFile() = default;
-  TempFile(TempFile&& other) noexcept
-      : fd(std::move(other.fd)),
-        dir_fd(other.dir_fd),
-        name(std::exchange(other.name, {})),
-        display(std::move(other.display)) {}
-  TempFile& operator=(TempFile&&) = delete;
-  ~TempFile() {
-    if (!name.empty()) ::unlinkat(dir_fd, name.c_str(), 0);
-  }
-  bool unnamed() const { return name.empty(); }
-};
-
 class Store {
  public:
   explicit Store(const fs::path& store_dir) : m_dir(store_dir) {
@@ -197,9 +173,7 @@ class Store {
     // when first needed: a store for a small tree needs few of them, and a
     // directory costs as much to create as a file.
     m_objects_fd = open_directory(store_dir / "objects");
-    // An O_TMPFILE inode is given its name through /proc/self/fd (linkat's
-    // AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
-    m_use_tmpfile = ::access("/proc/self/fd", X_OK) == 0;
+    m_use_tmpfile = util::AtomicFile::can_name_unnamed();
   }
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -235,115 +209,64 @@ class Store {
            object_intact(st, size, kind);
   }
 
-  // A new temp file for an object. Safe to call from many threads.
-  TempFile create_temp() const {
-    TempFile temp;
-    if (m_use_tmpfile.load(std::memory_order_relaxed)) {
-      temp.fd = UniqueFd(::openat(m_objects_fd.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
-      if (temp.fd) {
-        temp.display = fmt::format("an unnamed temp file in {}", (m_dir / "objects").string());
-        return temp;
-      }
-      if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-        util::throw_errno(
-            fmt::format("cannot create a temp file in {}", (m_dir / "objects").string()));
-      }
-      m_use_tmpfile = false;  // this filesystem has no O_TMPFILE: named temps from now on
-    }
-    temp.dir_fd = tmp_fd();
-    temp.name = unique_temp_name();
-    temp.display = (m_dir / "tmp" / temp.name).string();
-    temp.fd = UniqueFd(
-        ::openat(temp.dir_fd, temp.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!temp.fd) {
-      int error = errno;
-      temp.name.clear();  // nothing to remove
-      errno = error;
-      util::throw_errno(fmt::format("cannot create {}", temp.display));
-    }
-    return temp;
-  }
+  // A new temp file for an object. Where the filesystem has O_TMPFILE it
+  // is an unnamed inode, which vanishes with its descriptor if it is never
+  // linked (nothing to clean up after a crash) and is created without
+  // locking any directory; else a named file in tmp/, which
+  // remove_stale_temp_files sweeps. Safe to call from many threads.
+  util::AtomicFile create_temp() const { return create_temp_in(m_objects_fd.get(), "objects"); }
 
   // Gives a finished temp file (content, mode and mtime set) its final name
   // objects/<name>. When the object exists already, as it does when another
   // take() stored the same content meanwhile, an intact one is kept and a
   // modified one is replaced.
-  void publish_object(TempFile& temp, const std::string& name, std::uint64_t size,
+  void publish_object(util::AtomicFile& temp, const std::string& name, std::uint64_t size,
                       FileKind kind) const {
-    int error = 0;
+    fs::path shown = m_dir / "objects" / name;
     for (int attempt = 0; attempt < 3; ++attempt) {
-      if (!temp.unnamed()) {
-        // rename replaces an existing object: harmless (same content) and
-        // it also repairs one that was modified in place.
-        if (::renameat(temp.dir_fd, temp.name.c_str(), m_objects_fd.get(), name.c_str()) == 0) {
-          temp.name.clear();
-          return;
-        }
-        error = errno;
-      } else if (link_unnamed(temp.fd.get(), m_objects_fd.get(), name) == 0) {
-        return;
-      } else if (error = errno; error == EEXIST) {
+      if (temp.commit_as(m_objects_fd.get(), name, shown, /*replace=*/false)) return;
+      if (errno == EEXIST) {
         struct stat st {};
         if (::fstatat(m_objects_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-          error = errno;
-          if (error == ENOENT) continue;  // removed meanwhile: link again
-          break;
+          if (errno == ENOENT) continue;  // removed meanwhile: link again
+          util::throw_errno(fmt::format("cannot store {}", shown.string()));
         }
-        if (!object_intact(st, size, kind)) replace_object(temp, name);
-        return;
+        if (object_intact(st, size, kind)) return;  // the temp file goes with `temp`
+        if (temp.commit_as(m_objects_fd.get(), name, shown, /*replace=*/true)) return;
+        continue;
       }
-      if (error != ENOENT) break;
       // The fan-out directory is missing; another writer may make it too.
       std::string fan_out = name.substr(0, 2);
       if (::mkdirat(m_objects_fd.get(), fan_out.c_str(), 0755) != 0 && errno != EEXIST) {
         util::throw_errno(fmt::format("cannot create {}", (m_dir / "objects" / fan_out).string()));
       }
     }
-    errno = error;
-    util::throw_errno(fmt::format("cannot store {}", (m_dir / "objects" / name).string()));
+    throw util::InfraError(fmt::format("cannot store {}: it keeps changing", shown.string()));
   }
 
   // Writes manifests/<id> unless it exists (it then has the same content).
   void write_manifest(const std::string& id, std::string_view text) const {
     fs::path file = m_dir / "manifests" / id;
     if (::access(file.c_str(), F_OK) == 0) return;
-    if (m_use_tmpfile.load(std::memory_order_relaxed)) {
-      UniqueFd manifests_fd = open_directory(m_dir / "manifests");
-      UniqueFd fd(::openat(manifests_fd.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
-      if (fd) {
-        auto fail = [&] { util::throw_errno(fmt::format("cannot write {}", file.string())); };
-        util::write_all(fd.get(), text, fmt::format("cannot write {}", file.string()));
-        if (::fchmod(fd.get(), 0444) != 0) fail();
-        if (link_unnamed(fd.get(), manifests_fd.get(), id) != 0 && errno != EEXIST) fail();
-        return;
-      }
+    UniqueFd manifests_fd = open_directory(m_dir / "manifests");
+    util::AtomicFile temp = create_temp_in(manifests_fd.get(), "manifests");
+    temp.write(text);
+    if (::fchmod(temp.fd(), 0444) != 0) {
+      util::throw_errno(fmt::format("cannot write {}", file.string()));
     }
-    util::write_file_replace(file, text, 0444);
+    // An existing manifest has the same content: keeping it is as good.
+    temp.commit_as(manifests_fd.get(), id, file, /*replace=*/false);
   }
 
  private:
-  // linkat of an O_TMPFILE descriptor to dir_fd/name; errno is linkat's.
-  static int link_unnamed(int fd, int dir_fd, const std::string& name) {
-    char proc_path[32];
-    (void)std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
-    return ::linkat(AT_FDCWD, proc_path, dir_fd, name.c_str(), AT_SYMLINK_FOLLOW);
-  }
-
-  // An object modified in place (through a run's hard link) is replaced by
-  // rename, which needs the new content under a name first.
-  void replace_object(TempFile& temp, const std::string& name) const {
-    TempFile named;
-    named.dir_fd = tmp_fd();
-    named.name = unique_temp_name();
-    named.display = (m_dir / "tmp" / named.name).string();
-    if (link_unnamed(temp.fd.get(), named.dir_fd, named.name) != 0) {
-      named.name.clear();
-      util::throw_errno(fmt::format("cannot create {}", named.display));
+  util::AtomicFile create_temp_in(int dir_fd, const char* sub) const {
+    if (m_use_tmpfile.load(std::memory_order_relaxed)) {
+      if (auto temp = util::AtomicFile::try_unnamed(dir_fd, m_dir / sub, 0600)) {
+        return std::move(*temp);
+      }
+      m_use_tmpfile = false;  // this filesystem has no O_TMPFILE: named temps from now on
     }
-    if (::renameat(named.dir_fd, named.name.c_str(), m_objects_fd.get(), name.c_str()) != 0) {
-      util::throw_errno(fmt::format("cannot store {}", (m_dir / "objects" / name).string()));
-    }
-    named.name.clear();
+    return util::AtomicFile::named_in(tmp_fd(), m_dir / "tmp", 0600);
   }
 
   // tmp/, made and opened on first use.
@@ -352,16 +275,8 @@ class Store {
     if (!m_tmp_fd) {
       make_directory(m_dir / "tmp");
       m_tmp_fd = open_directory(m_dir / "tmp");
-      // Unique per take() (random token; a pid alone repeats after a restart
-      // in a container); the counter makes it unique per file.
-      m_token = fmt::format("{}-{}", ::getpid(), util::random_hex(4));
     }
     return m_tmp_fd.get();
-  }
-
-  std::string unique_temp_name() const {
-    tmp_fd();  // sets m_token
-    return fmt::format("{}-{}", m_token, m_temp_counter.fetch_add(1));
   }
 
   fs::path m_dir;
@@ -369,8 +284,6 @@ class Store {
   mutable std::atomic<bool> m_use_tmpfile{false};
   mutable std::mutex m_tmp_mutex;
   mutable UniqueFd m_tmp_fd;
-  mutable std::string m_token;
-  mutable std::atomic<std::uint64_t> m_temp_counter{0};
 };
 
 fs::path cache_file_for(const fs::path& store_dir, const fs::path& source_dir) {
@@ -906,7 +819,7 @@ class Copier {
     if (!whole) ::posix_fadvise(source.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 
     util::Sha256 hash;
-    std::optional<TempFile> temp;
+    std::optional<util::AtomicFile> temp;
     std::uint64_t total = 0;
     for (;;) {
       std::span<char> space = whole ? buffer.subspan(total) : buffer;
@@ -921,8 +834,7 @@ class Copier {
       if (whole) continue;
       hash.update(space.data(), static_cast<std::size_t>(n));
       if (!temp) temp.emplace(m_store.create_temp());
-      util::write_all(temp->fd.get(), std::string_view(space.data(), static_cast<std::size_t>(n)),
-                      fmt::format("cannot write {}", temp->display));
+      temp->write(std::string_view(space.data(), static_cast<std::size_t>(n)));
     }
     struct stat after {};
     if (::fstat(source.get(), &after) != 0) unreadable(entry, errno);
@@ -940,18 +852,15 @@ class Copier {
     if (whole) {
       if (!m_store.has_intact_object(name, expected, kind)) {
         temp.emplace(m_store.create_temp());
-        util::write_all(temp->fd.get(),
-                        std::string_view(buffer.data(), static_cast<std::size_t>(total)),
-                        fmt::format("cannot write {}", temp->display));
+        temp->write(std::string_view(buffer.data(), static_cast<std::size_t>(total)));
       }
     } else if (!temp) {
       temp.emplace(m_store.create_temp());  // not reached: a large file has content
     }
     if (temp) {
       struct timespec times[2] = {{k_object_mtime, 0}, {k_object_mtime, 0}};
-      if (::fchmod(temp->fd.get(), object_mode(kind)) != 0 ||
-          ::futimens(temp->fd.get(), times) != 0) {
-        util::throw_errno(fmt::format("cannot finish {}", temp->display));
+      if (::fchmod(temp->fd(), object_mode(kind)) != 0 || ::futimens(temp->fd(), times) != 0) {
+        util::throw_errno(fmt::format("cannot finish {}", temp->temp_path().string()));
       }
       m_store.publish_object(*temp, name, expected, kind);
     }
@@ -1021,47 +930,6 @@ void copy_all(Copier& copier, std::vector<Found*>& work, unsigned threads,
 
 // ---------------------------------------------------------------------------
 // Materializing
-
-// Opens directories below a root one component at a time, never following a
-// symlink, and keeps the last one open (manifest order keeps siblings
-// together).
-class DirectoryOpener {
- public:
-  explicit DirectoryOpener(int root_fd) : m_root_fd(root_fd) {}
-
-  int open(const std::string& path) {
-    if (path.empty()) return m_root_fd;
-    if (m_fd && path == m_path) return m_fd.get();
-    UniqueFd current;
-    std::size_t start = 0;
-    for (;;) {
-      std::size_t slash = path.find('/', start);
-      std::string name =
-          path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-      int parent = current ? current.get() : m_root_fd;
-      UniqueFd next(
-          ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!next) util::throw_errno(fmt::format("cannot open directory {}", display_path(path)));
-      current = std::move(next);
-      if (slash == std::string::npos) break;
-      start = slash + 1;
-    }
-    m_fd = std::move(current);
-    m_path = path;
-    return m_fd.get();
-  }
-
- private:
-  int m_root_fd;
-  std::string m_path;
-  UniqueFd m_fd;
-};
-
-std::pair<std::string, std::string> split_parent(const std::string& path) {
-  std::size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return {"", path};
-  return {path.substr(0, slash), path.substr(slash + 1)};
-}
 
 // How materialize() copies objects; each step down is taken once for the
 // rest of the snapshot when the filesystem turns the faster one down.
@@ -1299,16 +1167,23 @@ void materialize(const fs::path& store_dir, const std::string& snapshot_id,
   }
   UniqueFd target_fd(::open(target_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!target_fd) util::throw_errno(fmt::format("cannot open {}", target_dir.string()));
+  util::SafeDir target = util::SafeDir::adopt(std::move(target_fd), target_dir);
   UniqueFd objects_fd = open_directory(store_dir / "objects");
-  DirectoryOpener directories(target_fd.get());
+  // Manifest order keeps siblings together: the last directory stays open.
+  std::optional<util::SafeDir> last;
+  auto directory = [&](const std::string& parent) {
+    if (parent.empty()) return target.fd();
+    if (!last || last->path() != target_dir / parent) last = target.dir(parent);
+    return last->fd();
+  };
   CopyMethod method;
 
   // Symlinks come last: while directories and files are created the target
   // holds no symlink at all, so nothing can redirect a later entry.
   for (const Entry& entry : manifest.entries) {
-    auto [parent, name] = split_parent(entry.path);
+    auto [parent, name] = util::split_parent(entry.path);
     if (entry.type == EntryType::directory) {
-      if (::mkdirat(directories.open(parent), name.c_str(), 0755) != 0) {
+      if (::mkdirat(directory(parent), name.c_str(), 0755) != 0) {
         util::throw_errno(
             fmt::format("cannot create {}", display_path((target_dir / entry.path).string())));
       }
@@ -1338,12 +1213,12 @@ void materialize(const fs::path& store_dir, const std::string& snapshot_id,
           "to take a new snapshot",
           snapshot_id, display_path(entry.path)));
     }
-    copy_object(object_fd.get(), directories.open(parent), name, entry, target_dir, method);
+    copy_object(object_fd.get(), directory(parent), name, entry, target_dir, method);
   }
   for (const Entry& entry : manifest.entries) {
     if (entry.type != EntryType::symlink) continue;
-    auto [parent, name] = split_parent(entry.path);
-    if (::symlinkat(entry.link_target.c_str(), directories.open(parent), name.c_str()) != 0) {
+    auto [parent, name] = util::split_parent(entry.path);
+    if (::symlinkat(entry.link_target.c_str(), directory(parent), name.c_str()) != 0) {
       util::throw_errno(fmt::format("cannot create symlink {}",
                                     display_path((target_dir / entry.path).string())));
     }
