@@ -38,6 +38,16 @@ ArtifactPath resolve_artifact_path(const fs::path& root, std::string_view text,
   }
   std::string first = relative.empty() ? "" : relative.begin()->string();
   if (first != "outputs" && first != "logs") {
+    // ".." is resolved by the text, never through a link: a path that was
+    // written inside outputs/ or logs/ and climbs out is told so.
+    std::string written = fs::path(text).begin()->string();
+    if (written == "outputs" || written == "logs") {
+      throw util::InputError(fmt::format(
+          "{} {}: its '..' leads to {}, outside outputs/ and logs/ ('..' goes up in the path as "
+          "written, never through a link)",
+          option, text,
+          relative.empty() || relative == "." ? "the top of the run" : relative.string()));
+    }
     throw util::InputError(fmt::format(
         "{} {}: start with outputs/ or logs/ (a run's artifacts are its outputs and logs)", option,
         text));

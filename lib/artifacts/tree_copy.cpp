@@ -12,7 +12,7 @@
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/hash.hpp"
-#include "lib/util/random.hpp"
+#include "lib/util/safe_dir.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::artifacts {
@@ -111,100 +111,43 @@ struct Planner {
   }
 };
 
-// Directories below the destination, opened one component at a time with
-// O_NOFOLLOW from the destination's descriptor: no symbolic link in the
+// Directories below the destination, reached one component at a time
+// without following a link (util::SafeDir): no symbolic link in the
 // destination is ever followed. The last directory stays open, since the
 // plan lists a directory's files together.
 class DestinationDirs {
  public:
-  explicit DestinationDirs(const fs::path& root) : m_root(root) {
+  explicit DestinationDirs(const fs::path& root) : m_root(open_root(root)) {}
+
+  const util::SafeDir& open(const std::string& relative_dir) {
+    if (relative_dir.empty()) return m_root;
+    if (!m_last || m_last_relative != relative_dir) {
+      try {
+        m_last = m_root.make_dirs(relative_dir);
+      } catch (const util::PathInTheWay& in_the_way) {
+        throw util::InputError(fmt::format(
+            "cannot write into {}: it is a file or a symbolic link, not a directory; move it "
+            "away or choose another destination",
+            in_the_way.where().string()));
+      }
+      m_last_relative = relative_dir;
+    }
+    return *m_last;
+  }
+
+ private:
+  // The destination itself is the user's own path, followed as given.
+  static util::SafeDir open_root(const fs::path& root) {
     std::error_code error;
     fs::create_directories(root, error);
-    m_root_fd = util::UniqueFd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!m_root_fd) util::throw_errno(fmt::format("cannot open the destination {}", root.string()));
+    util::UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) util::throw_errno(fmt::format("cannot open the destination {}", root.string()));
+    return util::SafeDir::adopt(std::move(fd), root, ExitCode::invalid_input);
   }
 
-  int open(const std::string& relative_dir) {
-    if (relative_dir.empty()) return m_root_fd.get();
-    if (m_cached && relative_dir == m_cached_path) return m_cached.get();
-    util::UniqueFd current;
-    int parent = m_root_fd.get();
-    std::string walked;
-    for (const auto& part : util::split(relative_dir, '/')) {
-      walked = join_relative(walked, part);
-      util::UniqueFd next(
-          ::openat(parent, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!next && errno == ENOENT) {
-        if (::mkdirat(parent, part.c_str(), 0755) != 0 && errno != EEXIST) {
-          util::throw_errno(fmt::format("cannot create {}", (m_root / walked).string()));
-        }
-        next = util::UniqueFd(
-            ::openat(parent, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      }
-      if (!next) {
-        if (errno == ENOTDIR || errno == ELOOP) {
-          throw util::InputError(fmt::format(
-              "cannot write into {}: it is a file or a symbolic link, not a directory; move it "
-              "away or choose another destination",
-              (m_root / walked).string()));
-        }
-        util::throw_errno(fmt::format("cannot open {}", (m_root / walked).string()));
-      }
-      current = std::move(next);
-      parent = current.get();
-    }
-    m_cached = std::move(current);
-    m_cached_path = relative_dir;
-    return m_cached.get();
-  }
-
-  const fs::path& root() const { return m_root; }
-
- private:
-  fs::path m_root;
-  util::UniqueFd m_root_fd;
-  util::UniqueFd m_cached;
-  std::string m_cached_path;
-};
-
-// One file being written: created fresh (O_EXCL), or, when the name is taken,
-// a temp file renamed over it at the end. Removed unless committed.
-class OutputFile {
- public:
-  OutputFile(int dir_fd, std::string name, unsigned mode, const fs::path& shown)
-      : m_dir_fd(dir_fd), m_name(std::move(name)), m_shown(shown) {
-    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    m_fd = util::UniqueFd(::openat(dir_fd, m_name.c_str(), flags, mode));
-    if (!m_fd && errno == EEXIST) {
-      m_temp = fmt::format(".{}.amlrun-{}", m_name.substr(0, 200), util::random_hex(4));
-      m_fd = util::UniqueFd(::openat(dir_fd, m_temp.c_str(), flags, mode));
-    }
-    if (!m_fd) util::throw_errno(fmt::format("cannot create {}", shown.string()));
-  }
-  ~OutputFile() {
-    if (!m_committed) ::unlinkat(m_dir_fd, m_temp.empty() ? m_name.c_str() : m_temp.c_str(), 0);
-  }
-  int fd() const { return m_fd.get(); }
-  void commit() {
-    if (::close(m_fd.release()) != 0)
-      util::throw_errno(fmt::format("cannot write {}", m_shown.string()));
-    if (!m_temp.empty() && ::renameat(m_dir_fd, m_temp.c_str(), m_dir_fd, m_name.c_str()) != 0) {
-      if (errno == EISDIR) {
-        throw util::InputError(fmt::format(
-            "cannot write {}: a directory of that name is in the way", m_shown.string()));
-      }
-      util::throw_errno(fmt::format("cannot replace {}", m_shown.string()));
-    }
-    m_committed = true;
-  }
-
- private:
-  int m_dir_fd;
-  std::string m_name;
-  std::string m_temp;
-  fs::path m_shown;
-  util::UniqueFd m_fd;
-  bool m_committed = false;
+  util::SafeDir m_root;
+  std::optional<util::SafeDir> m_last;
+  std::string m_last_relative;
 };
 
 util::UniqueFd open_source(const PlannedFile& file) {
@@ -284,7 +227,14 @@ std::vector<CopiedFile> copy_tree(const CopyPlan& plan, const fs::path& destinat
     std::string name = slash == std::string::npos ? file.relative : file.relative.substr(slash + 1);
     fs::path shown = destination / file.relative;
     util::UniqueFd source = open_source(file);
-    OutputFile output(dirs.open(parent), name, file.mode, shown);
+    const util::SafeDir& directory = dirs.open(parent);
+    if (S_ISDIR(directory.type_of(name))) {
+      throw util::InputError(
+          fmt::format("cannot write {}: a directory of that name is in the way", shown.string()));
+    }
+    // Written beside its name and renamed over it: a link planted at the
+    // name is replaced, never written through.
+    util::AtomicFile output(directory.fd(), name, shown, file.mode);
     std::optional<util::Sha256> hash;
     if (options.hash) hash.emplace();
     std::uint64_t size = 0;
@@ -326,7 +276,7 @@ std::vector<CopiedFile> copy_tree(const CopyPlan& plan, const fs::path& destinat
     if (options.durable && ::fsync(output.fd()) != 0) {
       util::throw_errno(fmt::format("cannot write {}", shown.string()));
     }
-    output.commit();
+    output.commit(/*durable=*/false);  // synced above when durable; directories at the end
     ++progress.files_done;
     if (options.progress) options.progress(progress);
     copied.push_back(std::move(done));
@@ -334,7 +284,7 @@ std::vector<CopiedFile> copy_tree(const CopyPlan& plan, const fs::path& destinat
   if (options.durable) {
     // The new names must survive a crash as well as the bytes.
     for (const auto& directory : plan.directories) {
-      if (::fsync(dirs.open(directory)) != 0) {
+      if (::fsync(dirs.open(directory).fd()) != 0) {
         util::throw_errno(fmt::format("cannot sync {}", (destination / directory).string()));
       }
     }

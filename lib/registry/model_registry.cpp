@@ -184,6 +184,20 @@ void check_stored_file(const fs::path& root, const std::string& relative, const 
   }
 }
 
+// A registered file as its manifest describes it: there, a regular file
+// (never a link), of the registered size. Its stat, for the copy's mode.
+struct stat check_file(const fs::path& root, const ModelFile& file, const std::string& label) {
+  struct stat st {};
+  check_stored_file(root, file.path, label, st);
+  if (static_cast<std::uint64_t>(st.st_size) != file.size) {
+    throw util::InfraError(
+        fmt::format("{}: {} is damaged: it has {} bytes, the manifest says {}; the registry copy "
+                    "was changed after registration: register the model again",
+                    label, file.path, st.st_size, file.size));
+  }
+  return st;
+}
+
 // A manifest lists file names as JSON text, which must be UTF-8.
 void check_file_name(const std::string& relative, const std::string& source_text) {
   if (util::first_invalid_utf8(relative) == std::string_view::npos) return;
@@ -475,14 +489,7 @@ std::vector<artifacts::CopiedFile> ModelRegistry::download(
   std::map<std::string, const ModelFile*> expected;
   for (const auto& file : files) {
     fs::path source = util::safe_join(root, file.path, label);
-    struct stat st {};
-    check_stored_file(root, file.path, label, st);
-    if (static_cast<std::uint64_t>(st.st_size) != file.size) {
-      throw util::InfraError(fmt::format(
-          "{}: {} is damaged: it has {} bytes, the manifest says {}; the registry copy was "
-          "changed after registration: register the model again",
-          label, file.path, st.st_size, file.size));
-    }
+    struct stat st = check_file(root, file, label);
     plan.files.push_back({source, file.path, file.size, static_cast<unsigned>(st.st_mode & 0777)});
     plan.total_bytes += file.size;
     expected[file.path] = &file;
@@ -500,6 +507,12 @@ std::vector<artifacts::CopiedFile> ModelRegistry::download(
     }
   };
   return artifacts::copy_tree(plan, destination, copy);
+}
+
+void ModelRegistry::check_files(const ModelVersion& version) const {
+  fs::path root = version_dir(version.name, version.version) / k_files;
+  std::string label = fmt::format("model {}:{}", version.name, version.version);
+  for (const auto& file : manifest(version)) check_file(root, file, label);
 }
 
 void ModelRegistry::remove(const std::string& name, const std::string& version) {

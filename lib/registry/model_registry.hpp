@@ -87,6 +87,10 @@ class ModelRegistry {
   // The files of a version, from its manifest after checking the manifest
   // against the index (InfraError if it was changed).
   std::vector<ModelFile> manifest(const ModelVersion& version) const;
+  // Checks every registered file without reading it: present, a regular
+  // file (a link put in its place is named as one, never followed), of the
+  // registered size. Throws InfraError naming the first that is not.
+  void check_files(const ModelVersion& version) const;
 
   // Copies the files into `destination`, checking every size and sha256
   // against the manifest; a mismatch is an InfraError naming the file.

@@ -50,7 +50,7 @@ void check_models(ModelRegistry& registry, const store::RunStore& store, bool re
         continue;
       }
       try {
-        registry.manifest(version);
+        registry.check_files(version);  // the manifest, then each file's place, type and size
       } catch (const util::Error& e) {
         add({e.what(),
              fmt::format("delete it (amlrun model delete {}:{}) and register it again",

@@ -84,6 +84,12 @@ bool is_sha256_hex(std::string_view text) {
   return true;
 }
 
+// The mode as the manifest spells it: only the facts a snapshot keeps.
+std::string_view file_mode_field(const Entry& entry) {
+  if (entry.owner_only) return entry.executable ? "700" : "600";
+  return entry.executable ? "755" : "644";
+}
+
 std::vector<std::string_view> split_tabs(std::string_view line) {
   std::vector<std::string_view> fields;
   std::size_t start = 0;
@@ -138,7 +144,9 @@ std::string serialize_manifest(const std::vector<Entry>& entries) {
         append_escaped(out, entry.path);
         break;
       case EntryType::file:
-        out += entry.executable ? "f\t755\t" : "f\t644\t";
+        out += "f\t";
+        out += file_mode_field(entry);
+        out += '\t';
         out += std::to_string(entry.size);
         out += '\t';
         out += entry.sha256;
@@ -191,8 +199,11 @@ std::vector<Entry> parse_manifest(std::string_view text, std::string_view origin
       raw_path = fields[1];
     } else if (fields[0] == "f" && fields.size() == 5) {
       entry.type = EntryType::file;
-      if (fields[1] != "644" && fields[1] != "755") throw fail(line_number, "bad file mode");
-      entry.executable = fields[1] == "755";
+      if (fields[1] != "644" && fields[1] != "755" && fields[1] != "600" && fields[1] != "700") {
+        throw fail(line_number, "bad file mode");
+      }
+      entry.executable = fields[1] == "755" || fields[1] == "700";
+      entry.owner_only = fields[1] == "600" || fields[1] == "700";
       auto [ptr, ec] =
           std::from_chars(fields[2].data(), fields[2].data() + fields[2].size(), entry.size);
       if (ec != std::errc() || ptr != fields[2].data() + fields[2].size() || fields[2].empty()) {

@@ -1,7 +1,8 @@
 #pragma once
 // The manifest: the canonical list of what a snapshot holds. Its sha256 is the
 // snapshot id, so it contains only what defines the tree (paths, types, the
-// executable bit, sizes, content hashes, link targets) and never times,
+// executable bit, whether only the owner may read a file, sizes, content
+// hashes, link targets) and never times,
 // owners or inode numbers: the same tree always gets the same id.
 #include <cstdint>
 #include <string>
@@ -16,6 +17,9 @@ struct Entry {
   std::string path;  // relative, '/'-separated; any bytes but '/' and NUL in a name
   EntryType type = EntryType::file;
   bool executable = false;  // files only: the owner's x bit, as git keeps it
+  // Files only: group and others could not both read the source file, so the
+  // store and every run keep it readable by its owner alone.
+  bool owner_only = false;
   std::uint64_t size = 0;   // files: bytes; symlinks: length of the target
   std::string sha256;       // files only: lower-case hex of the content
   std::string link_target;  // symlinks only: the target text, never resolved
@@ -31,7 +35,7 @@ struct Manifest {
 // The canonical text, one entry per line, fields separated by tabs:
 //   amlrun-snapshot 1
 //   d<TAB>path
-//   f<TAB>644|755<TAB>size<TAB>sha256<TAB>path
+//   f<TAB>644|755|600|700<TAB>size<TAB>sha256<TAB>path   (600, 700: owner_only)
 //   l<TAB>path<TAB>target
 // Paths and targets escape '\\', tab, newline and other control bytes as
 // \\, \t, \n and \xNN, so any name round-trips and a line is one entry.

@@ -4,9 +4,13 @@
 // is neither re-read nor stored twice.
 //
 // Store layout (<workspace>/snapshots, Options::store_dir):
-//   objects/ab/<sha256>     file contents, read-only (0444), mtime pinned to
-//   objects/ab/<sha256>.x   1970-01-01 00:00:01; ".x": the executable (0555) twin
-//                           (each fan-out directory is made when first needed)
+//   objects/ab/<sha256>     file contents, read-only, mtime pinned to
+//                           1970-01-01 00:00:01 (each fan-out directory is
+//                           made when first needed); mode 0444, or with
+//   objects/ab/<sha256>.x   0555: the executable twin,
+//   objects/ab/<sha256>.p   0400 / .x.p 0500: the owner-only twins, for
+//                           source files that group and others could not
+//                           both read (their restriction is kept)
 //   manifests/<id>          canonical manifests (manifest.hpp); id = sha256
 //   cache/<sha256 of source dir>.stat   stat cache per source directory
 //   tmp/                    temp files, only where O_TMPFILE cannot be used
@@ -20,16 +24,14 @@
 // empty or short, which the size check below finds and the next take()
 // rewrites. Per-file fsync would multiply the cost of a cold snapshot.
 //
-// In-place writes through hard links: materialize() hard-links objects into
-// a run's directory, so a run that opened a snapshot file for writing in place
-// (as root, or after chmod) would change the stored object. Objects are
-// therefore read-only and carry a fixed mtime; any write moves the mtime (and
-// a chmod moves the mode), so before an object is reused (take) or linked
-// again (materialize) its size, mode and mtime are checked. take() replaces a
-// modified object from the source; materialize() refuses to use it. Writes
-// that keep size, mode and mtime (a tool that restores the timestamp to 1 s
-// past the epoch) are not caught; the content hash is not re-checked on every
-// use, which would make warm snapshots read everything.
+// Runs never share an inode with the store: materialize() copies (a reflink
+// where the filesystem has them), so nothing a job writes, however it writes
+// it, reaches what a later run receives. Objects are still read-only and
+// carry a fixed mtime, and their size, mode and mtime are checked before an
+// object is reused (take) or copied (materialize), which catches an edit by
+// hand and a write through a run directory that an older amlrun hard-linked.
+// take() replaces a modified object from the source; materialize() refuses
+// to use it.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -72,7 +74,8 @@ struct Snapshot {
 
 // Takes a snapshot of source_dir into the store and returns its id.
 //
-// Included: regular files (content and the owner's executable bit),
+// Included: regular files (content, the owner's executable bit, and whether
+// only the owner may read them),
 // directories (also empty ones) and symlinks (the target text; never
 // followed, whether it points inside the tree or not). Skipped: any entry
 // named .git, the exclude_paths, what the ignore files exclude (ignored
@@ -96,18 +99,16 @@ struct Snapshot {
 // written.
 Snapshot take(const std::filesystem::path& source_dir, const Options& options);
 
-enum class MaterializeMode { hardlink, copy };
-
 // Recreates snapshot `snapshot_id` in target_dir, which must not exist or be
 // an empty directory (its parent must exist). Directories are created 0755
-// and symlinks with their stored target. Files: `hardlink` links the stored
-// objects (fast; the files are read-only, 0444/0555, and show an mtime of
-// 1970-01-01, as in a Nix store), falling back to a copy for a file the
-// filesystem will not link (another filesystem, too many links); `copy`
-// writes independent, writable files (0644/0755). Nothing is created outside
-// target_dir whatever the manifest holds.
+// and symlinks with their stored target. Files are independent copies the
+// job may rewrite: 0644/0755, or 0600/0700 for owner-only files (less the
+// umask), with the time of the copy as their mtime. They are reflinked where
+// the filesystem can (btrfs, XFS: no data is copied), else copied in the
+// kernel (copy_file_range). Nothing is created outside target_dir whatever
+// the manifest holds.
 void materialize(const std::filesystem::path& store_dir, const std::string& snapshot_id,
-                 const std::filesystem::path& target_dir, MaterializeMode mode);
+                 const std::filesystem::path& target_dir);
 
 // The manifest of a stored snapshot (for `amlrun show` and tests). Throws
 // SnapshotError when the id is malformed or unknown, or the manifest does not

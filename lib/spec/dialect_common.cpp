@@ -1,7 +1,11 @@
 // What the dialects share: paths, Azure references, common metadata keys,
 // compute, resources, distribution and limits.
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 
 #include "lib/spec/dialects.hpp"
 #include "lib/util/names.hpp"
@@ -99,21 +103,37 @@ std::optional<fs::path> resolve_local_path(const Node& node, const std::string& 
   if (path.has_filename() == false && path.string().size() > 1) {
     path = path.parent_path();  // "src/" → "src"
   }
-  std::error_code error;
-  auto status = fs::status(path, error);
-  if (!fs::exists(status)) {
-    context.diagnostics.error(node.mark, key_path,
-                              fmt::format("the {} {} does not exist (looked for {})", what,
-                                          util::printable(node.value), path.string()));
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    // Only a missing path is "does not exist": a link loop or a directory
+    // that may not be searched needs another fix.
+    int error = errno;
+    std::string shown = util::printable(node.value);
+    std::string message;
+    if (error == ENOENT || error == ENOTDIR) {
+      message = fmt::format("the {} {} does not exist (looked for {})", what, shown, path.string());
+    } else if (error == ELOOP) {
+      message = fmt::format(
+          "the {} {} is a symbolic link loop ({}): following its links never reaches a file or "
+          "directory; point the link at the real {}",
+          what, shown, path.string(),
+          kind == PathKind::directory ? "directory"
+          : kind == PathKind::file    ? "file"
+                                      : "file or directory");
+    } else {
+      message = fmt::format("the {} {} cannot be reached ({}): {}", what, shown, path.string(),
+                            std::strerror(error));
+    }
+    context.diagnostics.error(node.mark, key_path, message);
     return std::nullopt;
   }
-  if (kind == PathKind::directory && !fs::is_directory(status)) {
+  if (kind == PathKind::directory && !S_ISDIR(st.st_mode)) {
     context.diagnostics.error(node.mark, key_path,
                               fmt::format("the {} {} is not a directory ({})", what,
                                           util::printable(node.value), path.string()));
     return std::nullopt;
   }
-  if (kind == PathKind::file && !fs::is_regular_file(status)) {
+  if (kind == PathKind::file && !S_ISREG(st.st_mode)) {
     context.diagnostics.error(node.mark, key_path,
                               fmt::format("the {} {} is not a regular file ({})", what,
                                           util::printable(node.value), path.string()));

@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <utility>
 
 #include "lib/util/error.hpp"
 #include "lib/util/random.hpp"
@@ -185,40 +188,158 @@ void fsync_directory(const fs::path& directory) {
   }
 }
 
-AtomicFile::AtomicFile(fs::path path, unsigned mode) : m_path(std::move(path)) {
-  // The temp name is unique per writer, so concurrent writers never share one.
-  m_temp = m_path;
-  m_temp += fmt::format(".tmp.{}.{}", ::getpid(), random_hex(4));
-  m_fd = UniqueFd(::open(m_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+namespace {
+
+std::string unique_suffix() {
+  return fmt::format("{}.{}", ::getpid(), random_hex(4));
+}
+
+// linkat of an O_TMPFILE descriptor to dir_fd/name, through /proc (linkat's
+// AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH); errno is linkat's.
+int link_unnamed(int fd, int dir_fd, const std::string& name) {
+  char proc_path[32];
+  (void)std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+  return ::linkat(AT_FDCWD, proc_path, dir_fd, name.c_str(), AT_SYMLINK_FOLLOW);
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(fs::path path, unsigned mode)
+    : AtomicFile(AT_FDCWD, path.string(), path, mode) {}
+
+AtomicFile::AtomicFile(int dir_fd, std::string name, fs::path shown, unsigned mode)
+    : m_dir_fd(dir_fd), m_name(std::move(name)), m_shown(std::move(shown)) {
+  // Unique per writer, so concurrent writers never share a temp file. Beside
+  // a bare name it is hidden; a path keeps its directory.
+  fs::path target(m_name);
+  std::string base = target.filename().string().substr(0, 200);
+  m_temp_name = (target.parent_path() / fmt::format(".{}.tmp.{}", base, unique_suffix())).string();
+  m_temp_dir_fd = dir_fd;
+  m_temp_shown = m_shown.parent_path() / fs::path(m_temp_name).filename();
+  m_fd = UniqueFd(::openat(dir_fd, m_temp_name.c_str(),
+                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!m_fd) {
-    throw_errno(fmt::format("cannot create {}", m_temp.string()));
+    m_temp_name.clear();  // nothing to remove
+    throw_errno(fmt::format("cannot create {}", m_temp_shown.string()));
   }
 }
 
+std::optional<AtomicFile> AtomicFile::try_unnamed(int dir_fd, const fs::path& shown_dir,
+                                                  unsigned mode) {
+  AtomicFile file;
+  file.m_fd = UniqueFd(::openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
+  file.m_temp_dir_fd = dir_fd;
+  file.m_temp_shown = fmt::format("an unnamed temp file in {}", shown_dir.string());
+  if (!file.m_fd) {
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) return std::nullopt;
+    throw_errno(fmt::format("cannot create a temp file in {}", shown_dir.string()));
+  }
+  return file;
+}
+
+bool AtomicFile::can_name_unnamed() {
+  return ::access("/proc/self/fd", X_OK) == 0;
+}
+
+AtomicFile AtomicFile::named_in(int dir_fd, const fs::path& shown_dir, unsigned mode) {
+  AtomicFile file;
+  file.m_temp_dir_fd = dir_fd;
+  // Many per process (a store writes one per file): a counter keeps them
+  // apart, the pid and random part apart from other processes.
+  static std::atomic<std::uint64_t> counter{0};
+  file.m_temp_name = fmt::format("{}-{}-{}", ::getpid(), random_hex(4), counter.fetch_add(1));
+  file.m_temp_shown = shown_dir / file.m_temp_name;
+  file.m_fd = UniqueFd(::openat(dir_fd, file.m_temp_name.c_str(),
+                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (!file.m_fd) {
+    file.m_temp_name.clear();
+    throw_errno(fmt::format("cannot create {}", file.m_temp_shown.string()));
+  }
+  return file;
+}
+
+AtomicFile::AtomicFile(AtomicFile&& other) noexcept
+    : m_temp_dir_fd(other.m_temp_dir_fd),
+      m_temp_name(std::exchange(other.m_temp_name, {})),
+      m_temp_shown(std::move(other.m_temp_shown)),
+      m_dir_fd(other.m_dir_fd),
+      m_name(std::move(other.m_name)),
+      m_shown(std::move(other.m_shown)),
+      m_fd(std::move(other.m_fd)),
+      m_committed(std::exchange(other.m_committed, true)) {}
+
 AtomicFile::~AtomicFile() {
-  if (!m_committed) {
-    ::unlink(m_temp.c_str());
+  if (!m_committed && !m_temp_name.empty()) {
+    ::unlinkat(m_temp_dir_fd, m_temp_name.c_str(), 0);
   }
 }
 
 void AtomicFile::write(std::string_view data) {
-  write_all(m_fd.get(), data, fmt::format("cannot write {}", m_temp.string()));
+  write_all(m_fd.get(), data, fmt::format("cannot write {}", m_temp_shown.string()));
 }
 
 void AtomicFile::commit(bool durable) {
   if (durable && ::fsync(m_fd.get()) != 0) {
-    throw_errno(fmt::format("cannot fsync {}", m_temp.string()));
+    throw_errno(fmt::format("cannot fsync {}", m_temp_shown.string()));
   }
   if (::close(m_fd.release()) != 0) {
-    throw_errno(fmt::format("cannot close {}", m_temp.string()));
+    throw_errno(fmt::format("cannot close {}", m_temp_shown.string()));
   }
-  if (::rename(m_temp.c_str(), m_path.c_str()) != 0) {
-    throw_errno(fmt::format("cannot rename {} to {}", m_temp.string(), m_path.string()));
+  if (::renameat(m_temp_dir_fd, m_temp_name.c_str(), m_dir_fd, m_name.c_str()) != 0) {
+    throw_errno(fmt::format("cannot rename {} to {}", m_temp_shown.string(), m_shown.string()));
   }
   m_committed = true;
-  if (durable) {
-    fsync_directory(m_path.has_parent_path() ? m_path.parent_path() : fs::path("."));
+  if (!durable) return;
+  if (m_dir_fd == AT_FDCWD) {
+    fs::path path(m_name);
+    fsync_directory(path.has_parent_path() ? path.parent_path() : fs::path("."));
+  } else if (::fsync(m_dir_fd) != 0) {
+    throw_errno(fmt::format("cannot fsync directory {}", m_shown.parent_path().string()));
   }
+}
+
+bool AtomicFile::commit_as(int dir_fd, const std::string& name, const fs::path& shown,
+                           bool replace) {
+  if (m_temp_name.empty()) {
+    if (link_unnamed(m_fd.get(), dir_fd, name) == 0) {
+      m_committed = true;
+      return true;
+    }
+    if (errno != EEXIST || !replace) {
+      if (errno == EEXIST || errno == ENOENT) return false;
+      throw_errno(fmt::format("cannot store {}", shown.string()));
+    }
+    // A rename replaces, and needs a name to rename from: one beside the
+    // target, on the same filesystem.
+    std::string temp = fmt::format("{}.tmp.{}", name, unique_suffix());
+    if (link_unnamed(m_fd.get(), dir_fd, temp) != 0) {
+      throw_errno(fmt::format("cannot create a temp file beside {}", shown.string()));
+    }
+    if (::renameat(dir_fd, temp.c_str(), dir_fd, name.c_str()) != 0) {
+      int error = errno;
+      ::unlinkat(dir_fd, temp.c_str(), 0);
+      errno = error;
+      throw_errno(fmt::format("cannot store {}", shown.string()));
+    }
+    m_committed = true;
+    return true;
+  }
+  int result = replace ? ::renameat(m_temp_dir_fd, m_temp_name.c_str(), dir_fd, name.c_str())
+                       : ::renameat2(m_temp_dir_fd, m_temp_name.c_str(), dir_fd, name.c_str(),
+                                     RENAME_NOREPLACE);
+  if (result != 0 && !replace && errno == EINVAL) {
+    // A filesystem without RENAME_NOREPLACE: a hard link never replaces.
+    result = ::linkat(m_temp_dir_fd, m_temp_name.c_str(), dir_fd, name.c_str(), 0);
+    if (result == 0) ::unlinkat(m_temp_dir_fd, m_temp_name.c_str(), 0);
+  }
+  if (result == 0) {
+    m_temp_name.clear();
+    m_committed = true;
+    return true;
+  }
+  if (!replace && (errno == EEXIST || errno == ENOENT)) return false;
+  if (replace && errno == ENOENT) return false;
+  throw_errno(fmt::format("cannot store {}", shown.string()));
 }
 
 void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {

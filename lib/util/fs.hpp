@@ -3,6 +3,7 @@
 // files defensively, and writing files atomically.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,23 +62,65 @@ void write_file_replace(const fs::path& path, std::string_view data, unsigned mo
 
 void fsync_directory(const fs::path& directory);
 
-// A temp file that becomes `path` on commit(); removed if never committed.
+// The one temp-file-then-rename writer: a temp file that becomes its target
+// on commit, removed if never committed, so nobody sees a half-written file
+// under the target's name and a crash leaves the old file or the new one.
+// The temp file is named beside its target (".<name>.tmp.<pid>.<random>"),
+// or, for a store that names files by their content once written, created
+// where the caller says: unnamed (O_TMPFILE: it vanishes with its descriptor
+// after a crash) where the filesystem allows it, else named in a directory
+// the caller sweeps. Temp files and targets are reached relative to open
+// directories without following a link in their last component.
 class AtomicFile {
  public:
+  // Target `path` (its directory reached by path, as given).
   explicit AtomicFile(fs::path path, unsigned mode = 0644);
+  // Target `name` in the directory open as dir_fd, which must stay open
+  // until commit (a util::SafeDir's); `shown` names the target in messages.
+  AtomicFile(int dir_fd, std::string name, fs::path shown, unsigned mode = 0644);
+
+  // For a target named after writing (commit_as): an unnamed temp file in
+  // dir_fd, or nullopt when the filesystem has none. Other failures throw.
+  // Only where can_name_unnamed(): the name is given through /proc.
+  static std::optional<AtomicFile> try_unnamed(int dir_fd, const fs::path& shown_dir,
+                                               unsigned mode = 0644);
+  // True when this process sees /proc/self/fd (not in a chroot or a
+  // container without /proc). Asked once per batch of files, not cached.
+  static bool can_name_unnamed();
+  // Same, named "<pid>-<random>" in dir_fd (a temp directory on the target's
+  // filesystem).
+  static AtomicFile named_in(int dir_fd, const fs::path& shown_dir, unsigned mode = 0644);
+
+  AtomicFile(AtomicFile&& other) noexcept;
+  AtomicFile& operator=(AtomicFile&&) = delete;
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
   ~AtomicFile();
+
   void write(std::string_view data);
   int fd() const { return m_fd.get(); }
-  const fs::path& temp_path() const { return m_temp; }
+  // The temp file's path for messages ("an unnamed temp file in DIR").
+  const fs::path& temp_path() const { return m_temp_shown; }
+  bool unnamed() const { return m_temp_name.empty(); }
+
   // fsync, rename over the target, fsync the directory (durable = true);
   // with durable = false only the rename (caches).
   void commit(bool durable = true);
+  // Gives the file the name `name` (may hold slashes) below dir_fd. With
+  // replace, renames over whatever is there; without, returns false and
+  // leaves the file uncommitted when the name exists (errno EEXIST) or a
+  // directory on the way is missing (errno ENOENT). Other failures throw.
+  bool commit_as(int dir_fd, const std::string& name, const fs::path& shown, bool replace);
 
  private:
-  fs::path m_path;
-  fs::path m_temp;
+  AtomicFile() = default;
+
+  int m_temp_dir_fd = -1;   // where the temp name lives (AT_FDCWD for a path)
+  std::string m_temp_name;  // empty while unnamed
+  fs::path m_temp_shown;
+  int m_dir_fd = -1;  // the target known at construction
+  std::string m_name;
+  fs::path m_shown;
   UniqueFd m_fd;
   bool m_committed = false;
 };

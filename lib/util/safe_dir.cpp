@@ -10,8 +10,6 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "lib/util/random.hpp"
-
 namespace amlrun::util {
 
 namespace {
@@ -56,6 +54,10 @@ SafeDir SafeDir::open(const fs::path& path, ExitCode code) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) throw_errno(fmt::format("cannot open directory {}", path.string()));
   return SafeDir(std::move(fd), path, code);
+}
+
+SafeDir SafeDir::adopt(UniqueFd fd, fs::path path, ExitCode code) {
+  return SafeDir(std::move(fd), std::move(path), code);
 }
 
 SafeDir SafeDir::create(const fs::path& path, ExitCode code, mode_t mode) {
@@ -147,23 +149,9 @@ void SafeDir::write_file(std::string_view relative, std::string_view data, mode_
                          bool durable) const {
   auto [parent, name] = split_parent(relative);
   SafeDir dir = this->dir(parent);
-  std::string temp = fmt::format(".{}.tmp.{}.{}", name, ::getpid(), random_hex(4));
-  UniqueFd fd(
-      ::openat(dir.fd(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-  if (!fd) throw_errno(fmt::format("cannot create {}", (dir.path() / temp).string()));
-  try {
-    write_all(fd.get(), data, fmt::format("cannot write {}", (dir.path() / name).string()));
-    if (durable && ::fsync(fd.get()) != 0) {
-      throw_errno(fmt::format("cannot fsync {}", (dir.path() / name).string()));
-    }
-    if (::renameat(dir.fd(), temp.c_str(), dir.fd(), name.c_str()) != 0) {
-      throw_errno(fmt::format("cannot write {}", (dir.path() / name).string()));
-    }
-  } catch (...) {
-    ::unlinkat(dir.fd(), temp.c_str(), 0);
-    throw;
-  }
-  if (durable) ::fsync(dir.fd());
+  AtomicFile file(dir.fd(), name, dir.path() / name, mode);
+  file.write(data);
+  file.commit(durable);
 }
 
 std::vector<SafeDir::Entry> SafeDir::list() const {

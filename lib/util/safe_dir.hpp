@@ -47,6 +47,10 @@ class SafeDir {
   static SafeDir create(const fs::path& path, ExitCode code = ExitCode::infrastructure,
                         mode_t mode = 0755);
 
+  // Takes a directory the caller opened itself (with checks of its own);
+  // `path` names it in messages.
+  static SafeDir adopt(UniqueFd fd, fs::path path, ExitCode code = ExitCode::infrastructure);
+
   SafeDir(SafeDir&&) noexcept = default;
   SafeDir& operator=(SafeDir&&) noexcept = default;
 

@@ -21,7 +21,6 @@ const char* k_default_config =
 snapshot:
   max_bytes: 1073741824   # a source directory larger than this is refused
   max_files: 50000
-  materialize: hardlink   # hardlink | copy (how a snapshot becomes a run's working directory)
 
 local:
   kill_grace_seconds: 10  # on timeout or cancel: SIGTERM, then SIGKILL after this long
@@ -145,7 +144,9 @@ Config load_config(const fs::path& config_path) {
     spec::MapReader snapshot(top.node("snapshot"), "snapshot", diagnostics);
     if (auto v = snapshot.integer("max_bytes", 1, 1ll << 50)) config.snapshot_max_bytes = *v;
     if (auto v = snapshot.integer("max_files", 1, 100000000)) config.snapshot_max_files = *v;
-    if (auto v = snapshot.choice("materialize", {"hardlink", "copy"})) config.materialize = *v;
+    // Every run gets copies now (hard links let a run change what later runs
+    // receive); the key is still read so that configs written before load.
+    (void)snapshot.choice("materialize", {"hardlink", "copy"});
     snapshot.finish();
     spec::MapReader local(top.node("local"), "local", diagnostics);
     if (auto v = local.integer("kill_grace_seconds", 0, 3600))

@@ -39,8 +39,7 @@ struct EnvironmentSettings {
 struct Config {
   std::uint64_t snapshot_max_bytes = 1ull << 30;
   std::uint64_t snapshot_max_files = 50000;
-  std::string materialize = "hardlink";  // hardlink | copy
-  int kill_grace_seconds = 10;           // SIGTERM → SIGKILL on timeout and cancel
+  int kill_grace_seconds = 10;  // SIGTERM → SIGKILL on timeout and cancel
   EnvironmentSettings environments;
   std::vector<ComputeTargetConfig> compute;
   const ComputeTargetConfig* find_target(const std::string& name) const;

@@ -1,6 +1,6 @@
 // Calls lib/snapshot from the command line for tests/bench/bench_snapshot.sh:
 //   snapshot_driver take SOURCE STORE [THREADS]
-//   snapshot_driver materialize STORE ID TARGET [hardlink|copy]
+//   snapshot_driver materialize STORE ID TARGET
 // `take` prints "id files bytes hashed_files hashed_bytes seconds".
 #include <chrono>
 #include <cstdio>
@@ -30,16 +30,13 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(result.hashed_bytes), seconds);
       return 0;
     }
-    if (command == "materialize" && (argc == 5 || argc == 6)) {
-      bool copy = argc == 6 && std::string(argv[5]) == "copy";
-      snapshot::materialize(
-          argv[2], argv[3], argv[4],
-          copy ? snapshot::MaterializeMode::copy : snapshot::MaterializeMode::hardlink);
+    if (command == "materialize" && argc == 5) {
+      snapshot::materialize(argv[2], argv[3], argv[4]);
       return 0;
     }
     std::fprintf(stderr,
                  "usage: snapshot_driver take SOURCE STORE [THREADS]\n"
-                 "       snapshot_driver materialize STORE ID TARGET [hardlink|copy]\n");
+                 "       snapshot_driver materialize STORE ID TARGET\n");
     return 2;
   } catch (const util::Error& error) {
     std::fprintf(stderr, "snapshot_driver: error: %s\n", error.what());

@@ -104,7 +104,11 @@ class DownloadTest(ProjectTest):
                 ("/etc", "--prefix: '/etc' is an absolute path; give a path relative to %s"
                  % os.path.join(self.project.workspace, "runs", self.run_id, "artifacts")),
                 ("model", "--prefix model: start with outputs/ or logs/ (a run's artifacts are its "
-                          "outputs and logs)")]:
+                          "outputs and logs)"),
+                ("outputs/outside_link/../..", "--prefix outputs/outside_link/../..: its '..' leads "
+                                               "to the top of the run, outside outputs/ and logs/ "
+                                               "('..' goes up in the path as written, never "
+                                               "through a link)")]:
             result = self.download("--prefix", prefix)
             self.assertEqual(result.returncode, 2, prefix)
             self.assertEqual(result.stderr, "amlrun: error: %s\n" % message)

@@ -54,7 +54,7 @@ class HelloTest(ProjectTest):
         self.assertEqual(record["exit_code"], 0)
         self.assertEqual([h["state"] for h in record["history"]],
                          ["Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed"])
-        # The working directory (hard links of the snapshot) is gone; artifacts stay.
+        # The working directory (copies of the snapshot) is gone; artifacts stay.
         self.assertFalse(os.path.exists(os.path.join(self.project.workspace, "runs", run_id, "wd")))
 
     def test_output_json_for_ci(self):

@@ -218,14 +218,11 @@ class Supervisor {
 
   void prepare_files() {
     if (!m_record.snapshot_id.empty()) {
-      auto mode = m_workspace.config().materialize == "copy" ? snapshot::MaterializeMode::copy
-                                                             : snapshot::MaterializeMode::hardlink;
       auto start = util::monotonic_ms();
       snapshot::materialize(m_workspace.snapshots_dir(), m_record.snapshot_id,
-                            m_layout.working_dir(), mode);
-      m_owner.log(fmt::format("snapshot {} materialized ({}) in {} ms",
-                              m_record.snapshot_id.substr(0, 12), m_workspace.config().materialize,
-                              util::monotonic_ms() - start));
+                            m_layout.working_dir());
+      m_owner.log(fmt::format("snapshot {} materialized (copied) in {} ms",
+                              m_record.snapshot_id.substr(0, 12), util::monotonic_ms() - start));
     }
     // The snapshot may hold anything, links included: ./outputs and ./logs
     // are made without following any.

@@ -228,10 +228,7 @@ void SlurmTarget::prepare_run_directory(store::RunStore& store, store::RunRecord
     util::throw_errno("cannot create " + layout.root().string());
   }
   if (!record.snapshot_id.empty()) {
-    auto mode = m_workspace.config().materialize == "copy" ? snapshot::MaterializeMode::copy
-                                                           : snapshot::MaterializeMode::hardlink;
-    snapshot::materialize(m_workspace.snapshots_dir(), record.snapshot_id, layout.working_dir(),
-                          mode);
+    snapshot::materialize(m_workspace.snapshots_dir(), record.snapshot_id, layout.working_dir());
   }
   auto root = util::SafeDir::open(layout.root());
   auto working_dir = root.make_dirs(store::k_working_dir);

@@ -41,6 +41,14 @@ TEST_CASE("one resolver for paths into a run's artifacts") {
   CHECK(message_of([&] { resolve("outputs/dangling"); }) ==
         "--prefix outputs/dangling: outputs/dangling is a symbolic link to " +
             (dir.path / "nowhere").string() + ", which does not exist");
+  // Written inside outputs/, climbing out by its '..' (after a link, where
+  // following the link would have gone elsewhere): told as such.
+  CHECK(message_of([&] { resolve("outputs/out_link/../../run.json"); }) ==
+        "--prefix outputs/out_link/../../run.json: its '..' leads to run.json, outside outputs/ "
+        "and logs/ ('..' goes up in the path as written, never through a link)");
+  CHECK(message_of([&] { resolve("logs/.."); }) ==
+        "--prefix logs/..: its '..' leads to the top of the run, outside outputs/ and logs/ ('..' "
+        "goes up in the path as written, never through a link)");
   CHECK(message_of([&] { resolve("../run.json"); }) ==
         "--prefix: '../run.json' leaves " + root.string() + "; give a path inside it");
 }

@@ -198,6 +198,16 @@ TEST_CASE("a registered file replaced by a link is reported as such and never fo
             ", which was replaced by a symbolic link to " + (f.dir.path / "config").string() +
             " (never followed); the registry copy is damaged: register the model again");
   CHECK_FALSE(fs::exists(f.dir.path / "out" / "config"));
+
+  // doctor looks at every registered file, not only the manifest.
+  store::DoctorReport report;
+  registry::check_models(f.models, f.runs, /*repair=*/false, report);
+  REQUIRE(report.findings.size() == 1);
+  CHECK(report.findings[0].problem ==
+        "model mlp:1: config/c.json lies in " + (files / "config").string() +
+            ", which was replaced by a symbolic link to " + (f.dir.path / "config").string() +
+            " (never followed); the registry copy is damaged: register the model again");
+  CHECK(report.findings[0].action == "delete it (amlrun model delete mlp:1) and register it again");
 }
 
 TEST_CASE("the registry owns its table: an index from before keeps its versions") {

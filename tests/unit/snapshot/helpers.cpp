@@ -105,6 +105,19 @@ std::string without_dac_override(const std::function<std::string()>& action) {
       action);
 }
 
+std::string in_mount_namespace(const std::function<std::string()>& mount,
+                               const std::function<std::string()>& action) {
+  return in_child(
+      [&] {
+        if (::unshare(CLONE_NEWNS) != 0 ||
+            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+          return k_no_namespace;
+        }
+        return mount();
+      },
+      action);
+}
+
 std::string without_proc(const std::function<std::string()>& action) {
   return in_child(
       [] {
@@ -128,7 +141,8 @@ std::vector<std::string> stray_files(const fs::path& store) {
     bool expected = false;
     if (parts.size() == 3 && parts[0] == "objects") {
       std::string name = parts[2];
-      if (name.size() == 66 && name.ends_with(".x")) name.resize(64);
+      if (name.ends_with(".p")) name.resize(name.size() - 2);  // owner-only
+      if (name.ends_with(".x")) name.resize(name.size() - 2);  // executable
       expected = name.size() == 64 && is_hex(name) && name.starts_with(parts[1]);
     } else if (parts.size() == 2 && parts[0] == "manifests") {
       expected = parts[1].size() == 64 && is_hex(parts[1]);

@@ -93,7 +93,13 @@ std::string without_dac_override(const std::function<std::string()>& action);
 inline const std::string k_no_namespace = "<no mount namespace>";
 std::string without_proc(const std::function<std::string()>& action);
 
-// Files in a store that are not where take() leaves them (objects/xx/<sha>,
+// Runs `action` in a child process in its own mount namespace, after
+// `mount` (which mounts what the test needs and returns "", or
+// k_no_namespace when it cannot); mounts vanish with the child.
+std::string in_mount_namespace(const std::function<std::string()>& mount,
+                               const std::function<std::string()>& action);
+
+// Files in a store that are not where take() leaves them (objects/xx/<sha>[.x][.p],
 // manifests/<id>, cache/<name>.stat): leftover temp files.
 std::vector<std::string> stray_files(const fs::path& store);
 

@@ -154,6 +154,27 @@ TEST_CASE("wrong types and out-of-range numbers say what was expected") {
         "digits and '_', not starting with a digit)");
 }
 
+TEST_CASE("a path that is a symbolic link loop is named as such, not as missing") {
+  JobDir dir;
+  fs::create_symlink("loop", dir.path / "loop");
+  CHECK(errors_of(dir, "command: x\ncode: loop\n") ==
+        "job.yml:2:7: code: the source directory 'loop' is a symbolic link loop (" +
+            (dir.path / "loop").string() +
+            "): following its links never reaches a file or directory; point the link at the real "
+            "directory\n"
+            "    2 | code: loop\n"
+            "      |       ^\n"
+            "1 error in job.yml");
+  fs::create_symlink("b", dir.path / "a");
+  fs::create_symlink("a", dir.path / "b");
+  CHECK(
+      errors_of(dir, "command: x\ninputs:\n  d: {type: uri_file, path: a}\n")
+          .starts_with("job.yml:3:29: inputs.d.path: the input 'd' 'a' is a symbolic link loop (" +
+                       (dir.path / "a").string() +
+                       "): following its links never reaches a file or directory; point the "
+                       "link at the real file\n"));
+}
+
 TEST_CASE("more than one process needs a distribution") {
   JobDir dir;
   CHECK(errors_of(dir, "command: x\nresources:\n  instance_count: 2\n") ==

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "../test_support.hpp"
 #include "lib/util/error.hpp"
@@ -89,6 +90,70 @@ TEST_CASE("AtomicFile replaces the target only on commit") {
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
   util::write_file_atomic(target, "new");
   CHECK(util::read_file(target) == "new");
+}
+
+TEST_CASE("AtomicFile in an open directory replaces a planted link, never writes through it") {
+  TempDir dir;
+  std::ofstream(dir.path / "victim.txt") << "precious";
+  fs::create_directories(dir.path / "out");
+  fs::create_symlink(dir.path / "victim.txt", dir.path / "out" / "result.txt");
+  util::UniqueFd out(::open((dir.path / "out").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(out);
+  util::AtomicFile file(out.get(), "result.txt", dir.path / "out" / "result.txt", 0600);
+  file.write("new");
+  file.commit(/*durable=*/true);
+  CHECK(util::read_file(dir.path / "victim.txt") == "precious");
+  CHECK_FALSE(fs::is_symlink(dir.path / "out" / "result.txt"));
+  CHECK(util::read_file(dir.path / "out" / "result.txt") == "new");
+  CHECK((fs::status(dir.path / "out" / "result.txt").permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+}
+
+TEST_CASE("AtomicFile named after writing: kept or replaced, never half there") {
+  TempDir dir;
+  fs::create_directories(dir.path / "store" / "ab");
+  fs::create_directories(dir.path / "tmp");
+  util::UniqueFd store(::open((dir.path / "store").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  util::UniqueFd tmp(::open((dir.path / "tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto make = [&](bool unnamed, const std::string& text) {
+    std::optional<util::AtomicFile> file =
+        unnamed && util::AtomicFile::can_name_unnamed()
+            ? util::AtomicFile::try_unnamed(store.get(), dir.path / "store")
+            : std::nullopt;
+    if (!file) file.emplace(util::AtomicFile::named_in(tmp.get(), dir.path / "tmp"));
+    file->write(text);
+    return std::move(*file);
+  };
+  for (bool unnamed : {true, false}) {
+    INFO(unnamed);
+    fs::remove_all(dir.path / "store" / "ab");
+    fs::create_directories(dir.path / "store" / "ab");
+    fs::path shown = dir.path / "store" / "ab" / "x";
+    {
+      auto first = make(unnamed, "one");
+      CHECK(first.commit_as(store.get(), "ab/x", shown, /*replace=*/false));
+    }
+    {
+      auto second = make(unnamed, "two");
+      CHECK_FALSE(second.commit_as(store.get(), "ab/x", shown, /*replace=*/false));
+      CHECK(errno == EEXIST);
+    }
+    CHECK(util::read_file(shown) == "one");
+    {
+      auto third = make(unnamed, "three");
+      CHECK(third.commit_as(store.get(), "ab/x", shown, /*replace=*/true));
+    }
+    CHECK(util::read_file(shown) == "three");
+    {
+      auto missing = make(unnamed, "four");
+      CHECK_FALSE(missing.commit_as(store.get(), "cd/x", dir.path / "store/cd/x", false));
+      CHECK(errno == ENOENT);
+    }
+    // Nothing left behind: not in tmp/, not beside the target.
+    CHECK(fs::is_empty(dir.path / "tmp"));
+    CHECK(std::distance(fs::directory_iterator(dir.path / "store" / "ab"),
+                        fs::directory_iterator()) == 1);
+  }
 }
 
 TEST_CASE("sha256 matches the known digest") {
