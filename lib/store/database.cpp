@@ -84,6 +84,13 @@ CREATE TABLE metric_sources (
   PRIMARY KEY (run_id, rank)
 );
 )",
+    // 3: run.json's inode too. An atomic rewrite is a new file, so the inode
+    // tells a rewrite apart even when it has the old size and lands in the
+    // same filesystem clock tick as the indexed one (a tag changed from
+    // "38" to "39" twice within ~4 ms).
+    R"(
+ALTER TABLE runs ADD COLUMN record_inode INTEGER NOT NULL DEFAULT 0;
+)",
 };
 static_assert(std::size(k_migrations) == k_index_schema_version);
 
