@@ -25,7 +25,7 @@ static int first_integer_variable(std::initializer_list<const char*> names, int 
 int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool torch_contract,
               const std::vector<std::string>& argv) {
   if (argv.empty()) {
-    std::fprintf(stderr, "amlrun _rank-exec: no program given\n");
+    (void)std::fprintf(stderr, "amlrun _rank-exec: no program given\n");
     return 2;
   }
   int rank =
@@ -66,8 +66,8 @@ int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool
     fd = logs.open_file(store::RunTree::rank_log_name(rank), O_WRONLY | O_CREAT | O_APPEND)
              .release();
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "amlrun _rank-exec: cannot open the log of rank %d: %s\n", rank,
-                 error.what());
+    (void)std::fprintf(stderr, "amlrun _rank-exec: cannot open the log of rank %d: %s\n", rank,
+                       error.what());
     return 127;
   }
   ::dup2(fd, 1);
@@ -75,14 +75,17 @@ int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool
   ::close(fd);
   auto program = util::find_executable(argv[0]);
   if (!program) {
-    std::fprintf(stderr, "amlrun: cannot run '%s': command not found in PATH\n", argv[0].c_str());
+    (void)std::fprintf(stderr, "amlrun: cannot run '%s': command not found in PATH\n",
+                       argv[0].c_str());
     return 127;
   }
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   ::execv(program->c_str(), args.data());
-  std::fprintf(stderr, "amlrun: cannot run '%s': %s\n", argv[0].c_str(), std::strerror(errno));
+  (void)std::fprintf(stderr, "amlrun: cannot run '%s': %s\n", argv[0].c_str(),
+                     std::strerror(errno));
   return 126;
 }
 

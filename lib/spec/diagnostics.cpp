@@ -79,9 +79,8 @@ static std::string visible_line(const std::string& line) {
 std::string format_diagnostic(const Diagnostic& d) {
   std::string out;
   const Source* source = d.mark.source.get();
-  if (source && source->is_override) {
-    out = fmt::format("{}: ", source->name);
-  } else if (source && d.mark.line > 0) {
+  // An override (--set) has no line of its own; nor has a whole-file problem.
+  if (source && d.mark.line > 0 && !source->is_override) {
     out = fmt::format("{}:{}:{}: ", source->name, d.mark.line, d.mark.column);
   } else if (source) {
     out = fmt::format("{}: ", source->name);

@@ -159,7 +159,9 @@ class Supervisor {
 
   // The filesystem of the workspace is (nearly) full: what a rank's failure
   // most likely came from.
-  bool workspace_is_full() const { return util::available_bytes(m_layout.root()) < 64 * 1024; }
+  bool workspace_is_full() const {
+    return util::available_bytes(m_layout.root()) < std::uint64_t{64} * 1024;
+  }
 
   // Reads the spec and decides on a mount namespace here, on the main
   // thread (a namespace entered on another thread would not be the ranks');
