@@ -53,8 +53,9 @@ std::vector<Diagnostic> Diagnostics::errors_in_file_order() const {
     if (d.severity == Diagnostic::Severity::error) errors.push_back(d);
   }
   // A job can pull in a second file (an environment file): each file's
-  // errors stay together, in the order the files were first reported on.
+  // errors stay together.
   std::vector<const Source*> sources;
+  if (m_primary) sources.push_back(m_primary.get());
   auto source_order = [&](const Diagnostic& d) {
     auto at = std::find(sources.begin(), sources.end(), d.mark.source.get());
     return static_cast<std::size_t>(at - sources.begin());

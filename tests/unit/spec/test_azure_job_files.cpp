@@ -245,3 +245,15 @@ TEST_CASE("environment file: errors point into that file at file:line:col") {
         "and/or conda_file (or build.path), name an environment file (file:./env.yml), or "
         "remove environment to use the host environment");
 }
+
+TEST_CASE("environment file: the job file's errors come first, then the environment file's") {
+  JobDir dir;
+  write(dir.path / "env.yml", "image: python:3.11\nimgae: x\n");
+  std::string all = errors_of(dir, "command: x\nenvironment: env.yml\ncompute: azureml:gpu\n");
+  auto job_error = all.find("job.yml:3:10: compute:");
+  auto file_error = all.find("env.yml:2:1: imgae:");
+  REQUIRE(job_error != std::string::npos);
+  REQUIRE(file_error != std::string::npos);
+  CHECK(job_error < file_error);
+  CHECK(all.substr(all.rfind('\n') + 1) == "2 errors in job.yml");
+}
