@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "lib/launch/rank_environment.hpp"
 #include "lib/launch/rank_exec.hpp"
+#include "lib/launch/tensorflow_config.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/util/process.hpp"
 #include "lib/util/safe_dir.hpp"
@@ -54,6 +56,23 @@ int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool
     set("LOCAL_WORLD_SIZE", std::to_string(local_size));
     set("NODE_RANK", std::to_string(node_rank));
     set("GROUP_RANK", std::to_string(node_rank));
+  }
+  // The launcher knows every rank's address, each rank only its own rank:
+  // TF_CONFIG is made here from the cluster it handed over.
+  if (const char* cluster_json = ::getenv(k_tensorflow_cluster_variable)) {
+    try {
+      auto cluster = tensorflow_cluster_from_json(cluster_json);
+      if (rank >= cluster.size()) {
+        std::fprintf(stderr, "amlrun _rank-exec: rank %d is outside the TensorFlow cluster of %d\n",
+                     rank, cluster.size());
+        return 2;
+      }
+      set("TF_CONFIG", tensorflow_config(cluster, rank));
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "amlrun _rank-exec: %s\n", error.what());
+      return 2;
+    }
+    ::unsetenv(k_tensorflow_cluster_variable);
   }
   store::RunTree tree(run_dir);
   set("AMLRUN_METRICS_FILE", tree.rank_metrics(rank).string());

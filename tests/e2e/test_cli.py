@@ -33,7 +33,7 @@ class ExitCodeTest(ProjectTest):
                          "'instance_cont' (did you mean 'instance_count'?)\n"
                          "    3 |   instance_cont: 2\n"
                          "      |   ^\n"
-                         "job.yml:5:9: distribution.type: 'mpy' is not one of mpi, pytorch (did you "
+                         "job.yml:5:9: distribution.type: 'mpy' is not one of mpi, pytorch, tensorflow (did you "
                          "mean 'mpi'?)\n"
                          "    5 |   type: mpy\n"
                          "      |         ^\n"

@@ -336,6 +336,14 @@ class Supervisor {
     c.instance_count = m_spec.instance_count;
     c.processes_per_instance = m_spec.distribution.process_count_per_instance;
     c.master_port = launch::derive_master_port(m_record.id);
+    if (c.distribution == spec::DistributionType::tensorflow) {
+      // Every process of a local run is on this machine: one free port each.
+      std::vector<std::string> addresses;
+      for (int port : launch::derive_process_ports(c.master_port, c.world_size())) {
+        addresses.push_back(fmt::format("{}:{}", c.master_address, port));
+      }
+      c.tensorflow = launch::tensorflow_cluster(addresses, m_spec.distribution.worker_count);
+    }
     return c;
   }
 
