@@ -63,13 +63,14 @@ int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool
     try {
       auto cluster = tensorflow_cluster_from_json(cluster_json);
       if (rank >= cluster.size()) {
-        std::fprintf(stderr, "amlrun _rank-exec: rank %d is outside the TensorFlow cluster of %d\n",
-                     rank, cluster.size());
+        (void)std::fprintf(stderr,
+                           "amlrun _rank-exec: rank %d is outside the TensorFlow cluster of %d\n",
+                           rank, cluster.size());
         return 2;
       }
       set("TF_CONFIG", tensorflow_config(cluster, rank));
     } catch (const std::exception& error) {
-      std::fprintf(stderr, "amlrun _rank-exec: %s\n", error.what());
+      (void)std::fprintf(stderr, "amlrun _rank-exec: %s\n", error.what());
       return 2;
     }
     ::unsetenv(k_tensorflow_cluster_variable);

@@ -69,7 +69,10 @@ open(os.path.join(sys.argv[3], name + ".ready"), "w").close()
 count = 0
 while signal.sigtimedwait([signal.SIGRTMIN], 3 if count == 0 else 0.5) is not None:
     count += 1
-open(os.path.join(sys.argv[3], name), "w").write(str(count))
+# Written under another name and renamed, so the test never reads it half-written.
+with open(os.path.join(sys.argv[3], name + ".tmp"), "w") as f:
+    f.write(str(count))
+os.rename(os.path.join(sys.argv[3], name + ".tmp"), os.path.join(sys.argv[3], name))
 )";
   util::SpawnOptions options;
   options.argv = {"/usr/bin/python3", "-c", counter, "leader", counter, dir.path.string()};
