@@ -132,7 +132,9 @@ class DriverResultWinsTest(SlurmTest):
         while run_id is None:
             self.assertLess(time.time(), deadline)
             ids = self.project.run_ids()
-            if ids and self.project.record(ids[0]).get("target", {}).get("job_id"):
+            # The run folder exists a moment before its run.json does.
+            if ids and os.path.exists(os.path.join(self.project.workspace, "runs", ids[0], "run.json")) \
+                    and self.project.record(ids[0]).get("target", {}).get("job_id"):
                 run_id = ids[0]
             time.sleep(0.05)
         db = sqlite3.connect(os.path.join(self.project.workspace, "index.db"), isolation_level=None)
