@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/launch/rank_environment.hpp"
 #include "lib/launch/rank_exec.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/util/process.hpp"
@@ -57,6 +58,9 @@ int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool
   }
   store::RunTree tree(run_dir);
   set("AMLRUN_METRICS_FILE", tree.rank_metrics(rank).string());
+  if (const char* tracking = ::getenv(k_tracking_base_variable); tracking && *tracking) {
+    set("MLFLOW_TRACKING_URI", rank_tracking_uri(tracking, rank));
+  }
 
   // The rank's log is reached from the run directory without following a
   // link: a job cannot point it at a file of the user's.

@@ -84,6 +84,11 @@ CREATE TABLE metric_sources (
   PRIMARY KEY (run_id, rank)
 );
 )",
+    // 3: the parent of a child run (nested MLflow runs), for `runs list --parent`.
+    R"(
+ALTER TABLE runs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_by_parent ON runs(parent_id, created_at DESC);
+)",
 };
 static_assert(std::size(k_migrations) == k_index_schema_version);
 
