@@ -88,10 +88,11 @@ ensure_python_venv() {
 
 # The MLflow client the tracking tests drive (mlflow-skinny is the client
 # alone; scikit-learn for the autolog test). Kept under ~/.cache so every
-# worktree and build folder shares one.
+# worktree and build folder shares one. pandas: mlflow.sklearn imports it
+# and mlflow-skinny does not bring it.
 AMLRUN_TRACKING_VENV="${AMLRUN_TRACKING_VENV:-$HOME/.cache/amlrun/venv-mlflow-skinny}"
 ensure_tracking_venv() {
-  ensure_python_venv "$AMLRUN_TRACKING_VENV" mlflow-skinny scikit-learn
+  ensure_python_venv "$AMLRUN_TRACKING_VENV" mlflow-skinny scikit-learn pandas
 }
 # The full MLflow (its tracking server) for the side-by-side benchmark.
 AMLRUN_MLFLOW_SERVER_VENV="${AMLRUN_MLFLOW_SERVER_VENV:-$HOME/.cache/amlrun/venv-mlflow}"

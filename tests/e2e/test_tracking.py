@@ -197,6 +197,7 @@ class TrackingTest(ProjectTest):
             import os, mlflow
             mlflow.log_param("before", 1)
             mlflow.end_run()
+            os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
             mlflow.set_tracking_uri("file://" + os.path.abspath("outputs/mlruns"))
             mlflow.set_experiment("mine")
             with mlflow.start_run():
@@ -230,7 +231,17 @@ api = "/api/2.0/mlflow/"
 art = "/api/2.0/mlflow-artifacts/artifacts/%s/outputs/" % run
 answers = {}
 answers["malformed"] = call("POST", api + "runs/log-metric", raw=b'{"run_id": ')
-answers["too_large"] = call("POST", api + "runs/log-batch", raw=b'{"x": "' + b"a" * (5 << 20) + b'"}')
+# Declared over the limit: answered from the headers, before any body is read.
+import http.client, urllib.parse
+where = urllib.parse.urlsplit(base)
+connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+connection.putrequest("POST", where.path + api + "runs/log-batch")
+connection.putheader("Authorization", "Bearer " + token)
+connection.putheader("Content-Type", "application/json")
+connection.putheader("Content-Length", str(5 << 20))
+connection.endheaders()
+answer = connection.getresponse()
+answers["too_large"] = (answer.status, answer.read().decode())
 answers["unknown_run"] = call("POST", api + "runs/log-metric", {"run_id": "nosuchrun", "key": "m", "value": 1})
 answers["unknown_experiment"] = call("GET", api + "experiments/get?experiment_id=404404")
 answers["dotdot_metric"] = call("POST", api + "runs/log-metric", {"run_id": run, "key": "a/../b", "value": 1})
