@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -106,6 +107,7 @@ struct HttpServer::State {
   std::vector<Route> routes;
   httplib::Server server;
   std::thread thread;
+  std::atomic<bool> loop_ended = false;
   bool started = false;
 
   const Route* find(const std::string& method, const std::string& path,
@@ -305,17 +307,22 @@ int HttpServer::start() {
                                        std::strerror(errno)));
   }
   m_port = port;
-  state.thread = std::thread([&server] { server.listen_after_bind(); });
+  state.thread = std::thread([&state] {
+    state.server.listen_after_bind();
+    state.loop_ended = true;
+  });
   state.started = true;
-  // httplib's stop() does nothing before its loop runs (and the loop would
-  // then accept forever): return only once it does.
-  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return port;
 }
 
 void HttpServer::stop() {
   if (!m_state || !m_state->started) return;
   m_state->started = false;
+  // httplib's stop() does nothing before its loop runs (which would then
+  // accept forever): wait for the loop, which starts within microseconds.
+  while (!m_state->server.is_running() && !m_state->loop_ended) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   m_state->server.stop();
   if (m_state->thread.joinable()) m_state->thread.join();
 }

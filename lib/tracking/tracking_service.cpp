@@ -120,18 +120,24 @@ struct WritableRun {
 
 struct TrackingService::State {
   workspace::Workspace workspace;
-  store::RunStore store;
+  // Opened on the first request that needs it: a run that logs nothing
+  // through MLflow pays nothing for its endpoint but a listening socket.
+  std::optional<store::RunStore> opened_store;
   TrackingConfig config;
   std::mutex mutex;
   std::map<std::string, WritableRun> runs;
   std::set<std::string> created_experiments;
 
-  State(const workspace::Workspace& ws, TrackingConfig c)
-      : workspace(ws), store(workspace), config(std::move(c)) {
+  State(const workspace::Workspace& ws, TrackingConfig c) : workspace(ws), config(std::move(c)) {
     WritableRun& served = runs[config.run_id];
     served.run_dir = config.run_dir;
     served.outputs_relative = config.outputs_relative;
     served.owned = true;
+  }
+
+  store::RunStore& db() {
+    if (!opened_store) opened_store.emplace(workspace);
+    return *opened_store;
   }
 
   // --- experiments -------------------------------------------------------
@@ -139,7 +145,7 @@ struct TrackingService::State {
   std::set<std::string> experiment_names() {
     std::set<std::string> names(created_experiments.begin(), created_experiments.end());
     names.insert(config.experiment);
-    store::Statement query(store.database(), "SELECT DISTINCT experiment FROM runs");
+    store::Statement query(db().database(), "SELECT DISTINCT experiment FROM runs");
     while (query.step()) names.insert(query.text(0));
     return names;
   }
@@ -168,11 +174,11 @@ struct TrackingService::State {
   // --- runs ----------------------------------------------------------------
 
   store::RunRecord load_run(const std::string& id) {
-    if (!util::is_valid_name(id) || !std::filesystem::exists(store.record_path(id))) {
+    if (!util::is_valid_name(id) || !std::filesystem::exists(db().record_path(id))) {
       does_not_exist(fmt::format("Run with id={} not found", id));
     }
     try {
-      return store.load(id);
+      return db().load(id);
     } catch (const util::Error& error) {
       does_not_exist(fmt::format("Run with id={} cannot be read: {}", id, error.what()));
     }
@@ -205,7 +211,7 @@ struct TrackingService::State {
   json run_json(const store::RunRecord& record) {
     json metrics = json::array();
     std::map<std::string, LatestMetric> latest;
-    for (const auto& summary : store::metric_summaries(store, record.id)) {
+    for (const auto& summary : store::metric_summaries(db(), record.id)) {
       latest[summary.name] = {summary.last_value, 0, summary.last_step};
     }
     json tags = json::array();
@@ -332,7 +338,7 @@ struct TrackingService::State {
                   const std::vector<std::pair<std::string, std::string>>& params) {
     if (params.empty()) return;
     try {
-      store.add_params(run_id, params);
+      db().add_params(run_id, params);
     } catch (const util::InputError& error) {
       invalid_parameter(error.what());
     } catch (const std::exception& error) {
@@ -352,7 +358,7 @@ struct TrackingService::State {
     }
     if (stored.empty()) return;
     try {
-      store.update_tags(run_id, stored, {});
+      db().update_tags(run_id, stored, {});
     } catch (const util::InputError& error) {
       invalid_parameter(error.what());
     } catch (const std::exception& error) {
@@ -400,9 +406,9 @@ struct TrackingService::State {
       }
     }
     if (!store::is_terminal(record.state)) {
-      if (state == RunState::completed) store.transition(record, RunState::finalizing);
+      if (state == RunState::completed) db().transition(record, RunState::finalizing);
       if (!reason.empty()) record.failure_reason = reason;
-      store.transition(record, state);
+      db().transition(record, state);
     }
     run.metric_files.clear();
     run.lock.reset();
@@ -440,8 +446,8 @@ struct TrackingService::State {
       return place;
     }
     store::RunRecord record = load_run(run_id);
-    store::RunTree tree(store.run_dir(record.id));
-    place.run_dir = store.run_dir(record.id);
+    store::RunTree tree(db().run_dir(record.id));
+    place.run_dir = db().run_dir(record.id);
     place.outputs_relative =
         store::is_terminal(record.state)
             ? store::RunTree::relative_outputs()
@@ -538,16 +544,16 @@ json TrackingService::create_run(const json& body) {
   record.distribution = "none";
   WritableRun child;
   try {
-    child.lock = state.store.create(record);
-    state.store.transition(record, RunState::running);
+    child.lock = state.db().create(record);
+    state.db().transition(record, RunState::running);
   } catch (const util::InputError& error) {
     invalid_parameter(error.what());
   } catch (const std::exception& error) {
     cannot_store(fmt::format("cannot create the nested run: {}", error.what()));
   }
-  child.run_dir = state.store.run_dir(record.id);
+  child.run_dir = state.db().run_dir(record.id);
   child.outputs_relative = store::RunTree::relative_outputs();
-  child.ingestor = std::make_unique<store::MetricIngestor>(state.store, record.id,
+  child.ingestor = std::make_unique<store::MetricIngestor>(state.db(), record.id,
                                                            store::RunTree(child.run_dir).metrics());
   for (const auto& [key, value] : client_tags) child.client_tags[key] = value;
   auto& stored = state.runs[record.id] = std::move(child);
@@ -612,10 +618,10 @@ json TrackingService::search_runs(const json& body) {
     store::RunFilter filter_by;
     filter_by.experiment = *name;
     filter_by.limit = static_cast<int>(max_results);
-    for (const auto& row : state.store.list(filter_by)) {
+    for (const auto& row : state.db().list(filter_by)) {
       if (static_cast<std::int64_t>(runs.size()) >= max_results) break;
       try {
-        runs.push_back(state.run_json(state.store.load(row.id)));
+        runs.push_back(state.run_json(state.db().load(row.id)));
       } catch (const std::exception&) {
         // A damaged record is left out; `amlrun doctor` reports it.
       }
@@ -680,7 +686,7 @@ json TrackingService::delete_tag(const json& body) {
                              [&](const auto& tag) { return tag.first == key; });
   if (!present) does_not_exist(fmt::format("No tag with name: {} in run with id {}", key, run_id));
   try {
-    state.store.update_tags(run_id, {}, {key});
+    state.db().update_tags(run_id, {}, {key});
   } catch (const util::InputError& error) {
     invalid_parameter(error.what());
   } catch (const std::exception& error) {
@@ -872,7 +878,7 @@ void TrackingService::end_open_runs() {
   for (auto& [id, run] : state.runs) {
     if (run.owned || !run.lock) continue;
     try {
-      store::RunRecord record = state.store.load(id);
+      store::RunRecord record = state.db().load(id);
       state.end_child(run, record, RunState::failed,
                       "the nested run was still open when its parent run ended");
     } catch (const std::exception&) {

@@ -112,10 +112,13 @@ class Supervisor {
     wait_for_processes();
     transition(RunState::finalizing);
     stop_everything();
-    stop_tracking();
     ingest_metrics(/*final=*/true);
     seal();
-    return finish();
+    int code = finish();
+    // No process of the run is left to call it; stopped after the run's end
+    // is recorded, so ending its threads costs the run nothing.
+    stop_tracking();
+    return code;
   }
 
  private:
@@ -368,6 +371,7 @@ class Supervisor {
       options.token = m_tracking_token;
       m_tracking = std::make_unique<tracking::TrackingEndpoint>(m_workspace, config, options);
       m_tracking->start();
+      util::timing_mark("tracking endpoint started");
       m_owner.log(fmt::format("tracking: MLflow endpoint at {}", m_tracking->base_uri()));
     } catch (const std::exception& error) {
       m_tracking.reset();
