@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# clang-tidy over lib/ with the checks .clang-tidy names, on the compile
+# clang-tidy over lib/ (but lib/train, see below) with the checks .clang-tidy names, on the compile
 # commands of a configured build folder (default: build). Any warning fails.
 #   scripts/lint.sh [BUILD_DIR] [FILE...]
 set -euo pipefail
@@ -14,7 +14,10 @@ fi
 if [ $# -gt 0 ]; then
   files=("$@")
 else
-  mapfile -t files < <(git ls-files 'lib/*.cpp')
+  # Not lib/train: clang 14 (Debian's clang-tidy) cannot parse LibTorch
+  # 1.13's headers against GCC 12's libstdc++ ("incomplete type
+  # c10::IValue"), so it would report compiler errors there, not findings.
+  mapfile -t files < <(git ls-files 'lib/*.cpp' ':!:lib/train/*')
 fi
 # Each file separately, two at a time: clang-tidy prints nothing for a clean
 # file, and --warnings-as-errors makes any finding a failure.

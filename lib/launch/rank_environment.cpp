@@ -72,6 +72,9 @@ void add_rank_environment(std::vector<std::string>& environment, const RunContex
   set_env(environment, "LOCAL_WORLD_SIZE", std::to_string(per_node));
   set_env(environment, "NODE_RANK", std::to_string(rank / per_node));
   set_env(environment, "GROUP_RANK", std::to_string(rank / per_node));
+  if (context.distribution == spec::DistributionType::tensorflow) {
+    set_env(environment, "TF_CONFIG", tensorflow_config(context.tensorflow, rank));
+  }
 }
 
 static bool port_is_free(int port) {
@@ -84,6 +87,26 @@ static bool port_is_free(int port) {
   bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
   ::close(fd);
   return free;
+}
+
+static int next_port(int port) {
+  return 20000 + (port + 1 - 20000) % 40000;  // stays in [20000, 60000)
+}
+
+std::vector<int> derive_process_ports(int master_port, int count) {
+  std::vector<int> ports;
+  int candidate = master_port;
+  // Tries a bounded number of ports, so a machine with every port taken
+  // ends in ports that fail to bind (a rank's clear error), never a hang.
+  for (int attempt = 0; static_cast<int>(ports.size()) < count && attempt < 40000; ++attempt) {
+    candidate = next_port(candidate);
+    if (candidate != master_port && port_is_free(candidate)) ports.push_back(candidate);
+  }
+  while (static_cast<int>(ports.size()) < count) {
+    candidate = next_port(candidate);
+    ports.push_back(candidate);
+  }
+  return ports;
 }
 
 int derive_master_port(const std::string& run_id, bool probe_free) {

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "lib/launch/tensorflow_config.hpp"
 #include "lib/spec/job_spec.hpp"
 
 namespace amlrun::launch {
@@ -30,6 +31,8 @@ struct RunContext {
   int processes_per_instance = 1;
   std::string master_address = "127.0.0.1";
   int master_port = 0;
+  // distribution type tensorflow: every rank's address, for TF_CONFIG.
+  TensorflowCluster tensorflow;
   int world_size() const { return instance_count * processes_per_instance; }
   // The run's MLflow tracking endpoint (lib/tracking), when its owner serves
   // one: http://host:port, to which each rank's URI adds /rank/<r>.
@@ -55,8 +58,9 @@ std::vector<std::string> run_environment(const RunContext& context,
                                          std::vector<std::string> inherited);
 
 // Adds the per-rank variables (RANK, LOCAL_RANK, NODE_RANK, ... and
-// AMLRUN_METRICS_FILE, MLFLOW_TRACKING_URI). The torch contract is set only for distributed runs,
-// as on hosted platforms, so single-process scripts don't try to initialise
+// AMLRUN_METRICS_FILE, MLFLOW_TRACKING_URI; TF_CONFIG for distribution type tensorflow). The
+// torch contract is set only for distributed runs, as on hosted platforms, so single-process
+// scripts don't try to initialise
 // a process group.
 void add_rank_environment(std::vector<std::string>& environment, const RunContext& context,
                           int rank);
@@ -64,5 +68,15 @@ void add_rank_environment(std::vector<std::string>& environment, const RunContex
 // A port for MASTER_PORT derived from the run id (stable for a run), moved to
 // the next free one when taken on this machine.
 int derive_master_port(const std::string& run_id, bool probe_free = true);
+
+// The variable through which a launcher hands the TensorFlow cluster to
+// ranks that learn their own rank only when they start (`_rank-exec` on
+// Slurm turns it into TF_CONFIG).
+inline constexpr const char* k_tensorflow_cluster_variable = "AMLRUN_TENSORFLOW_CLUSTER";
+
+// `count` ports for the processes of a tensorflow run on this machine,
+// found the way MASTER_PORT is: from the port after `master_port` upwards,
+// each free here when probed, none equal to master_port.
+std::vector<int> derive_process_ports(int master_port, int count);
 
 }  // namespace amlrun::launch

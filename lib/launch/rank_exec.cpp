@@ -10,6 +10,7 @@
 
 #include "lib/launch/rank_environment.hpp"
 #include "lib/launch/rank_exec.hpp"
+#include "lib/launch/tensorflow_config.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/util/process.hpp"
 #include "lib/util/safe_dir.hpp"
@@ -26,7 +27,7 @@ static int first_integer_variable(std::initializer_list<const char*> names, int 
 int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool torch_contract,
               const std::vector<std::string>& argv) {
   if (argv.empty()) {
-    std::fprintf(stderr, "amlrun _rank-exec: no program given\n");
+    (void)std::fprintf(stderr, "amlrun _rank-exec: no program given\n");
     return 2;
   }
   int rank =
@@ -56,6 +57,23 @@ int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool
     set("NODE_RANK", std::to_string(node_rank));
     set("GROUP_RANK", std::to_string(node_rank));
   }
+  // The launcher knows every rank's address, each rank only its own rank:
+  // TF_CONFIG is made here from the cluster it handed over.
+  if (const char* cluster_json = ::getenv(k_tensorflow_cluster_variable)) {
+    try {
+      auto cluster = tensorflow_cluster_from_json(cluster_json);
+      if (rank >= cluster.size()) {
+        std::fprintf(stderr, "amlrun _rank-exec: rank %d is outside the TensorFlow cluster of %d\n",
+                     rank, cluster.size());
+        return 2;
+      }
+      set("TF_CONFIG", tensorflow_config(cluster, rank));
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "amlrun _rank-exec: %s\n", error.what());
+      return 2;
+    }
+    ::unsetenv(k_tensorflow_cluster_variable);
+  }
   store::RunTree tree(run_dir);
   set("AMLRUN_METRICS_FILE", tree.rank_metrics(rank).string());
   if (const char* tracking = ::getenv(k_tracking_base_variable); tracking && *tracking) {
@@ -70,8 +88,8 @@ int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool
     fd = logs.open_file(store::RunTree::rank_log_name(rank), O_WRONLY | O_CREAT | O_APPEND)
              .release();
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "amlrun _rank-exec: cannot open the log of rank %d: %s\n", rank,
-                 error.what());
+    (void)std::fprintf(stderr, "amlrun _rank-exec: cannot open the log of rank %d: %s\n", rank,
+                       error.what());
     return 127;
   }
   ::dup2(fd, 1);
@@ -79,14 +97,17 @@ int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool
   ::close(fd);
   auto program = util::find_executable(argv[0]);
   if (!program) {
-    std::fprintf(stderr, "amlrun: cannot run '%s': command not found in PATH\n", argv[0].c_str());
+    (void)std::fprintf(stderr, "amlrun: cannot run '%s': command not found in PATH\n",
+                       argv[0].c_str());
     return 127;
   }
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   ::execv(program->c_str(), args.data());
-  std::fprintf(stderr, "amlrun: cannot run '%s': %s\n", argv[0].c_str(), std::strerror(errno));
+  (void)std::fprintf(stderr, "amlrun: cannot run '%s': %s\n", argv[0].c_str(),
+                     std::strerror(errno));
   return 126;
 }
 

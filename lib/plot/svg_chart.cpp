@@ -178,6 +178,7 @@ std::string render_svg(const std::vector<Panel>& panels, const SvgStyle& style) 
   int height = 0;
   for (int h : row_heights) height += h;
   std::vector<std::string> titles;
+  titles.reserve(panels.size());
   for (const auto& panel : panels) titles.push_back(panel.title);
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out += fmt::format(
@@ -189,7 +190,7 @@ std::string render_svg(const std::vector<Panel>& panels, const SvgStyle& style) 
   int y = 0;
   for (int row = 0; row < rows; ++row) {
     for (int column = 0; column < per_row; ++column) {
-      std::size_t i = static_cast<std::size_t>(row * per_row + column);
+      std::size_t i = static_cast<std::size_t>(row) * per_row + column;
       if (i >= panels.size()) break;
       render_panel(out, panels[i], column * style.panel_width, y, style);
     }

@@ -38,9 +38,9 @@ class Canvas {
   Canvas(int columns, int rows)
       : m_columns(columns),
         m_rows(rows),
-        m_masks(columns * rows, 0),
-        m_owner(columns * rows, -1),
-        m_marks(columns * rows, 0) {}
+        m_masks(static_cast<std::size_t>(columns) * rows, 0),
+        m_owner(static_cast<std::size_t>(columns) * rows, -1),
+        m_marks(static_cast<std::size_t>(columns) * rows, 0) {}
   int dot_width() const { return m_columns * 2; }
   int dot_height() const { return m_rows * 4; }
 

@@ -27,7 +27,7 @@ using util::UniqueFd;
 namespace {
 
 constexpr std::size_t k_copy_buffer_bytes =
-    256 * 1024;  // fits in L2: read, hash and write from cache
+    std::size_t{256} * 1024;  // fits in L2: read, hash and write from cache
 // Below both of these, files are copied on the calling thread (copy_all).
 constexpr std::size_t k_parallel_copy_files = 64;
 constexpr std::uint64_t k_parallel_copy_bytes = 4 << 20;

@@ -27,7 +27,8 @@ using util::UniqueFd;
 
 namespace {
 
-constexpr std::size_t k_copy_buffer_bytes = 256 * 1024;  // where no in-kernel copy is had
+constexpr std::size_t k_copy_buffer_bytes =
+    std::size_t{256} * 1024;  // where no in-kernel copy is had
 
 // How materialize() copies objects; each step down is taken once for the
 // rest of the snapshot when the filesystem turns the faster one down.

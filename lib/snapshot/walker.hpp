@@ -37,6 +37,7 @@ struct Totals {
 struct DeviceInode {
   std::uint64_t device;
   std::uint64_t inode;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
   auto operator<=>(const DeviceInode&) const = default;
 };
 

@@ -52,10 +52,24 @@ std::vector<Diagnostic> Diagnostics::errors_in_file_order() const {
   for (const auto& d : m_items) {
     if (d.severity == Diagnostic::Severity::error) errors.push_back(d);
   }
-  std::stable_sort(errors.begin(), errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
+  // A job can pull in a second file (an environment file): each file's
+  // errors stay together.
+  std::vector<const Source*> sources;
+  if (m_primary) sources.push_back(m_primary.get());
+  auto source_order = [&](const Diagnostic& d) {
+    auto at = std::find(sources.begin(), sources.end(), d.mark.source.get());
+    return static_cast<std::size_t>(at - sources.begin());
+  };
+  for (const auto& d : errors) {
+    if (std::find(sources.begin(), sources.end(), d.mark.source.get()) == sources.end()) {
+      sources.push_back(d.mark.source.get());
+    }
+  }
+  std::stable_sort(errors.begin(), errors.end(), [&](const Diagnostic& a, const Diagnostic& b) {
     bool a_override = a.mark.source && a.mark.source->is_override;
     bool b_override = b.mark.source && b.mark.source->is_override;
     if (a_override != b_override) return b_override;
+    if (a.mark.source != b.mark.source && !a_override) return source_order(a) < source_order(b);
     if (a.mark.line != b.mark.line) return a.mark.line < b.mark.line;
     return a.mark.column < b.mark.column;
   });
@@ -79,9 +93,8 @@ static std::string visible_line(const std::string& line) {
 std::string format_diagnostic(const Diagnostic& d) {
   std::string out;
   const Source* source = d.mark.source.get();
-  if (source && source->is_override) {
-    out = fmt::format("{}: ", source->name);
-  } else if (source && d.mark.line > 0) {
+  // An override (--set) has no line of its own; nor has a whole-file problem.
+  if (source && d.mark.line > 0 && !source->is_override) {
     out = fmt::format("{}:{}:{}: ", source->name, d.mark.line, d.mark.column);
   } else if (source) {
     out = fmt::format("{}: ", source->name);

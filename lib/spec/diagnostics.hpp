@@ -42,11 +42,16 @@ class Diagnostics {
   std::size_t error_count() const;
   const std::vector<Diagnostic>& all() const { return m_items; }
   std::vector<Diagnostic> warnings() const;
-  // The errors in reading order: by position in the file, overrides last.
+  // The errors in reading order: by position in the file, overrides last;
+  // with several files (a job and its environment file), the job file's
+  // first, then each other file's in the order they were reported on.
   std::vector<Diagnostic> errors_in_file_order() const;
+  // The file whose errors come first (the job file).
+  void set_primary_source(std::shared_ptr<const Source> source) { m_primary = std::move(source); }
 
  private:
   std::vector<Diagnostic> m_items;
+  std::shared_ptr<const Source> m_primary;
 };
 
 // "job.yml:12:5: distribution.proces_count: unknown key ..." followed by the

@@ -4,12 +4,20 @@
 
 #include "lib/spec/dialects.hpp"
 #include "lib/spec/placeholders.hpp"
+#include "lib/spec/yaml_tree.hpp"
+#include "lib/util/error.hpp"
+#include "lib/util/fs.hpp"
 #include "lib/util/names.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::spec::detail {
 
 namespace {
+
+namespace fs = std::filesystem;
+
+// Environment files are a few lines; anything near this is a mistake.
+constexpr std::uint64_t k_max_environment_file_bytes = 1ull << 20;
 
 const std::vector<std::string> k_data_input_types = {"uri_file",     "uri_folder",   "mlflow_model",
                                                      "custom_model", "triton_model", "mltable"};
@@ -61,6 +69,69 @@ bool is_http_url(const std::string& text) {
   return text.compare(0, 7, "http://") == 0 || text.compare(0, 8, "https://") == 0;
 }
 
+bool is_datastore_uri(const std::string& text) {
+  return text.compare(0, 21, "azureml://datastores/") == 0 ||
+         (text.compare(0, 24, "azureml://subscriptions/") == 0 &&
+          text.find("/datastores/") != std::string::npos);
+}
+
+// Azure ML's data access modes: inputs take ro_mount, download, direct,
+// eval_mount and eval_download; outputs take rw_mount, upload and direct.
+// A mode of the other direction is a mistake Azure ML refuses too, so it
+// gets its own message rather than a bare list.
+std::optional<std::string> read_mode(MapReader& reader, const std::string& path,
+                                     const std::vector<std::string>& modes,
+                                     const std::vector<std::string>& other_direction,
+                                     const std::string& direction, LoadContext& context) {
+  auto node = reader.node("mode");
+  if (node && node->is_scalar() && !node->quoted &&
+      std::find(modes.begin(), modes.end(), node->value) == modes.end() &&
+      std::find(other_direction.begin(), other_direction.end(), node->value) !=
+          other_direction.end()) {
+    context.diagnostics.error(node->mark, join_key_path(path, "mode"),
+                              fmt::format("{} is a mode for {}, not {}s; an {} takes one of {}",
+                                          node->value, direction == "input" ? "outputs" : "inputs",
+                                          direction, direction, util::join(modes, ", ")));
+    return std::nullopt;
+  }
+  return reader.choice("mode", modes);
+}
+
+// An output's path names where Azure ML uploads it: a datastore URI is the
+// only form its schema takes. amlrun keeps every output in the run, so a
+// datastore path does not stop the job (a warning says where the output is
+// instead); a local or file:// path is not Azure ML's schema and would have
+// amlrun write outside the workspace, so it is refused.
+void read_output_path(MapReader& reader, const std::string& path, const std::string& name,
+                      LoadContext& context) {
+  auto node = reader.node("path");
+  if (!node || node->is_null()) return;
+  const std::string key_path = join_key_path(path, "path");
+  if (node->is_scalar() && is_datastore_uri(node->value)) {
+    context.diagnostics.warning(
+        node->mark, key_path,
+        fmt::format("{} is an Azure ML datastore, which amlrun does not upload to; the output "
+                    "stays in the run (outputs/{}) and amlrun download fetches it",
+                    util::printable(node->value), name));
+    return;
+  }
+  if (node->is_scalar() &&
+      refuse_remote_reference(*node, key_path,
+                              fmt::format("remove path: amlrun keeps every output in the run "
+                                          "(outputs/{}) and amlrun download fetches it",
+                                          name),
+                              context)) {
+    return;
+  }
+  context.diagnostics.error(
+      node->mark, key_path,
+      fmt::format("an output path names an Azure ML datastore (azureml://datastores/...); "
+                  "amlrun keeps every output in the run (outputs/{}) and writes nowhere else: "
+                  "remove path and copy the output with amlrun download RUN_ID --prefix "
+                  "outputs/{} -o DIR",
+                  name, name));
+}
+
 void read_input(const NodePtr& key, const NodePtr& value, LoadContext& context, JobSpec& spec) {
   const std::string name = key->value;
   const std::string path = join_key_path("inputs", name);
@@ -107,14 +178,8 @@ void read_input(const NodePtr& key, const NodePtr& value, LoadContext& context, 
     return;
   }
   input.kind = input.type == "uri_file" ? InputSpec::Kind::file : InputSpec::Kind::folder;
-  if (auto mode_node = reader.node("mode");
-      mode_node && mode_node->is_scalar() && mode_node->value == "rw_mount") {
-    context.diagnostics.error(mode_node->mark, join_key_path(path, "mode"),
-                              "inputs are read-only; rw_mount is for outputs (use ro_mount or "
-                              "download)");
-  } else {
-    input.mode = reader.choice("mode", k_input_modes).value_or("ro_mount");
-  }
+  input.mode =
+      read_mode(reader, path, k_input_modes, k_output_modes, "input", context).value_or("ro_mount");
   if (auto optional = reader.boolean("optional")) input.optional = *optional;
   reader.accept({"description"});
   reader.reject("datastore",
@@ -158,12 +223,10 @@ void read_output(const NodePtr& key, const NodePtr& value, LoadContext& context,
   if (value && !value->is_null()) {
     MapReader reader(value, path, context.diagnostics);
     output.type = reader.choice("type", k_output_types).value_or("uri_folder");
-    output.mode = reader.choice("mode", k_output_modes).value_or("rw_mount");
+    output.mode = read_mode(reader, path, k_output_modes, k_input_modes, "output", context)
+                      .value_or("rw_mount");
     reader.accept({"description"});
-    reader.reject("path",
-                  fmt::format("amlrun keeps every output in the run (outputs/{}); remove path and "
-                              "fetch it with amlrun download",
-                              name));
+    read_output_path(reader, path, name, context);
     reader.ignore_with_warning("name",
                                "registering outputs as data assets is an Azure ML feature; "
                                "ignored (use amlrun model register)");
@@ -173,72 +236,139 @@ void read_output(const NodePtr& key, const NodePtr& value, LoadContext& context,
   spec.outputs.push_back(output);
 }
 
-void read_environment(MapReader& root, LoadContext& context, JobSpec& spec) {
-  auto node = root.node("environment");
-  if (!node || node->is_null()) return;
-  if (node->is_scalar()) {
-    if (node->value.compare(0, 8, "azureml:") == 0) {
-      context.diagnostics.error(
-          node->mark, "environment",
-          fmt::format("{} is an Azure ML environment asset, which exists only in an Azure ML "
-                      "workspace; describe the environment instead (environment.image and/or "
-                      "environment.conda_file), or remove environment to use the host environment",
-                      util::printable(node->value)));
-    } else {
-      context.diagnostics.error(
-          node->mark, "environment",
-          fmt::format("{} is not an environment; write a map with image and/or conda_file (or "
-                      "build.path), or remove environment to use the host environment",
-                      util::printable(node->value)));
-    }
-    return;
-  }
-  MapReader environment(node, "environment", context.diagnostics);
+// The keys of an Azure ML environment, inline under `environment:` (key
+// paths start with "environment.") or as the top level of an environment
+// file (`prefix` ""). Paths are relative to the file they are written in.
+void read_environment_map(MapReader& environment, const std::string& prefix, LoadContext& context,
+                          JobSpec& spec) {
+  auto key = [&](std::string_view name) { return join_key_path(prefix, name); };
   if (auto image = environment.string("image")) {
     if (image->empty()) {
-      context.diagnostics.error(environment.node("image")->mark, "environment.image",
+      context.diagnostics.error(environment.node("image")->mark, key("image"),
                                 "the image name is empty");
     } else if (image->compare(0, 8, "azureml:") == 0) {
-      refuse_remote_reference(*environment.node("image"), "environment.image",
+      refuse_remote_reference(*environment.node("image"), key("image"),
                               "give a container image name such as python:3.11", context);
     } else {
       spec.environment.image = *image;
     }
   }
   if (auto conda = environment.node("conda_file"); conda && !conda->is_null()) {
-    if (auto path = resolve_local_path(*conda, "environment.conda_file", PathKind::file,
-                                       "conda file", context, "give a local conda file")) {
+    if (auto path = resolve_local_path(*conda, key("conda_file"), PathKind::file, "conda file",
+                                       context, "give a local conda file")) {
       spec.environment.conda_file = path->string();
     }
   }
-  MapReader build(environment.node("build"), "environment.build", context.diagnostics);
+  MapReader build(environment.node("build"), key("build"), context.diagnostics);
   if (auto context_node = build.node("path"); context_node && !context_node->is_null()) {
-    if (auto path = resolve_local_path(*context_node, "environment.build.path", PathKind::directory,
+    if (auto path = resolve_local_path(*context_node, key("build.path"), PathKind::directory,
                                        "build context", context,
                                        "give a local directory holding a Dockerfile")) {
       spec.environment.build_context = path->string();
     }
   } else if (build.present()) {
-    context.diagnostics.error(build.mark(), "environment.build",
+    context.diagnostics.error(build.mark(), key("build"),
                               "missing 'path' (the directory holding the Dockerfile)");
   }
   if (auto dockerfile = build.string("dockerfile_path"))
     spec.environment.dockerfile_path = *dockerfile;
   build.finish();
   if (!spec.environment.image.empty() && !spec.environment.build_context.empty()) {
-    context.diagnostics.error(environment.key_mark("build"), "environment.build",
-                              "give either environment.image or environment.build, not both");
+    context.diagnostics.error(
+        environment.key_mark("build"), key("build"),
+        fmt::format("give either {} or {}, not both", key("image"), key("build")));
   }
   if (auto name = environment.string("name")) spec.environment.name = *name;
   if (auto version = environment.string("version")) spec.environment.version = *version;
   environment.accept({"description", "tags"});
   if (auto os = environment.choice("os_type", {"linux", "windows"}); os == "windows") {
-    context.diagnostics.error(environment.node("os_type")->mark, "environment.os_type",
+    context.diagnostics.error(environment.node("os_type")->mark, key("os_type"),
                               "Windows environments are not supported; amlrun runs Linux jobs");
   }
-  environment.reject("inference_config",
-                     "inference_config is for Azure ML online deployments, not jobs; remove it");
+  // An environment asset is shared by jobs and online deployments; the
+  // deployment part means nothing for a job, so it does not stop one.
+  environment.ignore_with_warning("inference_config",
+                                  "inference_config is for Azure ML online deployments; ignored "
+                                  "for a job");
   environment.finish();
+}
+
+bool looks_like_yaml_file(const std::string& text) {
+  auto ends_with = [&](std::string_view suffix) {
+    return text.size() >= suffix.size() &&
+           text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with(".yml") || ends_with(".yaml");
+}
+
+// `environment: file:./env.yml` or `environment: ./env.yml`: an Azure ML
+// environment file, read like the inline form, its paths relative to it and
+// its errors pointing into it.
+void read_environment_file(const Node& node, LoadContext& context, JobSpec& spec) {
+  Node path_node = node;
+  if (node.value.compare(0, 5, "file:") == 0 && node.value.compare(0, 7, "file://") != 0) {
+    path_node.value = node.value.substr(5);
+  }
+  auto resolved = resolve_local_path(path_node, "environment", PathKind::file, "environment file",
+                                     context, "give a local environment file");
+  if (!resolved) return;
+  auto source = std::make_shared<Source>();
+  // Named as the user would reach it from where the job file was named.
+  fs::path written(path_node.value.compare(0, 7, "file://") == 0 ? resolved->string()
+                                                                 : path_node.value);
+  if (written.is_absolute() || !node.mark.source || node.mark.source->is_override) {
+    source->name = resolved->string();
+  } else {
+    source->name =
+        (fs::path(node.mark.source->name).parent_path() / written).lexically_normal().string();
+  }
+  try {
+    source->text = util::read_user_file(*resolved, k_max_environment_file_bytes);
+  } catch (const util::Error& error) {
+    context.diagnostics.error(node.mark, "environment", error.what());
+    return;
+  }
+  NodePtr root = parse_yaml(source, context.diagnostics);
+  if (!root) return;
+  if (!root->is_map()) {
+    context.diagnostics.error(root->mark, "",
+                              "an environment file is a YAML map with image, conda_file or build; "
+                              "got " +
+                                  root->describe());
+    return;
+  }
+  LoadContext file_context{context.diagnostics, resolved->parent_path()};
+  MapReader environment(root, "", context.diagnostics);
+  environment.accept({"$schema"});
+  read_environment_map(environment, "", file_context, spec);
+}
+
+void read_environment(MapReader& root, LoadContext& context, JobSpec& spec) {
+  auto node = root.node("environment");
+  if (!node || node->is_null()) return;
+  if (node->is_scalar()) {
+    const std::string& text = node->value;
+    if (text.compare(0, 8, "azureml:") == 0) {
+      context.diagnostics.error(
+          node->mark, "environment",
+          fmt::format("{} is an Azure ML environment asset, which exists only in an Azure ML "
+                      "workspace; describe the environment instead (environment.image and/or "
+                      "environment.conda_file), or remove environment to use the host environment",
+                      util::printable(text)));
+    } else if (text.compare(0, 5, "file:") == 0 || looks_like_yaml_file(text)) {
+      read_environment_file(*node, context, spec);
+    } else {
+      context.diagnostics.error(
+          node->mark, "environment",
+          fmt::format("{} is not an environment; write a map with image and/or conda_file (or "
+                      "build.path), name an environment file (file:./env.yml), or remove "
+                      "environment to use the host environment",
+                      util::printable(text)));
+    }
+    return;
+  }
+  MapReader environment(node, "environment", context.diagnostics);
+  read_environment_map(environment, "environment", context, spec);
 }
 
 void check_command_placeholders(const NodePtr& command_node, LoadContext& context,

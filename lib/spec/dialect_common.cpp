@@ -248,6 +248,70 @@ static bool is_shm_size(const std::string& text) {
          unit == "gb";
 }
 
+// Azure ML's tensorflow distribution names its processes by role:
+// worker_count workers (default: resources.instance_count, one per instance)
+// and parameter_server_count parameter servers (default 0). They are the
+// run's processes, spread evenly over the instances, so their sum must be a
+// multiple of instance_count; process_count_per_instance, where written too,
+// must agree with it (without worker_count it decides the process count).
+static void read_tensorflow_layout(MapReader& distribution, bool per_instance_written,
+                                   LoadContext& context, JobSpec& spec) {
+  auto workers_written = distribution.integer("worker_count", 1, 4096);
+  auto servers_written = distribution.integer("parameter_server_count", 0, 4096);
+  const int instances = spec.instance_count;
+  const int servers = static_cast<int>(servers_written.value_or(0));
+  int total = 0;
+  int workers = 0;
+  if (per_instance_written) {
+    total = instances * spec.distribution.process_count_per_instance;
+    workers = workers_written ? static_cast<int>(*workers_written) : total - servers;
+  } else {
+    workers = workers_written ? static_cast<int>(*workers_written) : instances;
+    total = workers + servers;
+  }
+  Mark mark = distribution.has("worker_count") ? distribution.key_mark("worker_count")
+              : distribution.has("parameter_server_count")
+                  ? distribution.key_mark("parameter_server_count")
+                  : distribution.mark();
+  if (workers < 1) {
+    context.diagnostics.error(
+        distribution.key_mark("parameter_server_count"), "distribution.parameter_server_count",
+        fmt::format("{} parameter servers leave no worker among the {} processes "
+                    "(resources.instance_count x distribution.process_count_per_instance); "
+                    "give fewer parameter servers or more processes",
+                    servers, total));
+    return;
+  }
+  if (workers + servers != total) {
+    context.diagnostics.error(
+        mark, "distribution.worker_count",
+        fmt::format("{} workers + {} parameter servers make {} processes, but "
+                    "resources.instance_count x distribution.process_count_per_instance is {}; "
+                    "make them agree, or remove process_count_per_instance",
+                    workers, servers, workers + servers, total));
+    return;
+  }
+  if (total % instances != 0) {
+    context.diagnostics.error(
+        mark, workers_written ? "distribution.worker_count" : "distribution.parameter_server_count",
+        fmt::format("{} workers + {} parameter servers make {} processes, which cannot be "
+                    "spread evenly over {} instances (resources.instance_count); make the sum a "
+                    "multiple of {}",
+                    workers, servers, total, instances, instances));
+    return;
+  }
+  if (total / instances > 1024) {
+    context.diagnostics.error(mark, "distribution.worker_count",
+                              fmt::format("{} processes on each of {} instances is more than "
+                                          "1024 per instance",
+                                          total / instances, instances));
+    return;
+  }
+  spec.distribution.worker_count = workers;
+  spec.distribution.parameter_server_count = servers;
+  spec.distribution.process_count_per_instance = total / instances;
+}
+
 void read_resources_distribution_limits(MapReader& root, LoadContext& context, JobSpec& spec) {
   MapReader resources(root.node("resources"), "resources", context.diagnostics);
   if (auto count = resources.integer("instance_count", 1, 1000)) {
@@ -275,26 +339,37 @@ void read_resources_distribution_limits(MapReader& root, LoadContext& context, J
     auto type = distribution.string("type");
     if (!type && !type_node) {
       context.diagnostics.error(distribution.mark(), "distribution",
-                                "missing 'type' (mpi or pytorch)");
+                                "missing 'type' (mpi, pytorch or tensorflow)");
     } else if (type == "mpi") {
       spec.distribution.type = DistributionType::mpi;
     } else if (type == "pytorch") {
       spec.distribution.type = DistributionType::pytorch;
-    } else if (type == "tensorflow" || type == "ray") {
+    } else if (type == "tensorflow") {
+      spec.distribution.type = DistributionType::tensorflow;
+    } else if (type == "ray") {
       context.diagnostics.error(type_node->mark, "distribution.type",
-                                fmt::format("'{}' distribution is not supported; use mpi or "
-                                            "pytorch",
-                                            *type));
+                                "'ray' distribution is not supported; use mpi, pytorch or "
+                                "tensorflow");
     } else if (type) {
       context.diagnostics.error(
           type_node->mark, "distribution.type",
-          fmt::format("{} is not one of mpi, pytorch{}", util::printable(*type),
-                      util::did_you_mean_suffix(*type, {"mpi", "pytorch"})));
+          fmt::format("{} is not one of mpi, pytorch, tensorflow{}", util::printable(*type),
+                      util::did_you_mean_suffix(*type, {"mpi", "pytorch", "tensorflow"})));
     }
-    if (auto count = distribution.integer("process_count_per_instance", 1, 1024)) {
-      spec.distribution.process_count_per_instance = static_cast<int>(*count);
+    auto per_instance = distribution.integer("process_count_per_instance", 1, 1024);
+    if (per_instance)
+      spec.distribution.process_count_per_instance = static_cast<int>(*per_instance);
+    if (spec.distribution.type == DistributionType::tensorflow) {
+      read_tensorflow_layout(distribution, per_instance.has_value(), context, spec);
+    } else if (type) {
+      for (const char* key : {"worker_count", "parameter_server_count"}) {
+        distribution.reject(key, fmt::format("{} belongs to distribution type tensorflow; for "
+                                             "type {}, give process_count_per_instance",
+                                             key, util::printable(*type)));
+      }
+    } else {
+      distribution.accept({"worker_count", "parameter_server_count"});
     }
-    if (type == "tensorflow") distribution.accept({"worker_count", "parameter_server_count"});
     distribution.finish();
   }
 

@@ -146,7 +146,8 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
   }
   read_compute(root, "compute", context, spec);
   read_resources_distribution_limits(root, context, spec);
-  if (spec.distribution.type == DistributionType::pytorch) {
+  if (spec.distribution.type == DistributionType::pytorch ||
+      spec.distribution.type == DistributionType::tensorflow) {
     context.diagnostics.error(root.key_mark("distribution"), "distribution.type",
                               "train_pytorch_model jobs scale with MPI allreduce; use "
                               "distribution type mpi");

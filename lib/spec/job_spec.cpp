@@ -26,6 +26,8 @@ std::string to_string(DistributionType type) {
       return "mpi";
     case DistributionType::pytorch:
       return "pytorch";
+    case DistributionType::tensorflow:
+      return "tensorflow";
   }
   return "none";
 }
@@ -39,6 +41,7 @@ static Dialect dialect_from_string(const std::string& text) {
 static DistributionType distribution_from_string(const std::string& text) {
   if (text == "mpi") return DistributionType::mpi;
   if (text == "pytorch") return DistributionType::pytorch;
+  if (text == "tensorflow") return DistributionType::tensorflow;
   return DistributionType::none;
 }
 
@@ -128,6 +131,10 @@ nlohmann::ordered_json to_json(const JobSpec& spec) {
       ordered_json{{"type", to_string(spec.distribution.type)},
                    {"process_count_per_instance", spec.distribution.process_count_per_instance},
                    {"backend", spec.distribution.backend}};
+  if (spec.distribution.type == DistributionType::tensorflow) {
+    j["distribution"]["worker_count"] = spec.distribution.worker_count;
+    j["distribution"]["parameter_server_count"] = spec.distribution.parameter_server_count;
+  }
   j["timeout_seconds"] =
       spec.timeout_seconds ? ordered_json(*spec.timeout_seconds) : ordered_json(nullptr);
   j["shm_size"] = spec.shm_size;
@@ -209,6 +216,8 @@ JobSpec job_spec_from_json(const nlohmann::ordered_json& j) {
     spec.distribution.type = distribution_from_string(d.value("type", "none"));
     spec.distribution.process_count_per_instance = d.value("process_count_per_instance", 1);
     spec.distribution.backend = d.value("backend", "");
+    spec.distribution.worker_count = d.value("worker_count", 0);
+    spec.distribution.parameter_server_count = d.value("parameter_server_count", 0);
   }
   if (j.contains("timeout_seconds") && j["timeout_seconds"].is_number()) {
     spec.timeout_seconds = j["timeout_seconds"].get<std::int64_t>();

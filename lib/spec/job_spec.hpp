@@ -14,7 +14,7 @@
 namespace amlrun::spec {
 
 enum class Dialect { command, estimator, trainer };
-enum class DistributionType { none, mpi, pytorch };
+enum class DistributionType { none, mpi, pytorch, tensorflow };
 
 std::string to_string(Dialect dialect);
 std::string to_string(DistributionType type);
@@ -54,6 +54,10 @@ struct DistributionSpec {
   DistributionType type = DistributionType::none;
   int process_count_per_instance = 1;
   std::string backend;  // estimator: mpi, nccl or gloo (as written)
+  // tensorflow: the first worker_count ranks are workers, the rest parameter
+  // servers; their sum is the run's process count.
+  int worker_count = 0;
+  int parameter_server_count = 0;
 };
 
 // The "Train PyTorch Model" settings of a trainer job (type: train_pytorch_model).

@@ -103,6 +103,7 @@ std::optional<Dialect> detect_dialect(const Node& root, Diagnostics& diagnostics
 LoadedSpec load_from_source(const std::shared_ptr<Source>& source, const fs::path& base_dir,
                             const fs::path& spec_file, const LoadOptions& options) {
   Diagnostics diagnostics;
+  diagnostics.set_primary_source(source);
   NodePtr root = parse_yaml(source, diagnostics);
   bool parsed = root && !diagnostics.has_errors();
   if (parsed) {

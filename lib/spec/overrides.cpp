@@ -96,7 +96,9 @@ void apply_override(NodePtr& root, const std::string& assignment, Diagnostics& d
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const std::string& segment = segments[i];
     bool last = i + 1 == segments.size();
-    std::string here = walked.empty() ? segment : walked + "." + segment;
+    std::string here = walked;
+    if (!here.empty()) here += '.';
+    here += segment;
     if (current->is_sequence()) {
       if (!is_index(segment) || std::stoul(segment) > current->items.size()) {
         diagnostics.error(mark, here,

@@ -84,7 +84,14 @@ CREATE TABLE metric_sources (
   PRIMARY KEY (run_id, rank)
 );
 )",
-    // 3: the parent of a child run (nested MLflow runs), for `runs list --parent`.
+    // 3: run.json's inode too. An atomic rewrite is a new file, so the inode
+    // tells a rewrite apart even when it has the old size and lands in the
+    // same filesystem clock tick as the indexed one (a tag changed from
+    // "38" to "39" twice within ~4 ms).
+    R"(
+ALTER TABLE runs ADD COLUMN record_inode INTEGER NOT NULL DEFAULT 0;
+)",
+    // 4: the parent of a child run (nested MLflow runs), for `runs list --parent`.
     R"(
 ALTER TABLE runs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX runs_by_parent ON runs(parent_id, created_at DESC);

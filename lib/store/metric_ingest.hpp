@@ -54,7 +54,7 @@ class MetricIngestor {
 
   // Lines longer than this are malformed (a runaway writer must not make
   // the supervisor hold gigabytes).
-  static constexpr std::size_t k_max_line_bytes = 64 * 1024;
+  static constexpr std::size_t k_max_line_bytes = std::size_t{64} * 1024;
 
  private:
   struct State;

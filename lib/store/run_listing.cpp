@@ -22,7 +22,8 @@ bool matches(int runs_fd, const IndexRow& row) {
   std::string relative = row.id + "/run.json";
   if (::fstatat(runs_fd, relative.c_str(), &file, 0) != 0) return false;
   std::int64_t mtime_ns = file.st_mtim.tv_sec * 1000000000LL + file.st_mtim.tv_nsec;
-  return mtime_ns == row.record_mtime_ns && file.st_size == row.record_size;
+  return mtime_ns == row.record_mtime_ns && file.st_size == row.record_size &&
+         static_cast<std::int64_t>(file.st_ino) == row.record_inode;
 }
 
 util::UniqueFd open_runs_dir(const RunStore& store) {
@@ -50,6 +51,7 @@ void check_listed_runs(const RunStore& store, std::vector<IndexRow>& rows) {
       row.ended_at = record.ended_at;
       row.exit_code = record.exit_code;
       row.compute = record.compute;
+      row.tags = record.tags;
     } catch (const util::InputError&) {
       row.state = k_missing_state;
       row.problem = fmt::format("{} is missing", store.record_path(row.id).string());

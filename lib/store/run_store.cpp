@@ -118,8 +118,11 @@ RunRecord RunStore::update_tags(const std::string& id,
     std::erase_if(record.tags, [&](const auto& tag) { return tag.first == key; });
   }
   for (const auto& [key, value] : set) {
+    // A reference of its own: clang before 16 cannot capture a structured
+    // binding in a lambda.
+    const std::string& wanted = key;
     auto found = std::find_if(record.tags.begin(), record.tags.end(),
-                              [&](const auto& tag) { return tag.first == key; });
+                              [&](const auto& tag) { return tag.first == wanted; });
     if (found != record.tags.end()) {
       found->second = value;
     } else {
@@ -179,18 +182,20 @@ void RunStore::index(const RunRecord& record) {
   struct stat file {};
   std::int64_t mtime_ns = 0;
   std::int64_t size = -1;
+  std::int64_t inode = 0;
   if (::stat(record_path(record.id).c_str(), &file) == 0) {
     mtime_ns = file.st_mtim.tv_sec * 1000000000LL + file.st_mtim.tv_nsec;
     size = file.st_size;
+    inode = static_cast<std::int64_t>(file.st_ino);
   }
   Transaction transaction(m_db);
   Statement upsert(m_db,
                    "INSERT INTO runs (id, experiment, display_name, state, created_at, ended_at, "
-                   "exit_code, compute, tags, record_mtime_ns, record_size, parent_id) VALUES (?1, "
-                   "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+                   "exit_code, compute, tags, record_mtime_ns, record_size, record_inode, "
+                   "parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
                    "ON CONFLICT(id) DO UPDATE SET experiment=?2, display_name=?3, state=?4, "
                    "created_at=?5, ended_at=?6, exit_code=?7, compute=?8, tags=?9, "
-                   "record_mtime_ns=?10, record_size=?11, parent_id=?12");
+                   "record_mtime_ns=?10, record_size=?11, record_inode=?12, parent_id=?13");
   upsert.bind(1, record.id);
   upsert.bind(2, record.experiment);
   upsert.bind(3, record.display_name);
@@ -206,7 +211,8 @@ void RunStore::index(const RunRecord& record) {
   upsert.bind(9, tags_column(record.tags));
   upsert.bind(10, mtime_ns);
   upsert.bind(11, size);
-  upsert.bind(12, record.parent_id);
+  upsert.bind(12, inode);
+  upsert.bind(13, record.parent_id);
   upsert.step();
   Statement clear(m_db, "DELETE FROM run_tags WHERE run_id = ?1");
   clear.bind(1, record.id);
@@ -272,7 +278,7 @@ std::string RunStore::resolve(const std::string& id_or_prefix) const {
 std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
   std::string sql =
       "SELECT id, experiment, display_name, state, created_at, ended_at, exit_code, compute, "
-      "record_mtime_ns, record_size, tags, parent_id FROM runs WHERE 1=1";
+      "record_mtime_ns, record_size, tags, record_inode, parent_id FROM runs WHERE 1=1";
   if (!filter.experiment.empty()) sql += " AND experiment = ?1";
   if (filter.state) sql += " AND state = ?2";
   if (filter.parent) sql += " AND parent_id = ?4";
@@ -304,7 +310,8 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
     row.record_mtime_ns = query.integer(8);
     row.record_size = query.integer(9);
     row.tags = tags_from_column(query.text(10));
-    row.parent_id = query.text(11);
+    row.record_inode = query.integer(11);
+    row.parent_id = query.text(12);
     rows.push_back(row);
   }
   return rows;

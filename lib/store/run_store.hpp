@@ -37,10 +37,11 @@ struct IndexRow {
   std::string compute;
   std::string parent_id;
   std::vector<std::pair<std::string, std::string>> tags;
-  // run.json's modification time and size when it was indexed; a listing
-  // compares them to the file (see run_listing.hpp).
+  // run.json's modification time, size and inode when it was indexed; a
+  // listing compares them to the file (see run_listing.hpp).
   std::int64_t record_mtime_ns = 0;
   std::int64_t record_size = -1;
+  std::int64_t record_inode = 0;
   // Set by check_listed_runs: "" when the row matches run.json, else why not
   // ("run.json is corrupt: ...", "run.json is missing").
   std::string problem;

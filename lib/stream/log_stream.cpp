@@ -111,6 +111,7 @@ class Streamer {
   std::vector<int> wanted_ranks(const store::RunRecord& record) const {
     std::vector<int> ranks;
     int count = m_options.all_ranks ? std::max(1, record.process_count) : 1;
+    ranks.reserve(static_cast<std::size_t>(count));
     for (int r = 0; r < count; ++r) ranks.push_back(r);
     return ranks;
   }

@@ -204,7 +204,7 @@ int link_unnamed(int fd, int dir_fd, const std::string& name) {
 
 }  // namespace
 
-AtomicFile::AtomicFile(fs::path path, unsigned mode)
+AtomicFile::AtomicFile(const fs::path& path, unsigned mode)
     : AtomicFile(AT_FDCWD, path.string(), path, mode) {}
 
 AtomicFile::AtomicFile(int dir_fd, std::string name, fs::path shown, unsigned mode)

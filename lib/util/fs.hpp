@@ -74,7 +74,7 @@ void fsync_directory(const fs::path& directory);
 class AtomicFile {
  public:
   // Target `path` (its directory reached by path, as given).
-  explicit AtomicFile(fs::path path, unsigned mode = 0644);
+  explicit AtomicFile(const fs::path& path, unsigned mode = 0644);
   // Target `name` in the directory open as dir_fd, which must stay open
   // until commit (a util::SafeDir's); `shown` names the target in messages.
   AtomicFile(int dir_fd, std::string name, fs::path shown, unsigned mode = 0644);

@@ -39,7 +39,7 @@ std::string Sha256::hex_digest() {
   SHA256_Final(digest, &m_impl->context);
   static const char digits[] = "0123456789abcdef";
   std::string out;
-  out.reserve(2 * SHA256_DIGEST_LENGTH);
+  out.reserve(std::size_t{2} * SHA256_DIGEST_LENGTH);
   for (unsigned char byte : digest) {
     out.push_back(digits[byte >> 4]);
     out.push_back(digits[byte & 15]);

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "lib/util/fs.hpp"
 #include "lib/util/time.hpp"
@@ -33,7 +34,9 @@ std::optional<std::filesystem::path> find_executable(const std::string& name,
     if (end == std::string::npos) end = search.size();
     std::string directory = search.substr(start, end - start);
     if (directory.empty()) directory = ".";
-    std::string candidate = directory + "/" + name;
+    std::string candidate = std::move(directory);
+    candidate += '/';
+    candidate += name;
     if (::access(candidate.c_str(), X_OK) == 0) {
       struct stat st {};
       if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
@@ -147,7 +150,8 @@ pid_t spawn(const SpawnOptions& options) {
     sigemptyset(&empty);
     ::sigprocmask(SIG_SETMASK, &empty, nullptr);
     for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+      // In the child before exec; SIG_ERR for a signal that cannot be set is fine.
+      if (sig != SIGKILL && sig != SIGSTOP) (void)::signal(sig, SIG_DFL);
     }
     if (options.new_session) {
       if (::setsid() < 0) fail(1);

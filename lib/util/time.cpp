@@ -1,6 +1,7 @@
 #include "lib/util/time.hpp"
 
 #include <fmt/format.h>
+#include <cmath>
 #include <ctime>
 
 namespace amlrun::util {
@@ -47,9 +48,9 @@ std::int64_t monotonic_ms() {
 }
 
 std::string format_duration(double seconds) {
-  if (seconds < 1.0) return fmt::format("{}ms", static_cast<long>(seconds * 1000.0 + 0.5));
+  if (seconds < 1.0) return fmt::format("{}ms", std::lround(seconds * 1000.0));
   if (seconds < 60.0) return fmt::format("{:.1f}s", seconds);
-  long total = static_cast<long>(seconds + 0.5);
+  long total = std::lround(seconds);
   long hours = total / 3600;
   long minutes = (total % 3600) / 60;
   long secs = total % 60;

@@ -69,6 +69,18 @@ def job_state(job_id):
                  "--format=%T").stdout.strip()
 
 
+def final_job_state(job_id, timeout=30):
+    """The job's state once Slurm has finished cleaning up: a canceled job
+    is COMPLETING while its nodes kill what is left of it, which can outlast
+    amlrun's own ending of the run (the batch step has already reported)."""
+    deadline = time.time() + timeout
+    state = job_state(job_id)
+    while state == "COMPLETING" and time.time() < deadline:
+        time.sleep(0.2)
+        state = job_state(job_id)
+    return state
+
+
 class SlurmProject(Project):
     """A project with targets `cluster` (plain) and any extra ones given,
     all running their jobs under <project>/shared."""
@@ -101,6 +113,16 @@ class SlurmProject(Project):
 
     def job_id(self, run_id):
         return self.record(run_id)["target"]["job_id"]
+
+    def live_rank_log(self, run_id, rank=0):
+        """What rank `rank` has written so far in the shared run directory
+        ("" before it has started)."""
+        path = os.path.join(self.shared, "runs", run_id, "artifacts", "logs", "user_logs",
+                            "std_log_rank_%d.txt" % rank)
+        try:
+            return read_text(path)
+        except OSError:
+            return ""
 
     def rank_log(self, run_id, rank=0):
         with open(os.path.join(self.logs(run_id), "user_logs", "std_log_rank_%d.txt" % rank)) as f:

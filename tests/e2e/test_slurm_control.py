@@ -5,7 +5,8 @@ import os
 import time
 import unittest
 
-from slurm_e2e import SlurmTest, job_state, read_text, slurm, wait_for_idle_nodes
+from slurm_e2e import (SlurmTest, final_job_state, job_state, read_text, slurm,
+                       wait_for_idle_nodes)
 
 # Prints when it is asked to end, so the tests can tell SIGTERM came first.
 PATIENT = """
@@ -27,7 +28,7 @@ class CancelTest(SlurmTest):
         run_id = submitted.stdout.strip()
         self.project.wait_for_state(run_id, ["Starting"])
         deadline = time.time() + 30
-        while "started" not in self._live_log(run_id) and time.time() < deadline:
+        while "started" not in self.project.live_rank_log(run_id) and time.time() < deadline:
             time.sleep(0.1)
         canceled = self.project.amlrun("cancel", run_id, timeout=60)
         self.assertEqual(canceled.returncode, 0, canceled.stderr)
@@ -35,7 +36,7 @@ class CancelTest(SlurmTest):
         record = self.project.show(run_id)
         self.assertEqual(record["state"], "Canceled")
         self.assertEqual(record["failure_reason"], "canceled by user (amlrun cancel)")
-        self.assertEqual(job_state(record["target"]["job_id"]), "CANCELLED")
+        self.assertEqual(final_job_state(record["target"]["job_id"]), "CANCELLED")
         self.assertEqual(self.project.rank_log(run_id), "started\ngot SIGTERM\n")
         self.assertEqual(read_text(os.path.join(self.project.outputs(run_id), "partial.txt")),
                          "partial\n")
@@ -57,15 +58,6 @@ class CancelTest(SlurmTest):
         self.assertEqual(record["state"], "Canceled")
         self.assertEqual(record["failure_reason"],
                          "canceled by user (amlrun cancel) before it started")
-
-    def _live_log(self, run_id):
-        path = os.path.join(self.project.shared, "runs", run_id, "artifacts", "logs", "user_logs",
-                            "std_log_rank_0.txt")
-        try:
-            return read_text(path)
-        except OSError:
-            return ""
-
 
 class TimeoutTest(SlurmTest):
     def test_timeout_ends_the_job_with_sigterm_and_says_timeout(self):
@@ -100,7 +92,9 @@ class RequeueTest(SlurmTest):
         self.assertEqual(submitted.returncode, 0, submitted.stderr)
         run_id = submitted.stdout.strip()
         job_id = self.project.job_id(run_id)
-        self._wait_for(lambda: self.project.show(run_id)["state"] == "Running")
+        # Running is recorded when the batch step starts, which can be before
+        # the rank has printed anything: requeue only once it has.
+        self._wait_for(lambda: "attempt 0\n" in self.project.live_rank_log(run_id))
         slurm("scontrol", "requeue", job_id)
         # Slurm holds a requeued job back for cred_expire seconds (10 on the
         # test cluster) and then starts it again; forcing an earlier start

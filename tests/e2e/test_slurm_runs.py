@@ -9,6 +9,7 @@ import time
 import unittest
 
 from slurm_e2e import SlurmTest, read_json, read_text, slurm
+from tensorflow_e2e import TF_CONFIG_CHECK, read_rank_reports
 
 REPORT = """
 import json, os, socket
@@ -180,6 +181,39 @@ class MultiNodeTest(SlurmTest):
             self.assertEqual(rendezvous["torch"], 3.0)
         self.assertEqual(record["instance_count"], 2)
         self.assertTrue(job_id.isdigit())
+
+    def test_tensorflow_job_gets_tf_config_across_nodes(self):
+        # 3 workers and 1 parameter server, 2 processes on each node: every
+        # process checks its TF_CONFIG and reaches worker 0 on n1.
+        self.project.write("src/check_tf_config.py", TF_CONFIG_CHECK)
+        result = self.submit("""
+            code: src
+            command: python3 check_tf_config.py 3
+            compute: cluster
+            resources:
+              instance_count: 2
+            distribution:
+              type: tensorflow
+              worker_count: 3
+              parameter_server_count: 1
+        """)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        run_id = self.last_run()
+        reports, configs = read_rank_reports(self, self.project.outputs(run_id), 4)
+        cluster = configs[0]["cluster"]
+        self.assertEqual([a.rsplit(":", 1)[0] for a in cluster["worker"] + cluster["ps"]],
+                         ["n1", "n1", "n2", "n2"])
+        self.assertEqual([c["task"] for c in configs],
+                         [{"type": "worker", "index": 0}, {"type": "worker", "index": 1},
+                          {"type": "worker", "index": 2}, {"type": "ps", "index": 0}])
+        # Ports follow MASTER_PORT (from the job id): the ranks on one node
+        # differ, and each node uses the same ones.
+        master_port = int(reports[0]["MASTER_PORT"])
+        ports = [int(a.rsplit(":", 1)[1]) for a in cluster["worker"] + cluster["ps"]]
+        self.assertEqual(ports[0:2], ports[2:4])
+        self.assertEqual(len(set(ports[0:2])), 2)
+        self.assertNotIn(master_port, ports)
+        self.assertEqual(sorted(reports[0]["greetings"]), ["ps 0", "worker 1", "worker 2"])
 
     def test_same_job_file_runs_locally_and_on_slurm(self):
         self.project.write("src/report.py", REPORT)

@@ -14,13 +14,12 @@
 namespace amlrun::compute {
 
 static std::string read_stat(pid_t pid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE* file = std::fopen(path, "re");
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* file = std::fopen(path.c_str(), "re");
   if (!file) return "";
   char buffer[1024];
   size_t n = std::fread(buffer, 1, sizeof buffer - 1, file);
-  std::fclose(file);
+  (void)std::fclose(file);  // read-only: nothing to lose on close
   return std::string(buffer, n);
 }
 

@@ -166,7 +166,9 @@ class Supervisor {
 
   // The filesystem of the workspace is (nearly) full: what a rank's failure
   // most likely came from.
-  bool workspace_is_full() const { return util::available_bytes(m_layout.root()) < 64 * 1024; }
+  bool workspace_is_full() const {
+    return util::available_bytes(m_layout.root()) < std::uint64_t{64} * 1024;
+  }
 
   // Reads the spec and decides on a mount namespace here, on the main
   // thread (a namespace entered on another thread would not be the ranks');
@@ -341,6 +343,14 @@ class Supervisor {
     c.instance_count = m_spec.instance_count;
     c.processes_per_instance = m_spec.distribution.process_count_per_instance;
     c.master_port = launch::derive_master_port(m_record.id);
+    if (c.distribution == spec::DistributionType::tensorflow) {
+      // Every process of a local run is on this machine: one free port each.
+      std::vector<std::string> addresses;
+      for (int port : launch::derive_process_ports(c.master_port, c.world_size())) {
+        addresses.push_back(fmt::format("{}:{}", c.master_address, port));
+      }
+      c.tensorflow = launch::tensorflow_cluster(addresses, m_spec.distribution.worker_count);
+    }
     if (m_tracking) {
       c.tracking_uri = m_tracking->base_uri();
       c.tracking_token = m_tracking_token;

@@ -175,6 +175,10 @@ class SlurmDriver {
     c.processes_per_instance = m_spec.distribution.process_count_per_instance;
     c.master_address = m_status.nodes.front();
     c.master_port = slurm_master_port(m_status.job_id);
+    if (c.distribution == spec::DistributionType::tensorflow) {
+      c.tensorflow = slurm_tensorflow_cluster(m_status.nodes, c.processes_per_instance,
+                                              c.master_port, m_spec.distribution.worker_count);
+    }
     return c;
   }
 
@@ -213,12 +217,17 @@ class SlurmDriver {
       util::set_env(environment, "MASTER_ADDR", c.master_address);
       util::set_env(environment, "MASTER_PORT", std::to_string(c.master_port));
     }
+    if (c.distribution == spec::DistributionType::tensorflow) {
+      util::set_env(environment, launch::k_tensorflow_cluster_variable,
+                    launch::tensorflow_cluster_json(c.tensorflow));
+    }
     // For ranks in a pyxis container, which name their metrics files from it.
     util::set_env(environment, "AMLRUN_METRICS_DIR", m_layout.metrics().string());
     SlurmRankLaunch launch;
     launch.distribution = c.distribution;
     launch.nodes = c.instance_count;
     launch.tasks_per_node = c.processes_per_instance;
+    launch.tensorflow_workers = m_spec.distribution.worker_count;
     launch.amlrun = launch::amlrun_executable();
     launch.run_dir = m_layout.root();
     launch.working_dir = m_layout.working_dir();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "lib/launch/rank_environment.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/util/error.hpp"
 
@@ -20,6 +21,18 @@ std::string pyxis_rank_script(const SlurmRankLaunch& launch) {
         "export RANK=\"$SLURM_PROCID\" WORLD_SIZE=\"$SLURM_NTASKS\" LOCAL_RANK=\"$SLURM_LOCALID\" "
         "LOCAL_WORLD_SIZE={} NODE_RANK=\"$SLURM_NODEID\" GROUP_RANK=\"$SLURM_NODEID\"; ",
         launch.tasks_per_node);
+  }
+  if (launch.distribution == spec::DistributionType::tensorflow) {
+    // TF_CONFIG from the cluster the driver exported and this task's rank;
+    // the cluster is expanded as a variable, never as script text.
+    script += fmt::format(
+        "if [ \"$SLURM_PROCID\" -lt {0} ]; then amlrun_task=worker; "
+        "amlrun_index=\"$SLURM_PROCID\"; else amlrun_task=ps; "
+        "amlrun_index=$((SLURM_PROCID - {0})); fi; "
+        "export TF_CONFIG=\"{{\\\"cluster\\\": ${{{1}}}, \\\"task\\\": {{\\\"type\\\": "
+        "\\\"$amlrun_task\\\", \\\"index\\\": $amlrun_index}}}}\"; unset {1} amlrun_task "
+        "amlrun_index; ",
+        launch.tensorflow_workers, launch::k_tensorflow_cluster_variable);
   }
   return script + "exec \"$@\"";
 }
@@ -87,6 +100,20 @@ std::vector<std::string> slurm_rank_command(const SlurmRankLaunch& launch) {
   }
   append(argv, launch.program);
   return argv;
+}
+
+launch::TensorflowCluster slurm_tensorflow_cluster(const std::vector<std::string>& nodes,
+                                                   int tasks_per_node, int master_port,
+                                                   int worker_count) {
+  std::vector<std::string> addresses;
+  for (const auto& node : nodes) {
+    for (int local_rank = 0; local_rank < tasks_per_node; ++local_rank) {
+      // Within [20000, 60000), as MASTER_PORT.
+      int port = 20000 + (master_port + 1 + local_rank - 20000) % 40000;
+      addresses.push_back(fmt::format("{}:{}", node, port));
+    }
+  }
+  return launch::tensorflow_cluster(addresses, worker_count);
 }
 
 std::string mpirun_hostfile(const std::vector<std::string>& nodes, int slots_per_node) {

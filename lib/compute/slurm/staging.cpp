@@ -99,6 +99,9 @@ fs::path stage_amlrun(const fs::path& shared_dir) {
     fs::remove_all(staged, error);
   }
   fs::create_directories(bin);
+  // A directory of binaries, so not util::AtomicFile (one file): the same
+  // shape for a folder, filled under a temporary name and renamed whole, so
+  // a node never sees a half-staged set; a crash leaves only .staging-*.
   fs::path temporary = bin / (".staging-" + util::random_hex(6));
   fs::create_directory(temporary);
   fs::permissions(temporary, fs::perms(0755));

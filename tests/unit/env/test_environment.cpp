@@ -250,3 +250,23 @@ TEST_CASE("a runtime that is not installed is reported as such") {
         "not installed); write the build context with 'amlrun env context' and build it where a "
         "runtime works");
 }
+
+TEST_CASE("an environment file hashes as the same environment written inline") {
+  spec_test::JobDir dir;
+  fs::create_directories(dir.path / "environments" / "conda");
+  std::ofstream(dir.path / "environments" / "env.yml")
+      << "$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\n"
+         "name: train-env\nversion: 1\nimage: python:3.11\nconda_file: conda/env.yml\n";
+  std::ofstream(dir.path / "environments" / "conda" / "env.yml")
+      << "channels: [conda-forge]\ndependencies: [python=3.11, {pip: [requests==2.31.0]}]\n";
+  std::ofstream(dir.path / "inline-conda.yml")
+      << "channels: [conda-forge]\ndependencies: [python=3.11, {pip: [requests==2.31.0]}]\n";
+  std::string inline_hash = hash_of(
+      dir, "command: x\nenvironment:\n  image: python:3.11\n  conda_file: inline-conda.yml\n");
+  CHECK(hash_of(dir, "command: x\nenvironment: file:./environments/env.yml\n") == inline_hash);
+  CHECK(hash_of(dir, "command: x\nenvironment: environments/env.yml\n") == inline_hash);
+  // The file's content counts, as inline.
+  std::ofstream(dir.path / "environments" / "conda" / "env.yml")
+      << "channels: [conda-forge]\ndependencies: [python=3.11, {pip: [requests==2.32.0]}]\n";
+  CHECK(hash_of(dir, "command: x\nenvironment: environments/env.yml\n") != inline_hash);
+}

@@ -25,6 +25,43 @@ std::string first_line(const std::string& text) {
   return text.substr(0, text.find('\n'));
 }
 
+// Every diagnostic's first line, or "ok", for each file in turn.
+void report_file(std::ostringstream& report, const std::string& display, const std::string& text,
+                 const fs::path& job_dir) {
+  report << "== " << display << "\n";
+  try {
+    auto loaded = amlrun::spec::load_job_spec_text(display, text, job_dir);
+    for (const auto& warning : loaded.warnings) {
+      report << first_line(amlrun::spec::format_diagnostic(warning)) << "\n";
+    }
+    report << "ok\n";
+  } catch (const amlrun::spec::SpecError& error) {
+    for (const auto& d : error.errors()) {
+      std::string line = first_line(amlrun::spec::format_diagnostic(d));
+      CHECK(line.find("unknown key") == std::string::npos);
+      report << line << "\n";
+    }
+    for (const auto& warning : error.warnings()) {
+      report << first_line(amlrun::spec::format_diagnostic(warning)) << "\n";
+    }
+  }
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Compares with the golden file (reviewed by a person); AMLRUN_UPDATE_GOLDEN=1
+// rewrites it after a deliberate change.
+void check_golden(const std::string& actual, const std::string& golden_name) {
+  fs::path golden = fs::path(AMLRUN_SOURCE_DIR) / "tests" / "unit" / "spec" / golden_name;
+  if (std::getenv("AMLRUN_UPDATE_GOLDEN")) {
+    std::ofstream(golden) << actual;
+  }
+  CHECK(actual == read_text(golden));
+}
+
 }  // namespace
 
 TEST_CASE("the Azure ML command-job files in ../shared/compat load with specific messages") {
@@ -49,34 +86,25 @@ TEST_CASE("the Azure ML command-job files in ../shared/compat load with specific
   std::ostringstream report;
   for (const auto& file : files) {
     fs::copy_file(file, job_dir / file.filename(), fs::copy_options::overwrite_existing);
-    report << "== " << file.filename().string() << "\n";
-    std::string display = file.filename().string();
-    std::ifstream in(job_dir / file.filename());
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    try {
-      auto loaded = amlrun::spec::load_job_spec_text(display, text, job_dir);
-      for (const auto& warning : loaded.warnings) {
-        report << first_line(amlrun::spec::format_diagnostic(warning)) << "\n";
-      }
-      report << "ok\n";
-    } catch (const amlrun::spec::SpecError& error) {
-      for (const auto& d : error.errors()) {
-        std::string line = first_line(amlrun::spec::format_diagnostic(d));
-        CHECK(line.find("unknown key") == std::string::npos);
-        report << line << "\n";
-      }
-      for (const auto& warning : error.warnings()) {
-        report << first_line(amlrun::spec::format_diagnostic(warning)) << "\n";
-      }
-    }
+    report_file(report, file.filename().string(), read_text(job_dir / file.filename()), job_dir);
   }
-  std::string actual = replace_all(report.str(), sandbox.path.string(), "<dir>");
-  fs::path golden = fs::path(AMLRUN_SOURCE_DIR) / "tests" / "unit" / "spec" / "compat_expected.txt";
-  if (std::getenv("AMLRUN_UPDATE_GOLDEN")) {
-    std::ofstream(golden) << actual;
+  check_golden(replace_all(report.str(), sandbox.path.string(), "<dir>"), "compat_expected.txt");
+}
+
+// Files in the same schema using the tensorflow distribution, environment
+// files, datastore output paths and data access modes, loaded in place (their
+// environment files and folders are beside them).
+TEST_CASE("Azure ML job files with tensorflow, environment files, output paths and modes") {
+  fs::path folder = fs::path(AMLRUN_SOURCE_DIR) / "tests" / "unit" / "spec" / "compat_azure";
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    if (entry.path().extension() == ".yml") files.push_back(entry.path());
   }
-  std::ifstream expected_stream(golden);
-  std::string expected((std::istreambuf_iterator<char>(expected_stream)),
-                       std::istreambuf_iterator<char>());
-  CHECK(actual == expected);
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() >= 9);
+  std::ostringstream report;
+  for (const auto& file : files) {
+    report_file(report, file.filename().string(), read_text(file), folder);
+  }
+  check_golden(replace_all(report.str(), folder.string(), "<dir>"), "compat_azure_expected.txt");
 }

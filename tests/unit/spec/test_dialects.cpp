@@ -137,9 +137,10 @@ TEST_CASE("wrong types and out-of-range numbers say what was expected") {
   CHECK(first_line("command: x\ntags: {a: 1, b: [1]}\n") ==
         "job.yml:2:17: tags.b: expected a string, got a list");
   CHECK(first_line("command: x\ndistribution: {type: horovod}\n") ==
-        "job.yml:2:22: distribution.type: 'horovod' is not one of mpi, pytorch");
+        "job.yml:2:22: distribution.type: 'horovod' is not one of mpi, pytorch, tensorflow");
   CHECK(first_line("command: x\ndistribution: {type: pytorh}\n") ==
-        "job.yml:2:22: distribution.type: 'pytorh' is not one of mpi, pytorch (did you mean "
+        "job.yml:2:22: distribution.type: 'pytorh' is not one of mpi, pytorch, tensorflow (did you "
+        "mean "
         "'pytorch'?)");
   CHECK(first_line("command: x\nresources: {shm_size: lots}\n") ==
         "job.yml:2:23: resources.shm_size: 'lots' is not a size such as 2g, 512m or 1073741824");
@@ -184,7 +185,8 @@ TEST_CASE("more than one process needs a distribution") {
         "      |   ^\n"
         "1 error in job.yml");
   CHECK(errors_of(dir, "command: x\ndistribution: {process_count_per_instance: 2}\n")
-            .starts_with("job.yml:2:15: distribution: missing 'type' (mpi or pytorch)\n"));
+            .starts_with(
+                "job.yml:2:15: distribution: missing 'type' (mpi, pytorch or tensorflow)\n"));
 }
 
 TEST_CASE("placeholders must name declared inputs and outputs") {
@@ -211,8 +213,8 @@ TEST_CASE("inputs: literal forms, modes and http(s) rules") {
         "job.yml:3:31: inputs.d.path: an http(s) input is downloaded as one file: declare it with "
         "type: uri_file");
   CHECK(first_line("command: x\ninputs:\n  d: {type: uri_folder, path: data, mode: rw_mount}\n") ==
-        "job.yml:3:43: inputs.d.mode: inputs are read-only; rw_mount is for outputs (use ro_mount "
-        "or download)");
+        "job.yml:3:43: inputs.d.mode: rw_mount is a mode for outputs, not inputs; an input takes "
+        "one of ro_mount, download, direct, eval_mount, eval_download");
   CHECK(first_line("command: x\ninputs:\n  d: {type: uri_fil, path: data}\n") ==
         "job.yml:3:13: inputs.d.type: 'uri_fil' is not one of uri_file, uri_folder, "
         "mlflow_model, custom_model, triton_model, mltable, string, integer, number, boolean "

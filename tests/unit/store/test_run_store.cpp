@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -164,7 +166,7 @@ TEST_CASE("an index with a newer schema is refused and left untouched") {
   sqlite3_close(db);
   CHECK(message_of([&] { store::RunStore runs(ws); }) ==
         "the run index " + ws.index_path().string() +
-            " has schema version 7, newer than this amlrun understands (3); it was written by a "
+            " has schema version 7, newer than this amlrun understands (4); it was written by a "
             "newer amlrun: upgrade amlrun (the index was left untouched)");
 }
 
@@ -228,6 +230,35 @@ TEST_CASE("a listing reads changed records and marks broken ones, and only those
       CHECK(row.problem == runs.record_path(gone.id).string() + " is missing");
     }
   }
+}
+
+TEST_CASE("a record rewritten within one clock tick at the same size is still noticed") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto record = new_record("exp");
+  record.tags = {{"round", "38"}};
+  runs.create(record);
+  runs.save(record);
+  struct stat indexed {};
+  REQUIRE(::stat(runs.record_path(record.id).c_str(), &indexed) == 0);
+  // A tag write killed between run.json and the index, landing in the
+  // same mtime tick as the indexed write: only the inode differs.
+  auto ahead = record;
+  ahead.tags = {{"round", "39"}};
+  util::write_file_atomic(runs.record_path(record.id), store::to_json(ahead).dump(2) + "\n");
+  timespec times[2] = {indexed.st_atim, indexed.st_mtim};
+  REQUIRE(::utimensat(AT_FDCWD, runs.record_path(record.id).c_str(), times, 0) == 0);
+  struct stat rewritten {};
+  REQUIRE(::stat(runs.record_path(record.id).c_str(), &rewritten) == 0);
+  REQUIRE(rewritten.st_size == indexed.st_size);
+  store::RunFilter all;
+  auto rows = runs.list(all);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].tags == record.tags);  // the index is behind...
+  store::check_listed_runs(runs, rows);
+  CHECK(rows[0].tags == std::vector<std::pair<std::string, std::string>>{{"round", "39"}});
+  CHECK(rows[0].problem.empty());
 }
 
 TEST_CASE("run.json cut at any byte loads or fails cleanly, never crashes") {

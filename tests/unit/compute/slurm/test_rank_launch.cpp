@@ -7,6 +7,7 @@
 
 #include "lib/compute/slurm/rank_launch.hpp"
 #include "lib/compute/slurm/run_directory.hpp"
+#include "lib/util/process.hpp"
 #include "tests/unit/test_support.hpp"
 
 using namespace amlrun;
@@ -205,5 +206,54 @@ TEST_CASE("MASTER_PORT of a Slurm job depends on the job id only") {
     int port = compute::slurm_master_port(id);
     CHECK(port >= 20000);
     CHECK(port < 60000);
+  }
+}
+
+TEST_CASE("tensorflow on Slurm: the cluster follows srun's block layout over the nodes") {
+  int master = compute::slurm_master_port("4242");
+  auto cluster = compute::slurm_tensorflow_cluster({"node-a", "node-b"}, 2, master, 3);
+  auto port = [&](int local_rank) {
+    return std::to_string(20000 + (master + 1 + local_rank - 20000) % 40000);
+  };
+  CHECK(cluster.workers ==
+        std::vector<std::string>{"node-a:" + port(0), "node-a:" + port(1), "node-b:" + port(0)});
+  CHECK(cluster.parameter_servers == std::vector<std::string>{"node-b:" + port(1)});
+  // The same srun line as pytorch: the rank makes TF_CONFIG itself.
+  auto tensorflow = plan(spec::DistributionType::tensorflow, 2, 2);
+  auto pytorch = plan(spec::DistributionType::pytorch, 2, 2);
+  CHECK(compute::slurm_rank_command(tensorflow) == compute::slurm_rank_command(pytorch));
+}
+
+TEST_CASE("tensorflow in a pyxis container: the rank script makes TF_CONFIG from the cluster") {
+  auto pyxis = plan(spec::DistributionType::tensorflow, 2, 2);
+  pyxis.tensorflow_workers = 3;
+  pyxis.container = compute::ContainerLaunch{"pyxis", "nvcr.io/nvidia/tensorflow:24.01-tf2-py3"};
+  auto argv = compute::slurm_rank_command(pyxis);
+  auto script = std::find(argv.begin(), argv.end(), "-c");
+  REQUIRE(script != argv.end());
+  auto cluster = compute::slurm_tensorflow_cluster({"node-a", "node-b"}, 2, 20000, 3);
+  // Run the script as srun would in the container, for a worker and a ps.
+  for (auto [procid, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"2", "\"task\": {\"type\": \"worker\", \"index\": 2}"},
+           {"3", "\"task\": {\"type\": \"ps\", \"index\": 0}"}}) {
+    util::SpawnOptions options;
+    options.argv = {
+        "bash",
+        "-c",
+        *(script + 1),
+        "amlrun-rank",
+        "bash",
+        "-c",
+        "printf %s \"$TF_CONFIG\"; printf '|%s' \"${AMLRUN_TENSORFLOW_CLUSTER-unset}\""};
+    options.environment = {"PATH=/usr/bin:/bin",
+                           "SLURM_PROCID=" + procid,
+                           "SLURM_NTASKS=4",
+                           "SLURM_LOCALID=1",
+                           "SLURM_NODEID=1",
+                           "AMLRUN_METRICS_DIR=/m",
+                           "AMLRUN_TENSORFLOW_CLUSTER=" + launch::tensorflow_cluster_json(cluster)};
+    auto result = util::run_capture(options);
+    CHECK(result.out == "{\"cluster\": " + launch::tensorflow_cluster_json(cluster) + ", " +
+                            expected + "}|unset");
   }
 }
