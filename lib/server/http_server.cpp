@@ -1,5 +1,6 @@
 #include "lib/server/http_server.hpp"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -299,6 +300,15 @@ int HttpServer::start() {
   server.Post(".*", with_body);
   server.Put(".*", with_body);
   server.Patch(".*", with_body);
+  // The library listens with a backlog of 5 (compiled in): 64 clients
+  // connecting at once would see dropped connections. Its socket is
+  // listened on again with a real backlog once bound.
+  int listening_socket = -1;
+  server.set_socket_options([&listening_socket](int socket) {
+    int on = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    listening_socket = socket;
+  });
   int port = options.port == 0
                  ? server.bind_to_any_port(options.address)
                  : (server.bind_to_port(options.address, options.port) ? options.port : -1);
@@ -307,6 +317,7 @@ int HttpServer::start() {
                                        std::strerror(errno)));
   }
   m_port = port;
+  if (listening_socket >= 0) ::listen(listening_socket, SOMAXCONN);
   state.thread = std::thread([&state] {
     state.server.listen_after_bind();
     state.loop_ended = true;
