@@ -15,6 +15,7 @@ AMLRUN_PACKAGES=(
   python3-venv python3-pip python3-setuptools python3-wheel
   rsync hyperfine iproute2 iptables procps util-linux
   clang-format clang-tidy
+  libcpp-httplib-dev
   slurm-wlm munge
 )
 
@@ -65,4 +66,36 @@ build() {
   fi
   log "building $dir"
   with_build_lock cmake --build "$dir" -j "$(nproc)"
+}
+
+# ensure_python_venv DIR PACKAGE...: a venv under DIR holding PACKAGE... from
+# PyPI, made once and reused (a ".complete" marker names what it holds, so a
+# half-made venv or one made for other packages is made again). Tests and
+# benchmarks use it for real clients (never system Python).
+ensure_python_venv() {
+  local dir="$1"
+  shift
+  local wanted="$*"
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.complete" 2>/dev/null)" = "$wanted" ]; then
+    return 0
+  fi
+  log "making the venv $dir ($wanted)"
+  rm -rf "$dir"
+  /usr/bin/python3 -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@"
+  printf '%s' "$wanted" >"$dir/.complete"
+}
+
+# The MLflow client the tracking tests drive (mlflow-skinny is the client
+# alone; scikit-learn for the autolog test). Kept under ~/.cache so every
+# worktree and build folder shares one. pandas: mlflow.sklearn imports it
+# and mlflow-skinny does not bring it.
+AMLRUN_TRACKING_VENV="${AMLRUN_TRACKING_VENV:-$HOME/.cache/amlrun/venv-mlflow-skinny}"
+ensure_tracking_venv() {
+  ensure_python_venv "$AMLRUN_TRACKING_VENV" mlflow-skinny scikit-learn pandas
+}
+# The full MLflow (its tracking server) for the side-by-side benchmark.
+AMLRUN_MLFLOW_SERVER_VENV="${AMLRUN_MLFLOW_SERVER_VENV:-$HOME/.cache/amlrun/venv-mlflow}"
+ensure_mlflow_server_venv() {
+  ensure_python_venv "$AMLRUN_MLFLOW_SERVER_VENV" mlflow
 }

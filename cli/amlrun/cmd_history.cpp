@@ -92,6 +92,7 @@ nlohmann::ordered_json row_json(const store::IndexRow& row) {
       row.exit_code ? nlohmann::ordered_json(*row.exit_code) : nlohmann::ordered_json(nullptr);
   j["compute"] = row.compute;
   j["tags"] = util::tags_to_json(row.tags);
+  if (!row.parent_id.empty()) j["parent_id"] = row.parent_id;
   if (!row.problem.empty()) j["problem"] = row.problem;
   return j;
 }
@@ -101,6 +102,7 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     std::string experiment;
     std::string status;
     std::vector<std::string> tags;
+    std::string parent;
     int limit = 50;
     ListFormat output = ListFormat::table;
   };
@@ -110,6 +112,9 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
   app.add_option("--status", options->status, "Only runs in this state (Completed, Failed, ...)")
       ->check(not_blank());
   app.add_option("--tag", options->tags, "Only runs with this tag, key=value (repeatable)");
+  app.add_option("--parent", options->parent,
+                 "Only child runs of this run (nested MLflow runs; an id or a unique prefix)")
+      ->check(not_blank());
   app.add_option("--limit", options->limit,
                  "At most this many runs, newest first (default 50; 0: all)");
   const std::map<std::string, ListFormat> formats = {{"table", ListFormat::table},
@@ -128,6 +133,7 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     filter.limit = options->limit > 0 ? options->limit + 1 : 0;
     auto workspace = workspace::open_workspace(workspace_options(global, false));
     store::RunStore store(workspace);
+    if (!options->parent.empty()) filter.parent = store.resolve(options->parent);
     auto rows = store.list(filter);
     bool more = options->limit > 0 && rows.size() > static_cast<std::size_t>(options->limit);
     if (more) rows.pop_back();

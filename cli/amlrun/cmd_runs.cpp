@@ -95,6 +95,17 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   std::string tags;
   for (const auto& [k, v] : r.tags) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
   line("tags", tags);
+  std::string params;
+  for (const auto& [k, v] : r.params) params += (params.empty() ? "" : ", ") + k + "=" + v;
+  line("params", params);
+  line("parent run", r.parent_id);
+  store::RunFilter children;
+  children.parent = r.id;
+  children.limit = 0;
+  for (const auto& child : store.list(children)) {
+    line("child run", fmt::format("{} ({}{})", child.id, child.state,
+                                  child.display_name.empty() ? "" : ", " + child.display_name));
+  }
   for (const auto& warning : r.warnings) line("warning", warning);
   auto dir = store.run_dir(r.id);
   line("outputs", (dir / "artifacts" / "outputs").string());

@@ -50,6 +50,15 @@ nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRe
   j["duration_seconds"] = record.duration_seconds();
   j["metrics"] = metrics_summary_json(store::metric_summaries(store, record.id));
   j["metrics_skipped"] = ingest_report_json(store::ingest_report(store, record.id));
+  store::RunFilter children;
+  children.parent = record.id;
+  children.limit = 0;
+  auto child_runs = nlohmann::ordered_json::array();
+  for (const auto& row : store.list(children)) {
+    child_runs.push_back(
+        {{"id", row.id}, {"display_name", row.display_name}, {"state", row.state}});
+  }
+  j["child_runs"] = child_runs;
   return j;
 }
 

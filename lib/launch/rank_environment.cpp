@@ -37,7 +37,21 @@ std::vector<std::string> run_environment(const RunContext& context,
     set_env(environment, "AZURE_ML_OUTPUT_" + name, value);
   }
   if (!context.backend.empty()) set_env(environment, "AMLRUN_DISTRIBUTED_BACKEND", context.backend);
+  if (!context.tracking_uri.empty()) {
+    set_env(environment, k_tracking_base_variable, context.tracking_uri);
+    // Without a rank (a process that is not one: mpirun, a launcher) the
+    // URI counts as rank 0's; each rank gets its own below.
+    set_env(environment, "MLFLOW_TRACKING_URI", rank_tracking_uri(context.tracking_uri, 0));
+    set_env(environment, "MLFLOW_TRACKING_TOKEN", context.tracking_token);
+    set_env(environment, "MLFLOW_RUN_ID", context.run_id);
+    set_env(environment, "MLFLOW_EXPERIMENT_ID", context.tracking_experiment_id);
+    set_env(environment, "MLFLOW_EXPERIMENT_NAME", context.experiment);
+  }
   return environment;
+}
+
+std::string rank_tracking_uri(const std::string& base, int rank) {
+  return fmt::format("{}/rank/{}", base, rank);
 }
 
 void add_rank_environment(std::vector<std::string>& environment, const RunContext& context,
@@ -45,6 +59,9 @@ void add_rank_environment(std::vector<std::string>& environment, const RunContex
   using util::set_env;
   set_env(environment, "AMLRUN_METRICS_FILE",
           store::RunTree(context.run_dir).rank_metrics(rank).string());
+  if (!context.tracking_uri.empty()) {
+    set_env(environment, "MLFLOW_TRACKING_URI", rank_tracking_uri(context.tracking_uri, rank));
+  }
   if (context.distribution == spec::DistributionType::none) return;
   int per_node = context.processes_per_instance;
   set_env(environment, "MASTER_ADDR", context.master_address);

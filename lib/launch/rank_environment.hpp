@@ -34,17 +34,33 @@ struct RunContext {
   // distribution type tensorflow: every rank's address, for TF_CONFIG.
   TensorflowCluster tensorflow;
   int world_size() const { return instance_count * processes_per_instance; }
+  // The run's MLflow tracking endpoint (lib/tracking), when its owner serves
+  // one: http://host:port, to which each rank's URI adds /rank/<r>.
+  std::string tracking_uri;
+  std::string tracking_token;
+  std::string tracking_experiment_id;
 };
+
+// The variable that carries RunContext::tracking_uri to ranks that a
+// launcher starts (mpirun, srun): `amlrun _rank-exec` turns it into the
+// rank's MLFLOW_TRACKING_URI.
+inline constexpr const char* k_tracking_base_variable = "AMLRUN_TRACKING_URI";
+// base + "/rank/<r>".
+std::string rank_tracking_uri(const std::string& base, int rank);
 
 // The run-wide variables added to `inherited` (the submitting shell's
 // environment). User variables win over inherited ones; amlrun's own win over
-// both. PYTHONUNBUFFERED=1 unless the job sets it, so logs stream live.
+// both (MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID/NAME, MLFLOW_TRACKING_TOKEN and
+// MLFLOW_TRACKING_URI too, when the run has a tracking endpoint: as on Azure
+// ML, a job's metrics go to the run whatever the job's settings say). PYTHONUNBUFFERED=1 unless the
+// job sets it, so logs stream live.
 std::vector<std::string> run_environment(const RunContext& context,
                                          std::vector<std::string> inherited);
 
 // Adds the per-rank variables (RANK, LOCAL_RANK, NODE_RANK, ... and
-// AMLRUN_METRICS_FILE; TF_CONFIG for distribution type tensorflow). The torch contract is set only
-// for distributed runs, as on hosted platforms, so single-process scripts don't try to initialise
+// AMLRUN_METRICS_FILE, MLFLOW_TRACKING_URI; TF_CONFIG for distribution type tensorflow). The
+// torch contract is set only for distributed runs, as on hosted platforms, so single-process
+// scripts don't try to initialise
 // a process group.
 void add_rank_environment(std::vector<std::string>& environment, const RunContext& context,
                           int rank);

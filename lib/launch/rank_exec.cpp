@@ -77,6 +77,9 @@ int exec_rank(const std::filesystem::path& run_dir, int processes_per_node, bool
   }
   store::RunTree tree(run_dir);
   set("AMLRUN_METRICS_FILE", tree.rank_metrics(rank).string());
+  if (const char* tracking = ::getenv(k_tracking_base_variable); tracking && *tracking) {
+    set("MLFLOW_TRACKING_URI", rank_tracking_uri(tracking, rank));
+  }
 
   // The rank's log is reached from the run directory without following a
   // link: a job cannot point it at a file of the user's.

@@ -91,6 +91,11 @@ CREATE TABLE metric_sources (
     R"(
 ALTER TABLE runs ADD COLUMN record_inode INTEGER NOT NULL DEFAULT 0;
 )",
+    // 4: the parent of a child run (nested MLflow runs), for `runs list --parent`.
+    R"(
+ALTER TABLE runs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_by_parent ON runs(parent_id, created_at DESC);
+)",
 };
 static_assert(std::size(k_migrations) == k_index_schema_version);
 

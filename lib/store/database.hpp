@@ -29,7 +29,7 @@ namespace amlrun::store {
 
 // 1: runs and run_tags. 2: run.json stat in runs (to notice a stale or
 // corrupt record without reading it), metrics.
-inline constexpr int k_index_schema_version = 3;
+inline constexpr int k_index_schema_version = 4;
 
 // The index file is damaged: SQLite says it is not a database, or that its
 // pages are malformed. what() names the file and says to run `amlrun doctor

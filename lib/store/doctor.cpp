@@ -184,10 +184,10 @@ class RunChecker {
     std::error_code error;
     for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
       std::string name = it->path().filename().string();
-      if (!name.starts_with("rank_") || !name.ends_with(".jsonl")) continue;
-      int rank = std::atoi(name.c_str() + 5);
+      int source = metric_source_of_file(name);
+      if (source < 0) continue;
       auto size = static_cast<std::int64_t>(it->file_size(error));
-      auto found = offsets.find(rank);
+      auto found = offsets.find(source);
       if (found == offsets.end() || found->second < size) behind = true;
     }
     if (!behind) return;

@@ -17,6 +17,7 @@
 #include "lib/store/database.hpp"
 #include "lib/store/metric_line.hpp"
 #include "lib/store/metrics.hpp"
+#include "lib/store/run_layout.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/strings.hpp"
@@ -56,6 +57,15 @@ bool is_blank(std::string_view line) {
 
 }  // namespace
 
+int metric_source_of_file(std::string_view name) {
+  constexpr std::string_view tracking = "mlflow_";
+  if (name.starts_with(tracking)) {
+    int rank = rank_of_file(name.substr(tracking.size()));
+    return rank < 0 ? -1 : k_tracking_source_base + rank;
+  }
+  return rank_of_file(name);
+}
+
 // Arithmetic on what a rank writes: a step is read as a non-negative
 // int64 (metric_line.hpp refuses anything larger), and the only sum on it
 // is the implicit next step, checked above. Offsets, line numbers and the
@@ -74,7 +84,8 @@ struct MetricIngestor::State {
     bool dirty = false;
   };
   struct Source {
-    int rank = 0;
+    int key = 0;              // metric_source_of_file
+    int rank = 0;             // the rank its points count for
     std::int64_t offset = 0;  // bytes consumed: everything before is stored
     std::int64_t line = 0;    // lines consumed
     bool in_long_line = false;
@@ -136,7 +147,8 @@ struct MetricIngestor::State {
     files.bind(1, run_id);
     while (files.step()) {
       Source source;
-      source.rank = static_cast<int>(files.integer(0));
+      source.key = static_cast<int>(files.integer(0));
+      source.rank = rank_of_source(source.key);
       source.offset = files.integer(1);
       source.line = files.integer(2);
       source.in_long_line = files.integer(3) != 0;
@@ -144,7 +156,7 @@ struct MetricIngestor::State {
       source.bad_name = files.integer(5);
       source.backwards = files.integer(6);
       source.first_problem = files.text(7);
-      sources[source.rank] = std::move(source);
+      sources[source.key] = std::move(source);
     }
     if (series.empty()) return;
     Statement steps(db,
@@ -185,8 +197,11 @@ struct MetricIngestor::State {
     ++pass.skipped;
     source.dirty = true;
     if (source.first_problem.empty()) {
-      source.first_problem = line > 0 ? fmt::format("rank_{}.jsonl:{}: {}", source.rank, line, what)
-                                      : fmt::format("rank_{}.jsonl: {}", source.rank, what);
+      std::string file = source.key >= k_tracking_source_base
+                             ? RunTree::tracking_metrics_name(source.rank)
+                             : RunTree::rank_metrics_name(source.rank);
+      source.first_problem =
+          line > 0 ? fmt::format("{}:{}: {}", file, line, what) : fmt::format("{}: {}", file, what);
     }
   }
 
@@ -282,11 +297,11 @@ struct MetricIngestor::State {
                      "INSERT OR REPLACE INTO metric_sources (run_id, rank, offset, line, "
                      "in_long_line, malformed, bad_name, backwards, first_problem) VALUES "
                      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-    for (auto& [rank, source] : sources) {
+    for (auto& [key, source] : sources) {
       if (!source.dirty) continue;
       upsert.reset();
       upsert.bind(1, run_id);
-      upsert.bind(2, static_cast<std::int64_t>(rank));
+      upsert.bind(2, static_cast<std::int64_t>(key));
       upsert.bind(3, source.offset);
       upsert.bind(4, source.line);
       upsert.bind(5, static_cast<std::int64_t>(source.in_long_line));
@@ -299,13 +314,13 @@ struct MetricIngestor::State {
     }
   }
 
-  // The rank files present now, by rank.
+  // The metrics files present now, by source.
   std::map<int, fs::path> list_files() const {
     std::map<int, fs::path> files;
     std::error_code error;
     for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
-      int rank = rank_of_file(it->path().filename().string());
-      if (rank >= 0) files[rank] = it->path();
+      int source = metric_source_of_file(it->path().filename().string());
+      if (source >= 0) files[source] = it->path();
     }
     return files;
   }
@@ -412,10 +427,11 @@ IngestPass MetricIngestor::ingest(bool final, std::int64_t max_bytes) {
   Transaction* transaction = nullptr;
   std::unique_ptr<Transaction> holder;
   try {
-    for (const auto& [rank, path] : state.list_files()) {
-      auto [entry, first_seen] = state.sources.try_emplace(rank);
+    for (const auto& [key, path] : state.list_files()) {
+      auto [entry, first_seen] = state.sources.try_emplace(key);
       if (first_seen) {
-        entry->second.rank = rank;
+        entry->second.key = key;
+        entry->second.rank = rank_of_source(key);
         entry->second.dirty = true;
       }
       state.ingest_file(entry->second, path, final, transaction, holder);

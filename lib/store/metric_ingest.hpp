@@ -15,10 +15,21 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "lib/store/run_store.hpp"
 
 namespace amlrun::store {
+
+// Each metrics file is a source with its own offset in the index: a rank's
+// rank_<r>.jsonl is source r, the tracking endpoint's mlflow_rank_<r>.jsonl
+// is source k_tracking_source_base + r (its points still count as rank r's).
+inline constexpr int k_tracking_source_base = 1000000;
+// The source a file of the metrics folder is, or -1 for any other name.
+int metric_source_of_file(std::string_view name);
+inline int rank_of_source(int source) {
+  return source % k_tracking_source_base;
+}
 
 struct IngestPass {
   std::int64_t points = 0;   // kept

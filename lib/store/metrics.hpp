@@ -59,7 +59,7 @@ IngestReport ingest_report(const RunStore& store, const std::string& run_id);
 // Whether any metrics file of the run was ever ingested.
 bool has_ingested_metrics(const RunStore& store, const std::string& run_id);
 
-// Bytes of each rank's metrics file already ingested, by rank.
+// Bytes of each metrics file already ingested, by source (metric_source_of_file).
 std::map<int, std::int64_t> ingested_offsets(const RunStore& store, const std::string& run_id);
 
 // Every run id that has metric rows (doctor: rows of runs that are gone).

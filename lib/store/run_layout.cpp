@@ -32,6 +32,10 @@ std::string RunTree::rank_metrics_name(int rank) {
   return fmt::format("rank_{}.jsonl", rank);
 }
 
+std::string RunTree::tracking_metrics_name(int rank) {
+  return fmt::format("mlflow_rank_{}.jsonl", rank);
+}
+
 std::string SlurmRunLayout::batch_output_name(const std::string& job_id) {
   return fmt::format("slurm-{}.out", job_id);
 }

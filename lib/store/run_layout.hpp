@@ -70,6 +70,9 @@ class RunTree {
   fs::path system_logs() const { return logs() / k_system_logs_dir; }
   fs::path rank_log(int rank) const { return user_logs() / rank_log_name(rank); }
   fs::path rank_metrics(int rank) const { return metrics() / rank_metrics_name(rank); }
+  // What the tracking endpoint writes for a rank (beside the rank's own file,
+  // which only the rank writes).
+  fs::path tracking_metrics(int rank) const { return metrics() / tracking_metrics_name(rank); }
 
   // Relative to root(), for SafeDir.
   static std::string relative_logs();         // "artifacts/logs"
@@ -78,8 +81,9 @@ class RunTree {
   static std::string relative_system_logs();  // "artifacts/logs/system"
   static std::string relative_outputs();      // "artifacts/outputs"
 
-  static std::string rank_log_name(int rank);      // std_log_rank_<r>.txt
-  static std::string rank_metrics_name(int rank);  // rank_<r>.jsonl
+  static std::string rank_log_name(int rank);          // std_log_rank_<r>.txt
+  static std::string rank_metrics_name(int rank);      // rank_<r>.jsonl
+  static std::string tracking_metrics_name(int rank);  // mlflow_rank_<r>.jsonl
 
  private:
   fs::path m_root;

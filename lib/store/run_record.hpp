@@ -52,9 +52,14 @@ struct RunRecord {
   std::string display_name;
   std::string description;
   std::vector<std::pair<std::string, std::string>> tags;
-  // Counts `amlrun runs tag` changes, so a writer holding an older copy of the
-  // record keeps the newer tags (RunStore::save).
+  // Parameters a job logged (MLflow's log_param): set once, never changed.
+  std::vector<std::pair<std::string, std::string>> params;
+  // Counts changes of tags and params made beside the run's owner
+  // (`amlrun runs tag`, the tracking endpoint), so a writer holding an older
+  // copy of the record keeps the newer ones (RunStore::save).
   int tags_revision = 0;
+  // The run this one is a child of (a nested MLflow run); "" for none.
+  std::string parent_id;
   RunState state = RunState::queued;
   std::vector<StateChange> history;
   std::string created_at;

@@ -94,6 +94,7 @@ void RunStore::save(const RunRecord& record) {
   if (auto on_disk = newer_tags_on_disk(record_path(record.id), record)) {
     RunRecord merged = record;
     merged.tags = on_disk->tags;
+    merged.params = on_disk->params;
     merged.tags_revision = on_disk->tags_revision;
     write_record(merged);
   } else {
@@ -135,6 +136,31 @@ RunRecord RunStore::update_tags(const std::string& id,
   return record;
 }
 
+RunRecord RunStore::add_params(const std::string& id,
+                               const std::vector<std::pair<std::string, std::string>>& params) {
+  RecordLock lock(run_dir(id));
+  RunRecord record = load(id);
+  bool changed = false;
+  for (const auto& [key, value] : params) {
+    auto found = std::find_if(record.params.begin(), record.params.end(),
+                              [&](const auto& param) { return param.first == key; });
+    if (found == record.params.end()) {
+      record.params.emplace_back(key, value);
+      changed = true;
+    } else if (found->second != value) {
+      throw util::InputError(fmt::format(
+          "parameter '{}' of run {} is already '{}'; a parameter is logged once and cannot be "
+          "changed to '{}' (log it under another name)",
+          key, id, found->second, value));
+    }
+  }
+  if (!changed) return record;
+  std::sort(record.params.begin(), record.params.end());
+  ++record.tags_revision;
+  write_record(record);
+  return record;
+}
+
 void RunStore::reindex(const RunRecord& record) {
   index(record);
 }
@@ -165,11 +191,11 @@ void RunStore::index(const RunRecord& record) {
   Transaction transaction(m_db);
   Statement upsert(m_db,
                    "INSERT INTO runs (id, experiment, display_name, state, created_at, ended_at, "
-                   "exit_code, compute, tags, record_mtime_ns, record_size, record_inode) VALUES "
-                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+                   "exit_code, compute, tags, record_mtime_ns, record_size, record_inode, "
+                   "parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
                    "ON CONFLICT(id) DO UPDATE SET experiment=?2, display_name=?3, state=?4, "
                    "created_at=?5, ended_at=?6, exit_code=?7, compute=?8, tags=?9, "
-                   "record_mtime_ns=?10, record_size=?11, record_inode=?12");
+                   "record_mtime_ns=?10, record_size=?11, record_inode=?12, parent_id=?13");
   upsert.bind(1, record.id);
   upsert.bind(2, record.experiment);
   upsert.bind(3, record.display_name);
@@ -186,6 +212,7 @@ void RunStore::index(const RunRecord& record) {
   upsert.bind(10, mtime_ns);
   upsert.bind(11, size);
   upsert.bind(12, inode);
+  upsert.bind(13, record.parent_id);
   upsert.step();
   Statement clear(m_db, "DELETE FROM run_tags WHERE run_id = ?1");
   clear.bind(1, record.id);
@@ -251,9 +278,10 @@ std::string RunStore::resolve(const std::string& id_or_prefix) const {
 std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
   std::string sql =
       "SELECT id, experiment, display_name, state, created_at, ended_at, exit_code, compute, "
-      "record_mtime_ns, record_size, tags, record_inode FROM runs WHERE 1=1";
+      "record_mtime_ns, record_size, tags, record_inode, parent_id FROM runs WHERE 1=1";
   if (!filter.experiment.empty()) sql += " AND experiment = ?1";
   if (filter.state) sql += " AND state = ?2";
+  if (filter.parent) sql += " AND parent_id = ?4";
   for (std::size_t i = 0; i < filter.tags.size(); ++i) {
     sql += fmt::format(" AND id IN (SELECT run_id FROM run_tags WHERE key = ?{} AND value = ?{})",
                        10 + 2 * i, 11 + 2 * i);
@@ -262,6 +290,7 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
   Statement query(m_db, sql.c_str());
   if (!filter.experiment.empty()) query.bind(1, filter.experiment);
   if (filter.state) query.bind(2, to_string(*filter.state));
+  if (filter.parent) query.bind(4, *filter.parent);
   query.bind(3, static_cast<std::int64_t>(filter.limit > 0 ? filter.limit : -1));
   for (std::size_t i = 0; i < filter.tags.size(); ++i) {
     query.bind(static_cast<int>(10 + 2 * i), filter.tags[i].first);
@@ -282,6 +311,7 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
     row.record_size = query.integer(9);
     row.tags = tags_from_column(query.text(10));
     row.record_inode = query.integer(11);
+    row.parent_id = query.text(12);
     rows.push_back(row);
   }
   return rows;

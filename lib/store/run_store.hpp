@@ -21,7 +21,8 @@ struct RunFilter {
   std::string experiment;
   std::optional<RunState> state;
   std::vector<std::pair<std::string, std::string>> tags;
-  int limit = 50;  // 0: all
+  std::optional<std::string> parent;  // child runs of this run only
+  int limit = 50;                     // 0: all
 };
 
 // One row of the index: enough to list runs without opening their files.
@@ -34,6 +35,7 @@ struct IndexRow {
   std::string ended_at;
   std::optional<int> exit_code;
   std::string compute;
+  std::string parent_id;
   std::vector<std::pair<std::string, std::string>> tags;
   // run.json's modification time, size and inode when it was indexed; a
   // listing compares them to the file (see run_listing.hpp).
@@ -75,6 +77,11 @@ class RunStore {
   RunRecord update_tags(const std::string& id,
                         const std::vector<std::pair<std::string, std::string>>& set,
                         const std::vector<std::string>& remove);
+  // Adds parameters to a stored run under the record lock. A parameter is
+  // set once: the same value again is accepted, a different one throws
+  // InputError naming both values. Returns the record.
+  RunRecord add_params(const std::string& id,
+                       const std::vector<std::pair<std::string, std::string>>& params);
   RunRecord load(const std::string& id) const;
   // An exact id, or a unique prefix of one; InputError otherwise (an
   // ambiguous prefix lists the candidates).

@@ -28,9 +28,11 @@
 #include "lib/store/metric_ingest.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/tracking/tracking_endpoint.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/process.hpp"
+#include "lib/util/random.hpp"
 #include "lib/util/safe_dir.hpp"
 #include "lib/util/time.hpp"
 #include "lib/util/timing.hpp"
@@ -98,6 +100,7 @@ class Supervisor {
     } catch (const std::exception& error) {
       m_owner.log(fmt::format("starting failed: {}", error.what()));
       stop_everything();
+      stop_tracking();
       return finish_without_start(RunState::failed, fmt::format("starting: {}", error.what()));
     }
     // Recorded so that the run's processes can be ended even if this
@@ -111,7 +114,11 @@ class Supervisor {
     stop_everything();
     ingest_metrics(/*final=*/true);
     seal();
-    return finish();
+    int code = finish();
+    // No process of the run is left to call it; stopped after the run's end
+    // is recorded, so ending its threads costs the run nothing.
+    stop_tracking();
+    return code;
   }
 
  private:
@@ -344,7 +351,48 @@ class Supervisor {
       }
       c.tensorflow = launch::tensorflow_cluster(addresses, m_spec.distribution.worker_count);
     }
+    if (m_tracking) {
+      c.tracking_uri = m_tracking->base_uri();
+      c.tracking_token = m_tracking_token;
+      c.tracking_experiment_id = tracking::experiment_id_of(m_record.experiment);
+    }
     return c;
+  }
+
+  // The run's MLflow endpoint on loopback, before any rank starts. A run
+  // that cannot have one still runs (its MLflow calls then fail on their
+  // own, as without amlrun); the system log says why.
+  void start_tracking() {
+    try {
+      m_tracking_token = util::random_hex(32);
+      tracking::TrackingConfig config;
+      config.run_id = m_record.id;
+      config.experiment = m_record.experiment;
+      config.run_dir = m_layout.root();
+      config.outputs_relative =
+          fmt::format("{}/{}", store::k_working_dir, store::k_job_outputs_dir);
+      config.world_size = m_spec.instance_count * m_spec.distribution.process_count_per_instance;
+      config.on_metrics = [this] {
+        // Wakes the owner's loop (a signal it reads from its signalfd) to
+        // ingest soon; once per batch of notifications.
+        if (!m_tracking_metrics_waiting.exchange(true)) ::kill(::getpid(), SIGCHLD);
+      };
+      tracking::EndpointOptions options;
+      options.token = m_tracking_token;
+      m_tracking = std::make_unique<tracking::TrackingEndpoint>(m_workspace, config, options);
+      m_tracking->start();
+      util::timing_mark("tracking endpoint started");
+      m_owner.log(fmt::format("tracking: MLflow endpoint at {}", m_tracking->base_uri()));
+    } catch (const std::exception& error) {
+      m_tracking.reset();
+      m_owner.log(fmt::format("tracking: no MLflow endpoint for this run: {}", error.what()));
+    }
+  }
+
+  void stop_tracking() {
+    if (!m_tracking) return;
+    m_tracking->stop();
+    m_tracking.reset();
   }
 
   // Opens a file of the run's system logs for appending, never through a link.
@@ -355,6 +403,7 @@ class Supervisor {
   }
 
   void start_processes() {
+    start_tracking();
     launch::RunContext c = context();
     auto environment = environment_for_runs(c);
     bool in_container = m_environment_mode == env::Mode::container;
@@ -480,16 +529,27 @@ class Supervisor {
         end_run(Ending::canceled, "canceled by user (amlrun cancel)");
       }
       bool timing = timeout_deadline && m_owner.ending() == Ending::none;
-      for (int signal : m_owner.wait(timing ? timeout_deadline : 0)) handle_signal(signal);
+      std::int64_t wake = timing ? timeout_deadline : 0;
+      // Metrics that came through the tracking endpoint are stored within
+      // k_tracking_ingest_delay_ms, not the next regular pass.
+      std::int64_t tracking_due = m_last_metrics_ms + k_tracking_ingest_delay_ms;
+      if (m_tracking_metrics_waiting) wake = wake ? std::min(wake, tracking_due) : tracking_due;
+      for (int signal : m_owner.wait(wake)) handle_signal(signal);
       reap();
-      if (util::monotonic_ms() >= m_next_metrics_ms) ingest_metrics(/*final=*/false);
+      std::int64_t after = util::monotonic_ms();
+      if (after >= m_next_metrics_ms ||
+          (m_tracking_metrics_waiting && after >= m_last_metrics_ms + k_tracking_ingest_delay_ms)) {
+        ingest_metrics(/*final=*/false);
+      }
     }
   }
 
   // Stores what the ranks appended to their metrics files. Never fatal: a
   // failure is logged and the next pass (or the final one) tries again.
   void ingest_metrics(bool final) {
-    m_next_metrics_ms = util::monotonic_ms() + k_metrics_interval_ms;
+    m_last_metrics_ms = util::monotonic_ms();
+    m_next_metrics_ms = m_last_metrics_ms + k_metrics_interval_ms;
+    m_tracking_metrics_waiting = false;
     try {
       if (!m_metrics) {
         m_metrics.emplace(m_store, m_record.id, m_layout.metrics());
@@ -619,6 +679,11 @@ class Supervisor {
   // Created on the first pass; it resumes from the index if it ever has to be.
   std::optional<store::MetricIngestor> m_metrics;
   std::int64_t m_next_metrics_ms = 0;
+  std::int64_t m_last_metrics_ms = 0;
+  std::unique_ptr<tracking::TrackingEndpoint> m_tracking;
+  std::string m_tracking_token;
+  std::atomic<bool> m_tracking_metrics_waiting = false;
+  static constexpr std::int64_t k_tracking_ingest_delay_ms = 50;
   // Metrics show up in `amlrun show` within about this long.
   static constexpr std::int64_t k_metrics_interval_ms = 1000;
   // About a quarter of a second of work; a flood waits for later passes.

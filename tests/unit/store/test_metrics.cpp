@@ -423,3 +423,32 @@ TEST_CASE("numbers beyond what a double or a step holds are named as such") {
         "rank_0.jsonl:1: \"value\" is a number out of range (beyond ±1.8e308; write \"Infinity\" "
         "or \"-Infinity\" for an infinite value)");
 }
+
+TEST_CASE("the tracking endpoint's files are sources of their own, counted as their rank") {
+  CHECK(store::metric_source_of_file("rank_3.jsonl") == 3);
+  CHECK(store::metric_source_of_file("mlflow_rank_3.jsonl") == store::k_tracking_source_base + 3);
+  CHECK(store::metric_source_of_file("mlflow_rank_03.jsonl") == -1);
+  CHECK(store::metric_source_of_file("other.jsonl") == -1);
+  Fixture f;
+  f.append(1, "{\"name\": \"loss\", \"value\": 1, \"step\": 5}\n");
+  std::ofstream(f.metrics_dir / "mlflow_rank_1.jsonl")
+      << "{\"name\":\"loss\",\"value\":2,\"step\":0}\nnot json\n";
+  {
+    store::MetricIngestor ingestor(f.runs, f.id, f.metrics_dir);
+    // Each file keeps its own steps: the endpoint's step 0 is not "backwards"
+    // from the rank file's step 5.
+    CHECK(ingestor.ingest(false).points == 2);
+  }
+  auto points = f.points("loss");
+  REQUIRE(points.size() == 2);
+  CHECK(points[0].rank == 1);
+  CHECK(points[1].rank == 1);
+  CHECK(store::ingest_report(f.runs, f.id).first_problem ==
+        "mlflow_rank_1.jsonl:2: not a JSON object");
+  // Offsets are kept per source: a second ingestor reads nothing again.
+  std::ofstream(f.metrics_dir / "mlflow_rank_1.jsonl", std::ios::app)
+      << "{\"name\":\"loss\",\"value\":3,\"step\":1}\n";
+  store::MetricIngestor again(f.runs, f.id, f.metrics_dir);
+  CHECK(again.ingest(true).points == 1);
+  CHECK(store::ingested_offsets(f.runs, f.id).count(store::k_tracking_source_base + 1) == 1);
+}

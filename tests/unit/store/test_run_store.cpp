@@ -166,7 +166,7 @@ TEST_CASE("an index with a newer schema is refused and left untouched") {
   sqlite3_close(db);
   CHECK(message_of([&] { store::RunStore runs(ws); }) ==
         "the run index " + ws.index_path().string() +
-            " has schema version 7, newer than this amlrun understands (3); it was written by a "
+            " has schema version 7, newer than this amlrun understands (4); it was written by a "
             "newer amlrun: upgrade amlrun (the index was left untouched)");
 }
 
@@ -537,4 +537,46 @@ TEST_CASE("a record that cannot be stored as UTF-8 leaves no run directory behin
   CHECK(message_of([&] {
           runs.update_tags(record.id, {}, {"a=b"});
         }).starts_with("invalid tag key 'a=b'"));
+}
+
+TEST_CASE("params are added once; a different value is refused and the record kept") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto record = new_record("exp");
+  auto lock = runs.create(record);
+  runs.add_params(record.id, {{"lr", "0.1"}, {"epochs", "3"}});
+  runs.add_params(record.id, {{"lr", "0.1"}});
+  CHECK(message_of([&] {
+          runs.add_params(record.id, {{"lr", "0.2"}, {"new", "x"}});
+        }) ==
+        "parameter 'lr' of run " + record.id +
+            " is already '0.1'; a parameter is logged once and cannot be changed to '0.2' (log it "
+            "under another name)");
+  auto loaded = runs.load(record.id);
+  CHECK(loaded.params ==
+        std::vector<std::pair<std::string, std::string>>{{"epochs", "3"}, {"lr", "0.1"}});
+  // The owner saving its older copy keeps them (as it keeps `runs tag` tags).
+  runs.transition(record, RunState::preparing);
+  CHECK(runs.load(record.id).params.size() == 2);
+}
+
+TEST_CASE("child runs are listed by their parent") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto parent = new_record("exp");
+  runs.create(parent);
+  auto child = new_record("exp");
+  child.parent_id = parent.id;
+  runs.create(child);
+  store::RunFilter filter;
+  filter.parent = parent.id;
+  auto rows = runs.list(filter);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].id == child.id);
+  CHECK(rows[0].parent_id == parent.id);
+  CHECK(runs.load(child.id).parent_id == parent.id);
+  filter.parent = child.id;
+  CHECK(runs.list(filter).empty());
 }
