@@ -142,8 +142,9 @@ RunRecord RunStore::add_params(const std::string& id,
   RunRecord record = load(id);
   bool changed = false;
   for (const auto& [key, value] : params) {
+    const std::string& wanted = key;  // clang before 16 cannot capture a binding
     auto found = std::find_if(record.params.begin(), record.params.end(),
-                              [&](const auto& param) { return param.first == key; });
+                              [&](const auto& param) { return param.first == wanted; });
     if (found == record.params.end()) {
       record.params.emplace_back(key, value);
       changed = true;
