@@ -20,7 +20,9 @@
 #include "lib/store/metrics.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/tracking/artifact_files.hpp"
 #include "lib/tracking/errors.hpp"
+#include "lib/tracking/mlflow_json.hpp"
 #include "lib/tracking/validation.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/file_lock.hpp"
@@ -36,10 +38,6 @@ namespace amlrun::tracking {
 using nlohmann::json;
 using store::RunState;
 
-std::string experiment_id_of(const std::string& experiment) {
-  return util::sha256_hex(experiment).substr(0, 16);
-}
-
 std::string TrackingService::artifact_uri(const std::string& run_id) {
   return fmt::format("mlflow-artifacts:/{}/outputs", run_id);
 }
@@ -51,52 +49,6 @@ constexpr const char* k_run_name_tag = "mlflow.runName";
 // In-memory latest values per run, for runs/get; past this many names the
 // rest are still stored, only not echoed.
 constexpr std::size_t k_max_latest_metrics = 10000;
-
-std::int64_t epoch_ms(const std::string& iso) {
-  if (iso.empty()) return 0;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             util::parse_utc_iso8601(iso).time_since_epoch())
-      .count();
-}
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             util::Clock::now().time_since_epoch())
-      .count();
-}
-
-// protobuf's JSON for a double: NaN and the infinities as strings.
-json json_double(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
-  return value;
-}
-
-std::string mlflow_status(RunState state) {
-  switch (state) {
-    case RunState::queued:
-    case RunState::preparing:
-    case RunState::starting:
-      return "SCHEDULED";
-    case RunState::running:
-    case RunState::finalizing:
-      return "RUNNING";
-    case RunState::completed:
-      return "FINISHED";
-    case RunState::failed:
-      return "FAILED";
-    case RunState::canceled:
-      return "KILLED";
-  }
-  return "RUNNING";
-}
-
-// The run id of a request: "run_id", or the older "run_uuid".
-std::string run_id_field(const json& body) {
-  if (body.contains("run_id") && body["run_id"].is_string()) return body["run_id"];
-  if (body.contains("run_uuid") && body["run_uuid"].is_string()) return body["run_uuid"];
-  return required_string(body, "run_id");
-}
 
 struct LatestMetric {
   double value = 0;
@@ -161,14 +113,6 @@ struct TrackingService::State {
     auto name = experiment_name_of(id);
     if (!name) does_not_exist(fmt::format("No Experiment with id={} exists", id));
     return *name;
-  }
-
-  static json experiment_json(const std::string& name) {
-    return {{"experiment_id", experiment_id_of(name)},
-            {"name", name},
-            {"artifact_location", "mlflow-artifacts:/"},
-            {"lifecycle_stage", "active"},
-            {"tags", json::array()}};
   }
 
   // --- runs ----------------------------------------------------------------
@@ -249,33 +193,6 @@ struct TrackingService::State {
   }
 
   // --- writes --------------------------------------------------------------
-
-  struct Metric {
-    std::string key;
-    double value;
-    std::int64_t timestamp;
-    std::int64_t step;
-  };
-
-  static Metric parse_metric(const json& body, const std::string& field) {
-    Metric metric;
-    std::string key_field = field.empty() ? "key" : field + ".key";
-    auto key = body.find("key");
-    if (key == body.end() || !key->is_string()) {
-      invalid_parameter(fmt::format("Missing value for required parameter '{}'.", key_field));
-    }
-    metric.key = key->get<std::string>();
-    check_metric_name(key_field, metric.key);
-    metric.value = metric_value(body, field.empty() ? "value" : field + ".value");
-    metric.timestamp = int64_field(body, "timestamp", now_ms());
-    metric.step = int64_field(body, "step", 0);
-    if (metric.step < 0) {
-      invalid_parameter(
-          fmt::format("Invalid value {} for parameter '{}' supplied: amlrun stores steps from 0 up",
-                      metric.step, field.empty() ? "step" : field + ".step"));
-    }
-    return metric;
-  }
 
   void check_rank(int rank) const {
     if (rank < 0 || rank >= config.world_size) {
@@ -366,37 +283,6 @@ struct TrackingService::State {
     }
   }
 
-  static std::vector<std::pair<std::string, std::string>> parse_pairs(const json& body,
-                                                                      const char* field,
-                                                                      bool params) {
-    std::vector<std::pair<std::string, std::string>> pairs;
-    auto list = body.find(field);
-    if (list == body.end() || list->is_null()) return pairs;
-    if (!list->is_array()) {
-      invalid_parameter(
-          fmt::format("Invalid value for parameter '{}' supplied: expected a list", field));
-    }
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      const json& item = (*list)[i];
-      std::string where = fmt::format("{}[{}]", field, i);
-      if (!item.is_object()) {
-        invalid_parameter(
-            fmt::format("Invalid value for parameter '{}' supplied: expected an "
-                        "object with key and value",
-                        where));
-      }
-      std::string key = item.contains("key") && item["key"].is_string() ? item["key"] : "";
-      std::string value = item.contains("value") && item["value"].is_string() ? item["value"] : "";
-      if (params) {
-        check_param(where, key, value);
-      } else {
-        check_tag(where, key, value);
-      }
-      pairs.emplace_back(std::move(key), std::move(value));
-    }
-    return pairs;
-  }
-
   void end_child(WritableRun& run, store::RunRecord& record, RunState state,
                  const std::string& reason) {
     if (run.ingestor) {
@@ -468,7 +354,7 @@ TrackingService::~TrackingService() {
 
 json TrackingService::get_experiment(const std::string& experiment_id) {
   std::lock_guard lock(m_state->mutex);
-  return {{"experiment", State::experiment_json(m_state->require_experiment(experiment_id))}};
+  return {{"experiment", experiment_json(m_state->require_experiment(experiment_id))}};
 }
 
 json TrackingService::get_experiment_by_name(const std::string& name) {
@@ -476,7 +362,7 @@ json TrackingService::get_experiment_by_name(const std::string& name) {
   if (!m_state->experiment_names().contains(name)) {
     does_not_exist(fmt::format("Could not find experiment with name '{}'", name));
   }
-  return {{"experiment", State::experiment_json(name)}};
+  return {{"experiment", experiment_json(name)}};
 }
 
 json TrackingService::create_experiment(const json& body) {
@@ -503,7 +389,7 @@ json TrackingService::search_experiments(const json& body) {
   }
   json experiments = json::array();
   for (const auto& name : m_state->experiment_names()) {
-    experiments.push_back(State::experiment_json(name));
+    experiments.push_back(experiment_json(name));
   }
   return {{"experiments", experiments}};
 }
@@ -511,7 +397,7 @@ json TrackingService::search_experiments(const json& body) {
 json TrackingService::create_run(const json& body) {
   std::string experiment_id =
       body.value("experiment_id", experiment_id_of(m_state->config.experiment));
-  auto tags = State::parse_pairs(body, "tags", /*params=*/false);
+  auto tags = parse_pairs(body, "tags", /*params=*/false);
   std::string run_name = body.contains("run_name") && body["run_name"].is_string()
                              ? body["run_name"].get<std::string>()
                              : "";
@@ -632,7 +518,7 @@ json TrackingService::search_runs(const json& body) {
 
 json TrackingService::log_metric(const json& body, int rank) {
   std::string run_id = run_id_field(body);
-  auto metric = State::parse_metric(body, "");
+  auto metric = parse_metric(body, "");
   bool owned = false;
   {
     std::lock_guard lock(m_state->mutex);
@@ -699,7 +585,7 @@ json TrackingService::log_batch(const json& body, int rank) {
   std::string run_id = run_id_field(body);
   // Everything is checked before anything is stored: a batch is taken whole
   // or not at all (the params, which may clash, are stored first).
-  std::vector<State::Metric> metrics;
+  std::vector<Metric> metrics;
   if (body.contains("metrics") && !body["metrics"].is_null()) {
     if (!body["metrics"].is_array()) {
       invalid_parameter("Invalid value for parameter 'metrics' supplied: expected a list");
@@ -716,11 +602,11 @@ json TrackingService::log_batch(const json& body, int rank) {
       if (!list[i].is_object()) {
         invalid_parameter(fmt::format("Invalid value for parameter 'metrics[{}]' supplied", i));
       }
-      metrics.push_back(State::parse_metric(list[i], fmt::format("metrics[{}]", i)));
+      metrics.push_back(parse_metric(list[i], fmt::format("metrics[{}]", i)));
     }
   }
-  auto params = State::parse_pairs(body, "params", /*params=*/true);
-  auto tags = State::parse_pairs(body, "tags", /*params=*/false);
+  auto params = parse_pairs(body, "params", /*params=*/true);
+  auto tags = parse_pairs(body, "tags", /*params=*/false);
   if (params.size() > k_max_params_tags_per_batch || tags.size() > k_max_params_tags_per_batch) {
     invalid_parameter(fmt::format(
         "A batch logging request can contain at most {} params and {} tags. Got {} params and {} "
@@ -756,9 +642,7 @@ json TrackingService::log_batch(const json& body, int rank) {
   return json::object();
 }
 
-void TrackingService::upload_artifact(
-    const std::string& path,
-    const std::function<bool(const std::function<bool(const char*, std::size_t)>&)>& read_body) {
+void TrackingService::upload_artifact(const std::string& path, const BodyReader& read_body) {
   std::unique_lock lock(m_state->mutex);
   auto place = m_state->artifact_place(path, /*allow_root=*/false);
   if (!place.run) {
@@ -768,108 +652,21 @@ void TrackingService::upload_artifact(
         path.substr(0, path.find('/')), m_state->config.run_id));
   }
   lock.unlock();  // an upload can take a while; other requests go on
-  auto [parent, name] = util::split_parent(place.relative);
-  std::string temp = fmt::format(".{}.upload-{}", name, util::random_hex(6));
-  std::optional<util::SafeDir> dir;
-  util::UniqueFd fd;
-  try {
-    dir = util::SafeDir::open(place.run_dir)
-              .make_dirs(parent.empty() ? place.outputs_relative
-                                        : fmt::format("{}/{}", place.outputs_relative, parent));
-    fd = dir->open_file(temp, O_WRONLY | O_CREAT | O_EXCL);
-  } catch (const util::PathInTheWay& error) {
-    invalid_parameter(fmt::format("cannot store artifact {}: {}", place.relative, error.what()));
-  } catch (const std::exception& error) {
-    cannot_store(fmt::format("cannot store artifact {}: {}", place.relative, error.what()));
-  }
-  int write_error = 0;
-  bool whole = read_body([&](const char* data, std::size_t size) {
-    while (size > 0) {
-      ssize_t wrote = ::write(fd.get(), data, size);
-      if (wrote < 0 && errno == EINTR) continue;
-      if (wrote <= 0) {
-        write_error = errno;
-        return false;
-      }
-      data += wrote;
-      size -= static_cast<std::size_t>(wrote);
-    }
-    return true;
-  });
-  fd = util::UniqueFd();
-  if (write_error || !whole) {
-    ::unlinkat(dir->fd(), temp.c_str(), 0);
-    if (write_error) {
-      cannot_store(
-          fmt::format("cannot store artifact {}: {}", place.relative, std::strerror(write_error)));
-    }
-    invalid_parameter(fmt::format(
-        "artifact {} was not stored: its body did not arrive whole (or is over the limit)",
-        place.relative));
-  }
-  if (::renameat(dir->fd(), temp.c_str(), dir->fd(), name.c_str()) != 0) {
-    int error = errno;
-    ::unlinkat(dir->fd(), temp.c_str(), 0);
-    if (error == EISDIR || error == ENOTEMPTY || error == EEXIST) {
-      invalid_parameter(
-          fmt::format("cannot store artifact {}: a folder of that name exists", place.relative));
-    }
-    cannot_store(fmt::format("cannot store artifact {}: {}", place.relative, std::strerror(error)));
-  }
+  write_artifact({place.run_dir, place.outputs_relative, place.relative}, read_body);
 }
 
 util::UniqueFd TrackingService::open_artifact(const std::string& path) {
   std::unique_lock lock(m_state->mutex);
   auto place = m_state->artifact_place(path, /*allow_root=*/false);
   lock.unlock();
-  auto [parent, name] = util::split_parent(place.relative);
-  try {
-    auto dir = util::SafeDir::open(place.run_dir)
-                   .find_dir(parent.empty() ? place.outputs_relative
-                                            : fmt::format("{}/{}", place.outputs_relative, parent));
-    if (dir) {
-      util::UniqueFd fd = dir->try_open_file(name, O_RDONLY | O_NONBLOCK);
-      struct stat file {};
-      if (fd && ::fstat(fd.get(), &file) == 0 && S_ISREG(file.st_mode)) return fd;
-    }
-  } catch (const util::PathInTheWay& error) {
-    invalid_parameter(fmt::format("cannot read artifact {}: {}", place.relative, error.what()));
-  } catch (const std::exception&) {
-  }
-  does_not_exist(fmt::format("No artifact {} in the run's outputs", place.relative));
+  return open_artifact_file({place.run_dir, place.outputs_relative, place.relative});
 }
 
 json TrackingService::list_artifacts(const std::string& path) {
   std::unique_lock lock(m_state->mutex);
   auto place = m_state->artifact_place(path, /*allow_root=*/true);
   lock.unlock();
-  json files = json::array();
-  try {
-    auto dir = util::SafeDir::open(place.run_dir)
-                   .find_dir(place.relative.empty()
-                                 ? place.outputs_relative
-                                 : fmt::format("{}/{}", place.outputs_relative, place.relative));
-    if (!dir) return json::object();
-    auto entries = dir->list();
-    std::sort(entries.begin(), entries.end(),
-              [](const auto& a, const auto& b) { return a.name < b.name; });
-    for (const auto& entry : entries) {
-      if (entry.name.starts_with('.') && entry.name.find(".upload-") != std::string::npos) continue;
-      if (entry.type == S_IFDIR) {
-        files.push_back({{"path", entry.name}, {"is_dir", true}});
-      } else if (entry.type == S_IFREG) {
-        struct stat file {};
-        json item = {{"path", entry.name}, {"is_dir", false}};
-        if (::fstatat(dir->fd(), entry.name.c_str(), &file, AT_SYMLINK_NOFOLLOW) == 0) {
-          item["file_size"] = static_cast<std::int64_t>(file.st_size);
-        }
-        files.push_back(item);
-      }
-    }
-  } catch (const util::PathInTheWay&) {
-    return json::object();  // a link is not listed, as the seal does not follow it
-  }
-  return {{"files", files}};
+  return list_artifact_folder({place.run_dir, place.outputs_relative, place.relative});
 }
 
 void TrackingService::end_open_runs() {

@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/tracking/artifact_files.hpp"
+#include "lib/tracking/mlflow_json.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/workspace/workspace.hpp"
 
@@ -35,10 +37,6 @@ struct TrackingConfig {
   // appended: the run's owner ingests them soon.
   std::function<void()> on_metrics;
 };
-
-// The id MLflow sees for an amlrun experiment (names are amlrun's ids; MLflow
-// wants [A-Za-z0-9][\w-]{0,63}): 16 hex digits of its name's sha256.
-std::string experiment_id_of(const std::string& experiment);
 
 class TrackingService {
  public:
@@ -67,9 +65,7 @@ class TrackingService {
   // Artifacts: `path` is "<run id>/outputs/<relative path>" (what the
   // client's mlflow-artifacts:/ URI of the run resolves to). `read_body`
   // streams the upload (as server::Request::read_body).
-  void upload_artifact(
-      const std::string& path,
-      const std::function<bool(const std::function<bool(const char*, std::size_t)>&)>& read_body);
+  void upload_artifact(const std::string& path, const BodyReader& read_body);
   util::UniqueFd open_artifact(const std::string& path);
   nlohmann::json list_artifacts(const std::string& path);
 

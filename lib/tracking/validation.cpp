@@ -8,6 +8,7 @@
 
 #include "lib/store/metrics.hpp"
 #include "lib/tracking/errors.hpp"
+#include "lib/tracking/mlflow_json.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/tags.hpp"
 
@@ -168,6 +169,62 @@ std::string check_artifact_path(std::string_view path, bool allow_empty) {
         util::printable(path, 80)));
   }
   return std::string(path);
+}
+
+std::string run_id_field(const nlohmann::json& body) {
+  if (body.contains("run_id") && body["run_id"].is_string()) return body["run_id"];
+  if (body.contains("run_uuid") && body["run_uuid"].is_string()) return body["run_uuid"];
+  return required_string(body, "run_id");
+}
+
+Metric parse_metric(const nlohmann::json& body, const std::string& field) {
+  Metric metric;
+  std::string key_field = field.empty() ? "key" : field + ".key";
+  auto key = body.find("key");
+  if (key == body.end() || !key->is_string()) {
+    invalid_parameter(fmt::format("Missing value for required parameter '{}'.", key_field));
+  }
+  metric.key = key->get<std::string>();
+  check_metric_name(key_field, metric.key);
+  metric.value = metric_value(body, field.empty() ? "value" : field + ".value");
+  metric.timestamp = int64_field(body, "timestamp", now_ms());
+  metric.step = int64_field(body, "step", 0);
+  if (metric.step < 0) {
+    invalid_parameter(
+        fmt::format("Invalid value {} for parameter '{}' supplied: amlrun stores steps from 0 up",
+                    metric.step, field.empty() ? "step" : field + ".step"));
+  }
+  return metric;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_pairs(const nlohmann::json& body,
+                                                             const char* field, bool params) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  auto list = body.find(field);
+  if (list == body.end() || list->is_null()) return pairs;
+  if (!list->is_array()) {
+    invalid_parameter(
+        fmt::format("Invalid value for parameter '{}' supplied: expected a list", field));
+  }
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const nlohmann::json& item = (*list)[i];
+    std::string where = fmt::format("{}[{}]", field, i);
+    if (!item.is_object()) {
+      invalid_parameter(
+          fmt::format("Invalid value for parameter '{}' supplied: expected an "
+                      "object with key and value",
+                      where));
+    }
+    std::string key = item.contains("key") && item["key"].is_string() ? item["key"] : "";
+    std::string value = item.contains("value") && item["value"].is_string() ? item["value"] : "";
+    if (params) {
+      check_param(where, key, value);
+    } else {
+      check_tag(where, key, value);
+    }
+    pairs.emplace_back(std::move(key), std::move(value));
+  }
+  return pairs;
 }
 
 }  // namespace amlrun::tracking

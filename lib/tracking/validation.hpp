@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,5 +40,22 @@ double metric_value(const nlohmann::json& body, const std::string& field);
 // real name (not "", "." or ".."), no NUL or control characters. Returns
 // it without a trailing slash; throws TrackingError otherwise.
 std::string check_artifact_path(std::string_view path, bool allow_empty);
+
+// The run id of a request: "run_id", or the older "run_uuid".
+std::string run_id_field(const nlohmann::json& body);
+
+// One metric of log-metric or log-batch; `field` names it in messages
+// ("" for log-metric's top-level fields, "metrics[3]" in a batch).
+struct Metric {
+  std::string key;
+  double value;
+  std::int64_t timestamp;
+  std::int64_t step;
+};
+Metric parse_metric(const nlohmann::json& body, const std::string& field);
+// log-batch's and runs/create's "params" or "tags" list, each checked by
+// MLflow's rules for params (`params`) or tags.
+std::vector<std::pair<std::string, std::string>> parse_pairs(const nlohmann::json& body,
+                                                             const char* field, bool params);
 
 }  // namespace amlrun::tracking
