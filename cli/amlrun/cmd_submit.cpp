@@ -35,6 +35,7 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
     bool stream = false;
     bool no_wait = false;
     bool all_ranks = false;
+    bool quiet = false;
     std::vector<std::string> overrides;
     std::optional<std::string> compute;
     std::optional<std::string> experiment;
@@ -47,6 +48,8 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
   app.add_flag("--no-wait", options->no_wait, "Return once the run is submitted; print its id")
       ->excludes(stream);
   app.add_flag("--all-ranks", options->all_ranks, "Stream every rank's log, prefixed [rank N]");
+  app.add_flag("--quiet,-q", options->quiet,
+               "No progress lines of amlrun's own; the run's log, warnings and its ending only");
   app.add_option("--set", options->overrides, "Override a field: key.path=value (repeatable)");
   app.add_option("--compute", options->compute,
                  "The compute target (default: the job's, else local)")
@@ -77,11 +80,12 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
       }
       return ExitCode::ok;
     }
-    if (options->output == OutputFormat::text) {
+    if (options->output == OutputFormat::text && !options->quiet) {
       std::fprintf(stderr, "amlrun: submitted %s (experiment %s, compute %s)\n", id.c_str(),
                    submitted.record.experiment.c_str(), submitted.record.compute.c_str());
     }
-    return follow_run(*submitted.store, id, FollowOptions{options->all_ranks, options->output});
+    return follow_run(*submitted.store, id,
+                      FollowOptions{options->all_ranks, options->output, options->quiet});
   };
 }
 

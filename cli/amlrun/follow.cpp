@@ -8,8 +8,10 @@
 #include <cstdio>
 
 #include "cli/amlrun/metrics_view.hpp"
+#include "cli/amlrun/terminal.hpp"
 #include "lib/compute/compute_target.hpp"
 #include "lib/stream/log_stream.hpp"
+#include "lib/util/fs.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
 #include "lib/util/timing.hpp"
@@ -70,15 +72,36 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   stream_options.all_ranks = options.all_ranks;
   // In json mode stdout carries the result alone; the logs go to stderr.
   stream_options.output_fd = text ? 1 : 2;
+  int log_fd = stream_options.output_fd;
+  auto renderer = std::make_shared<stream::LogRenderer>(stream::RenderOptions{
+      is_terminal(log_fd), options.all_ranks, static_cast<std::size_t>(terminal_width(log_fd))});
+  stream_options.renderer = renderer;
+  // amlrun's own lines go to stderr; where that is the terminal the log's
+  // live line is drawn on, the live line steps aside and comes back below.
+  bool shared_terminal = is_terminal(log_fd) && is_terminal(2);
+  auto say = [&](const std::string& line) {
+    auto write = [&](const std::string& bytes) {
+      if (!bytes.empty() && shared_terminal) {
+        try {
+          util::write_all(log_fd, bytes, "cannot write the log");
+        } catch (const util::Error&) {
+        }
+      }
+    };
+    write(renderer->hide());
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+    write(renderer->show());
+  };
+  bool progress = text && !options.quiet;
   stream_options.interrupt_fd = g_interrupt_pipe[0];
   stream_options.refresh = [&](store::RunRecord record) { return target->refresh(store, record); };
   stream_options.on_state = [&](const store::RunRecord& record) {
     // Preparing and Running are what a person waits through; the other
     // states pass in milliseconds locally.
-    if (text &&
+    if (progress &&
         (record.state == store::RunState::preparing || record.state == store::RunState::running)) {
-      std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(),
-                   store::to_string(record.state).c_str());
+      say(fmt::format("amlrun: {} {}", record.id, store::to_string(record.state)));
     }
   };
   // On a cluster, Starting can last: say which job to look for in squeue,
@@ -86,13 +109,13 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   std::string last_note;
   stream_options.on_record = [&](const store::RunRecord& record) {
     std::string note = target->progress_note(record);
-    if (text && !note.empty() && note != last_note) {
-      std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(), note.c_str());
+    if (progress && !note.empty() && note != last_note) {
+      say(fmt::format("amlrun: {} {}", record.id, note));
     }
     last_note = note;
   };
   stream_options.on_warning = [&](const std::string& warning) {
-    std::fprintf(stderr, "amlrun: warning: %s\n", warning.c_str());
+    say(fmt::format("amlrun: warning: {}", warning));
   };
   util::timing_mark("following");
   auto result = stream::stream_run(store, run_id, stream_options);
