@@ -62,7 +62,7 @@ def screen(raw):
     return lines
 
 
-def run_on_terminal(cwd, *args, timeout=60):
+def run_on_terminal(cwd, *args, timeout=60, env=None):
     """amlrun with stdout and stderr on one pseudo-terminal, 100 columns:
     (exit code, everything it wrote, with "\\r\\n" as the tty writes it
     turned back into "\\n")."""
@@ -72,7 +72,7 @@ def run_on_terminal(cwd, *args, timeout=60):
     attrs[1] &= ~termios.ONLCR  # keep '\n' as written
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
     process = subprocess.Popen([AMLRUN, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=slave,
-                               stderr=slave, env=clean_environment())
+                               stderr=slave, env=dict(clean_environment(), **(env or {})))
     os.close(slave)
     out = b""
     deadline = time.time() + timeout
