@@ -6,8 +6,10 @@
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
 #include "cli/amlrun/option_checks.hpp"
+#include "cli/amlrun/terminal.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/submit/submit.hpp"
+#include "lib/util/strings.hpp"
 
 namespace amlrun::cli {
 
@@ -67,6 +69,17 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
     request.notice = [](const std::string& text) {
       std::fprintf(stderr, "amlrun: %s\n", text.c_str());
     };
+    if (options->output == OutputFormat::text && !options->quiet && is_terminal(2)) {
+      // Only a snapshot that takes a while reports (a cold one of a large
+      // tree); the line is redrawn in place, then left as the total.
+      request.snapshot_progress = [](const snapshot::CopyProgress& p) {
+        std::fprintf(stderr, "\r\033[Kamlrun: snapshot: %s of %s files, %s of %s%s",
+                     std::to_string(p.files_done).c_str(), std::to_string(p.files_total).c_str(),
+                     util::format_bytes(p.bytes_done).c_str(),
+                     util::format_bytes(p.bytes_total).c_str(), p.final ? "\n" : "");
+        std::fflush(stderr);
+      };
+    }
     auto submitted = submit::submit_job(request);
     const auto& id = submitted.record.id;
     if (options->no_wait) {
