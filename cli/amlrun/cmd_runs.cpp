@@ -118,13 +118,16 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
 void add_stream(CLI::App& app, GlobalOptions& global, Handler& handler) {
   auto id = std::make_shared<std::string>();
   auto all_ranks = std::make_shared<bool>(false);
+  auto quiet = std::make_shared<bool>(false);
   app.add_option("ID", *id, "The run id (or a unique prefix)")->required();
   app.add_flag("--all-ranks", *all_ranks, "Stream every rank's log, prefixed [rank N]");
-  handler = [id, all_ranks, &global]() {
+  app.add_flag("--quiet,-q", *quiet,
+               "No progress lines of amlrun's own; the run's log, warnings and its ending only");
+  handler = [id, all_ranks, quiet, &global]() {
     auto workspace = workspace::open_workspace(workspace_options(global, false));
     store::RunStore store(workspace);
     std::string run_id = store.resolve(*id);
-    return follow_run(store, run_id, FollowOptions{*all_ranks, OutputFormat::text});
+    return follow_run(store, run_id, FollowOptions{*all_ranks, OutputFormat::text, *quiet});
   };
 }
 

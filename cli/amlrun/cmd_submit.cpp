@@ -6,8 +6,10 @@
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/follow.hpp"
 #include "cli/amlrun/option_checks.hpp"
+#include "cli/amlrun/terminal.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/submit/submit.hpp"
+#include "lib/util/strings.hpp"
 
 namespace amlrun::cli {
 
@@ -35,6 +37,7 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
     bool stream = false;
     bool no_wait = false;
     bool all_ranks = false;
+    bool quiet = false;
     std::vector<std::string> overrides;
     std::optional<std::string> compute;
     std::optional<std::string> experiment;
@@ -47,6 +50,8 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
   app.add_flag("--no-wait", options->no_wait, "Return once the run is submitted; print its id")
       ->excludes(stream);
   app.add_flag("--all-ranks", options->all_ranks, "Stream every rank's log, prefixed [rank N]");
+  app.add_flag("--quiet,-q", options->quiet,
+               "No progress lines of amlrun's own; the run's log, warnings and its ending only");
   app.add_option("--set", options->overrides, "Override a field: key.path=value (repeatable)");
   app.add_option("--compute", options->compute,
                  "The compute target (default: the job's, else local)")
@@ -64,6 +69,17 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
     request.notice = [](const std::string& text) {
       std::fprintf(stderr, "amlrun: %s\n", text.c_str());
     };
+    if (options->output == OutputFormat::text && !options->quiet && is_terminal(2)) {
+      // Only a snapshot that takes a while reports (a cold one of a large
+      // tree); the line is redrawn in place, then left as the total.
+      request.snapshot_progress = [](const snapshot::CopyProgress& p) {
+        std::fprintf(stderr, "\r\033[Kamlrun: snapshot: %s of %s files, %s of %s%s",
+                     std::to_string(p.files_done).c_str(), std::to_string(p.files_total).c_str(),
+                     util::format_bytes(p.bytes_done).c_str(),
+                     util::format_bytes(p.bytes_total).c_str(), p.final ? "\n" : "");
+        std::fflush(stderr);
+      };
+    }
     auto submitted = submit::submit_job(request);
     const auto& id = submitted.record.id;
     if (options->no_wait) {
@@ -77,11 +93,12 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
       }
       return ExitCode::ok;
     }
-    if (options->output == OutputFormat::text) {
+    if (options->output == OutputFormat::text && !options->quiet) {
       std::fprintf(stderr, "amlrun: submitted %s (experiment %s, compute %s)\n", id.c_str(),
                    submitted.record.experiment.c_str(), submitted.record.compute.c_str());
     }
-    return follow_run(*submitted.store, id, FollowOptions{options->all_ranks, options->output});
+    return follow_run(*submitted.store, id,
+                      FollowOptions{options->all_ranks, options->output, options->quiet});
   };
 }
 

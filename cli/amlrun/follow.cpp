@@ -8,8 +8,12 @@
 #include <cstdio>
 
 #include "cli/amlrun/metrics_view.hpp"
+#include "cli/amlrun/terminal.hpp"
 #include "lib/compute/compute_target.hpp"
+#include "lib/store/run_layout.hpp"
 #include "lib/stream/log_stream.hpp"
+#include "lib/stream/log_tail.hpp"
+#include "lib/util/fs.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
 #include "lib/util/timing.hpp"
@@ -79,33 +83,107 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   stream_options.all_ranks = options.all_ranks;
   // In json mode stdout carries the result alone; the logs go to stderr.
   stream_options.output_fd = text ? 1 : 2;
+  int log_fd = stream_options.output_fd;
+  auto renderer = std::make_shared<stream::LogRenderer>(stream::RenderOptions{
+      is_terminal(log_fd), options.all_ranks, static_cast<std::size_t>(terminal_width(log_fd))});
+  stream_options.renderer = renderer;
+  // amlrun's own lines go to stderr; where that is the terminal the log's
+  // live line is drawn on, the live line steps aside and comes back below.
+  bool shared_terminal = is_terminal(log_fd) && is_terminal(2);
+  // While the environment is built: a status line redrawn in place on a
+  // terminal, else the build log's lines, marked as amlrun's.
+  bool status_terminal = is_terminal(2);
+  bool status_shown = false;
+  auto clear_status = [&] {
+    if (status_shown) std::fputs("\r\033[K", stderr);
+    status_shown = false;
+  };
+  auto roots = stream_options.log_roots;
+  if (roots.empty()) roots = {store.run_dir(run_id)};
+  stream::LogTail build_log(roots, store::RunTree::relative_system_logs(), "env_build.txt");
+  std::string last_step;
+  std::int64_t preparing_since = -1;
+  bool environment_said = false;
+  auto say = [&](const std::string& line) {
+    clear_status();
+    auto write = [&](const std::string& bytes) {
+      if (!bytes.empty() && shared_terminal) {
+        try {
+          util::write_all(log_fd, bytes, "cannot write the log");
+        } catch (const util::Error&) {
+        }
+      }
+    };
+    write(renderer->hide());
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+    write(renderer->show());
+  };
+  bool progress = text && !options.quiet;
+  auto follow_preparing = [&](const store::RunRecord& record) {
+    if (record.state == store::RunState::preparing) {
+      if (preparing_since < 0) preparing_since = util::monotonic_ms();
+      for (const auto& line : build_log.new_lines()) {
+        if (!line.empty()) last_step = line;
+        if (!status_terminal) say("amlrun: environment: " + util::escape_control(line));
+      }
+      if (status_terminal && !last_step.empty()) {
+        double seconds = static_cast<double>(util::monotonic_ms() - preparing_since) / 1000.0;
+        std::fprintf(stderr, "\r\033[K%s",
+                     stream::preparing_status(record.id, seconds, last_step,
+                                              static_cast<std::size_t>(terminal_width(2)))
+                         .c_str());
+        std::fflush(stderr);
+        status_shown = true;
+      }
+      return;
+    }
+    clear_status();
+    if (preparing_since >= 0 && !status_terminal) {
+      // What the build wrote after the last look, before the state moved on.
+      for (const auto& line : build_log.new_lines()) {
+        say("amlrun: environment: " + util::escape_control(line));
+      }
+    }
+    preparing_since = -1;
+    // Once prepared: one line on how (a cache hit, or the build's time).
+    if (!environment_said && record.prepared_environment && !store::is_terminal(record.state)) {
+      environment_said = true;
+      const auto& prepared = *record.prepared_environment;
+      say(prepared.cache_hit
+              ? fmt::format("amlrun: {} environment cached: {}", record.id, prepared.location)
+              : fmt::format("amlrun: {} environment built in {}: {}", record.id,
+                            util::format_duration(prepared.seconds), prepared.location));
+    }
+  };
   stream_options.interrupt_fd = g_interrupt_pipe[0];
   stream_options.refresh = [&](store::RunRecord record) { return target->refresh(store, record); };
   stream_options.on_state = [&](const store::RunRecord& record) {
     // Preparing and Running are what a person waits through; the other
     // states pass in milliseconds locally.
-    if (text &&
+    if (progress &&
         (record.state == store::RunState::preparing || record.state == store::RunState::running)) {
-      std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(),
-                   store::to_string(record.state).c_str());
+      say(fmt::format("amlrun: {} {}", record.id, store::to_string(record.state)));
     }
   };
   // On a cluster, Starting can last: say which job to look for in squeue,
   // and why it waits, whenever that changes.
   std::string last_note;
   stream_options.on_record = [&](const store::RunRecord& record) {
+    if (progress) follow_preparing(record);
     std::string note = target->progress_note(record);
-    if (text && !note.empty() && note != last_note) {
-      std::fprintf(stderr, "amlrun: %s %s\n", record.id.c_str(), note.c_str());
+    if (progress && !note.empty() && note != last_note) {
+      say(fmt::format("amlrun: {} {}", record.id, note));
     }
     last_note = note;
   };
   stream_options.on_warning = [&](const std::string& warning) {
-    std::fprintf(stderr, "amlrun: warning: %s\n", warning.c_str());
+    say(fmt::format("amlrun: warning: {}", warning));
   };
   util::timing_mark("following");
   auto result = stream::stream_run(store, run_id, stream_options);
   util::timing_mark("run ended");
+  clear_status();
   const auto& record = result.record;
   if (result.interrupted) {
     std::fprintf(stderr,

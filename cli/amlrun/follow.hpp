@@ -12,6 +12,9 @@ enum class OutputFormat { text, json, yaml };
 struct FollowOptions {
   bool all_ranks = false;
   OutputFormat output = OutputFormat::text;
+  // No progress lines of amlrun's own (states, notes); warnings and the
+  // run's ending are still said.
+  bool quiet = false;
 };
 
 // Streams logs until the run is terminal (or Ctrl-C: 130, the run goes on),

@@ -162,8 +162,8 @@ unsigned worker_count(unsigned requested) {
 // copying a few small files, and far more when the cores are busy and the
 // new thread waits for one.
 void copy_all(const fs::path& source_dir, int root_fd, const Store& store,
-              std::vector<Found*>& work, unsigned threads,
-              std::atomic<std::uint64_t>& hashed_bytes) {
+              std::vector<Found*>& work, unsigned threads, std::atomic<std::uint64_t>& hashed_bytes,
+              const CopyTick& tick) {
   Copier copier(source_dir, root_fd, store);
   std::uint64_t work_bytes = 0;
   for (const Found* entry : work) work_bytes += entry->stat.size;
@@ -172,7 +172,9 @@ void copy_all(const fs::path& source_dir, int root_fd, const Store& store,
       static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(work.size(), 1)));
 
   std::atomic<std::size_t> next{0};
+  std::atomic<std::uint64_t> files_done{0};
   std::atomic<bool> failed{false};
+  const std::thread::id caller = std::this_thread::get_id();
   std::mutex error_mutex;
   std::exception_ptr first_error;
   std::size_t first_error_index = work.size();
@@ -185,6 +187,9 @@ void copy_all(const fs::path& source_dir, int root_fd, const Store& store,
       try {
         copier.copy(*work[index], std::span<char>(buffer.get(), k_copy_buffer_bytes));
         hashed_bytes += work[index]->stat.size;
+        ++files_done;
+        // Only the calling thread reports, so the callback needs no lock.
+        if (tick && std::this_thread::get_id() == caller) tick(files_done, hashed_bytes, false);
       } catch (...) {
         std::lock_guard lock(error_mutex);
         if (index < first_error_index) {
@@ -204,5 +209,6 @@ void copy_all(const fs::path& source_dir, int root_fd, const Store& store,
   run();
   for (auto& helper : helpers) helper.join();
   if (first_error) std::rethrow_exception(first_error);
+  if (tick) tick(files_done, hashed_bytes, true);
 }
 }  // namespace amlrun::snapshot::detail

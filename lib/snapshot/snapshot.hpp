@@ -48,6 +48,15 @@ struct Limits {
   std::uint64_t max_files = 50000;       // regular files and symlinks
 };
 
+// The files to read this time (stat cache misses) and how far the copy is.
+struct CopyProgress {
+  std::uint64_t files_done = 0;
+  std::uint64_t files_total = 0;
+  std::uint64_t bytes_done = 0;
+  std::uint64_t bytes_total = 0;
+  bool final = false;
+};
+
 struct Options {
   std::filesystem::path store_dir;  // <workspace>/snapshots; created when missing
   Limits limits;
@@ -60,6 +69,14 @@ struct Options {
   std::function<void(const std::string&)> warn;
   // Threads that read and hash files; 0: one per core, at most 4.
   unsigned threads = 0;
+  // Copy progress, for a snapshot that takes a while (a cold one of a large
+  // tree): called on the calling thread, at most every progress_every_ms,
+  // once progress_after_ms have passed since take() began; then once more
+  // with final set when the copy is done. Never called for a snapshot that
+  // is quicker, so a warm one prints nothing.
+  std::function<void(const CopyProgress&)> progress;
+  std::int64_t progress_after_ms = 1000;
+  std::int64_t progress_every_ms = 100;
 };
 
 struct Snapshot {

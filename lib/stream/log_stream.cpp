@@ -28,13 +28,16 @@ constexpr int k_refresh_interval_ms = 1000;
 
 struct RankLog {
   util::UniqueFd fd;
-  std::string partial;  // an unfinished line (prefixed mode only)
 };
 
 class Streamer {
  public:
   Streamer(store::RunStore& store, const std::string& run_id, const StreamOptions& options)
       : m_store(store), m_options(options), m_run_dir(store.run_dir(run_id)), m_run_id(run_id) {
+    m_renderer = options.renderer;
+    if (!m_renderer) {
+      m_renderer = std::make_shared<LogRenderer>(RenderOptions{false, options.all_ranks, 80});
+    }
     m_log_roots = options.log_roots;
     if (m_log_roots.empty()) m_log_roots = {m_run_dir};
     for (const auto& root : m_log_roots) m_log_dirs.push_back(store::RunTree(root).user_logs());
@@ -165,32 +168,16 @@ class Streamer {
       for (;;) {
         ssize_t n = ::read(log.fd.get(), buffer, sizeof buffer);
         if (n <= 0) break;
-        std::string_view data(buffer, static_cast<std::size_t>(n));
-        if (!m_options.all_ranks) {
-          emit(data);
-          continue;
-        }
-        log.partial.append(data);
-        std::size_t start = 0;
-        std::string out;
-        for (std::size_t newline; (newline = log.partial.find('\n', start)) != std::string::npos;
-             start = newline + 1) {
-          out += fmt::format("[rank {}] ", rank);
-          out.append(log.partial, start, newline + 1 - start);
-        }
-        log.partial.erase(0, start);
+        std::string out =
+            m_renderer->add(rank, std::string_view(buffer, static_cast<std::size_t>(n)));
         if (!out.empty()) emit(out);
       }
     }
   }
 
   void flush_partials() {
-    for (auto& [rank, log] : m_logs) {
-      if (!log.partial.empty()) {
-        emit(fmt::format("[rank {}] {}\n", rank, log.partial));
-        log.partial.clear();
-      }
-    }
+    std::string out = m_renderer->finish();
+    if (!out.empty()) emit(out);
   }
 
   // True when an event came from one of the state directories.
@@ -236,6 +223,7 @@ class Streamer {
   std::vector<int> m_state_watches;
   bool m_watching_logs = false;
   std::map<int, RankLog> m_logs;
+  std::shared_ptr<LogRenderer> m_renderer;
   bool m_reported = false;
   store::RunState m_last_state = store::RunState::queued;
 };

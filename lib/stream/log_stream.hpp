@@ -5,16 +5,23 @@
 // end), so `amlrun stream ID` reattaches at any time.
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "lib/store/run_store.hpp"
+#include "lib/stream/log_render.hpp"
 
 namespace amlrun::stream {
 
 struct StreamOptions {
   bool all_ranks = false;  // every rank, each line prefixed "[rank N] "; else rank 0
   int output_fd = 1;       // where the user's log lines go
+  // How the log's bytes are shown (a terminal draws '\r' lines in place).
+  // The caller keeps a share to take the live line off the screen around
+  // lines of its own (LogRenderer::hide/show). Null: passed through as
+  // written, prefixed per all_ranks.
+  std::shared_ptr<LogRenderer> renderer;
   // Called on every state seen (the first included).
   std::function<void(const store::RunRecord&)> on_state;
   // A descriptor that becomes readable when the user interrupts (Ctrl-C).

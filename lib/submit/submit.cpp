@@ -64,7 +64,7 @@ spec::JobSpec load_spec(const SubmitRequest& request, const Notice& notice) {
 
 // Pass 3: the source directory into the content-addressed store.
 snapshot::Snapshot take_snapshot(const spec::JobSpec& job, const workspace::Workspace& workspace,
-                                 const Notice& notice) {
+                                 const Notice& notice, const SubmitRequest& request) {
   if (!job.code_dir) return {};
   snapshot::Options options;
   options.store_dir = workspace.snapshots_dir();
@@ -72,6 +72,7 @@ snapshot::Snapshot take_snapshot(const spec::JobSpec& job, const workspace::Work
   options.limits.max_files = workspace.config().snapshot_max_files;
   options.exclude_paths = {workspace.root()};
   options.warn = [&](const std::string& text) { notice("warning: " + text); };
+  options.progress = request.snapshot_progress;
   return snapshot::take(*job.code_dir, options);
 }
 
@@ -168,7 +169,7 @@ SubmitResult submit_job(const SubmitRequest& request) {
   util::timing_mark("workspace and target");
 
   // 3. Snapshot the source directory.
-  snapshot::Snapshot snap = take_snapshot(job, workspace, notice);
+  snapshot::Snapshot snap = take_snapshot(job, workspace, notice, request);
   util::timing_mark("snapshot");
 
   // 4. Resolve the environment.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/snapshot/snapshot.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/workspace/workspace.hpp"
 
@@ -22,6 +23,9 @@ struct SubmitRequest {
   std::optional<std::string> experiment;  // --experiment NAME
   workspace::OpenOptions workspace;
   std::function<void(const std::string&)> notice;  // one-line notices and warnings
+  // A long snapshot's copy progress (snapshot::Options::progress); unset:
+  // none is reported.
+  std::function<void(const snapshot::CopyProgress&)> snapshot_progress;
 };
 
 struct SubmitResult {

@@ -5,6 +5,7 @@
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 
+#include <fmt/format.h>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <thread>
@@ -1015,4 +1016,27 @@ TEST_CASE("a temp file another take is about to rename is not removed as stale",
   REQUIRE(::utimensat(AT_FDCWD, (workspace.store / "tmp/1234-abcdef01-0").c_str(), pinned, 0) == 0);
   workspace.take();
   CHECK(fs::exists(workspace.store / "tmp/1234-abcdef01-0"));
+}
+
+TEST_CASE("copy progress is reported only for a snapshot that takes a while", "[snapshot]") {
+  Workspace workspace;
+  make_small_tree(workspace.source);
+  std::vector<std::string> calls;
+  workspace.options.threads = 1;
+  workspace.options.progress = [&](const snapshot::CopyProgress& p) {
+    calls.push_back(fmt::format("{}/{} {}/{}{}", p.files_done, p.files_total, p.bytes_done,
+                                p.bytes_total, p.final ? " final" : ""));
+  };
+  SECTION("quicker than progress_after_ms: nothing") {
+    workspace.take();
+    CHECK(calls.empty());
+  }
+  SECTION("past progress_after_ms: each file on the calling thread, then the end") {
+    workspace.options.progress_after_ms = 0;
+    workspace.options.progress_every_ms = 0;
+    workspace.take();
+    REQUIRE(calls.size() == 5);
+    CHECK(calls[3] == "4/4 52/52");
+    CHECK(calls[4] == "4/4 52/52 final");
+  }
 }
