@@ -109,8 +109,9 @@ Snapshot take(const fs::path& source_dir, const Options& options) {
     progress.files_total = work.size();
     for (const Found* entry : work) progress.bytes_total += entry->stat.size;
     std::int64_t next_ms = started_ms + options.progress_after_ms;
-    bool reported = false;
-    tick = [&, progress](std::uint64_t files, std::uint64_t bytes, bool end) mutable {
+    // Its state is its own (by value): the tick outlives this block.
+    tick = [&options, progress, next_ms, reported = false](std::uint64_t files, std::uint64_t bytes,
+                                                           bool end) mutable {
       // A clock read per file copied: nanoseconds against a file's copy.
       if (end ? !reported : util::monotonic_ms() < next_ms) return;
       progress.files_done = files;
