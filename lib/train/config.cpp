@@ -74,6 +74,33 @@ std::string parse_choice(const std::string& option, const std::string& text,
                   util::did_you_mean_suffix(text, choices), util::join(choices, ", ")));
 }
 
+ProgressCadence parse_progress_cadence(const std::string& option, const std::string& text) {
+  const bool is_percent = !text.empty() && text.back() == '%';
+  const std::string number = is_percent ? text.substr(0, text.size() - 1) : text;
+  double value = 0;
+  const char* end = number.data() + number.size();
+  auto [pointer, error] = std::from_chars(number.data(), end, value);
+  if (number.empty() || error != std::errc() || pointer != end || !std::isfinite(value)) {
+    throw util::InputError(
+        fmt::format("{} {}: not a number of seconds or a percentage (e.g. 30 or 10%)", option,
+                    util::printable(text)));
+  }
+  if (value < 0) {
+    throw util::InputError(fmt::format("{} {}: must be at least 0", option, text));
+  }
+  if (is_percent && value > 100) {
+    throw util::InputError(fmt::format("{} {}: must be at most 100%", option, text));
+  }
+  return is_percent ? ProgressCadence{0, value} : ProgressCadence{value, 0};
+}
+
+std::string cadence_text(const ProgressCadence& cadence) {
+  if (cadence.percent > 0) {
+    return fmt::format("{}%", cadence.percent);
+  }
+  return fmt::format("{}", cadence.seconds);
+}
+
 namespace {
 
 std::string number_text(double value) {
@@ -245,6 +272,13 @@ const std::vector<TrainOption>& train_options() {
        [](TrainConfig& c, const std::string& v) {
          c.cache_size_mb = parse_non_negative("--cache-size-mb", v);
        }},
+      {"--progress-interval", "SECONDS|N%",
+       "when the output is not a terminal, a progress line every SECONDS or every N% of an epoch "
+       "(0: none)",
+       [](const TrainConfig& c) { return cadence_text(c.progress); },
+       [](TrainConfig& c, const std::string& v) {
+         c.progress = parse_progress_cadence("--progress-interval", v);
+       }},
   };
   return options;
 }
@@ -303,6 +337,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
       {"checkpoint_every", c.checkpoint_every},
       {"collective_timeout", c.collective_timeout},
       {"cache_size_mb", c.cache_size_mb},
+      {"progress_interval", cadence_text(c.progress)},
   };
 }
 
@@ -344,6 +379,12 @@ TrainConfig config_from_json(const nlohmann::json& json) {
   get("checkpoint_every", c.checkpoint_every);
   get("collective_timeout", c.collective_timeout);
   get("cache_size_mb", c.cache_size_mb);
+  // Checkpoints written before --progress-interval existed lack it.
+  if (json.contains("progress_interval")) {
+    std::string text;
+    get("progress_interval", text);
+    c.progress = parse_progress_cadence("checkpoint configuration: progress_interval", text);
+  }
   parse_choice("checkpoint configuration: model", c.model, model_names(), "model");
   return c;
 }

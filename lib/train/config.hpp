@@ -12,6 +12,18 @@
 
 namespace amlrun::train {
 
+// How often `train` prints a progress line within an epoch when its output
+// is not a terminal (a log file under amlrun, mpirun, a pipe): every
+// `seconds`, or every `percent` of the epoch's steps. Exactly one is set;
+// both 0 turns the lines off. Time is the default because a step-based
+// cadence says nothing for an hour on a large dataset's epoch; a percentage
+// gives the same lines on every machine (tests, comparing runs).
+struct ProgressCadence {
+  double seconds = 30;
+  double percent = 0;
+  bool enabled() const { return seconds > 0 || percent > 0; }
+};
+
 struct TrainConfig {
   std::string model = "resnet18";
   std::string train_data;       // absolute after resolve_paths
@@ -39,6 +51,7 @@ struct TrainConfig {
   int checkpoint_every = 1000;      // steps; 0: only at the end of each epoch
   double collective_timeout = 300;  // seconds; 0: no watchdog
   double cache_size_mb = 4096;      // decoded images kept in memory up to this size
+  ProgressCadence progress;         // --progress-interval
 };
 
 inline const std::vector<std::string>& model_names() {
@@ -80,6 +93,13 @@ double parse_positive(const std::string& option, const std::string& text);
 double parse_non_negative(const std::string& option, const std::string& text);
 std::string parse_choice(const std::string& option, const std::string& text,
                          const std::vector<std::string>& choices, const std::string& what);
+
+// --progress-interval: "30" (seconds), "10%" (of the epoch's steps), "0" (off).
+//   "--progress-interval 'x': not a number of seconds or a percentage (e.g. 30 or 10%)"
+//   "--progress-interval 150%: must be at most 100%"
+ProgressCadence parse_progress_cadence(const std::string& option, const std::string& text);
+// The inverse: "30", "2.5", "10%", "0".
+std::string cadence_text(const ProgressCadence& cadence);
 
 // Default thread counts for a process that shares `cores` with
 // `processes_on_node` processes.

@@ -80,6 +80,9 @@ class Trainer {
   void report_start(const DataReport& data);
   bool stopped_early() const;
   EpochTotals train_epoch(int epoch, double& train_seconds);
+  StepFigures step_figures(int epoch, std::size_t steps_this_session, std::size_t step,
+                           std::size_t steps_per_epoch, const EpochAccumulator& sums,
+                           Clock::time_point train_start) const;
   void train_step(const std::shared_ptr<Batch>& batch, int epoch, std::size_t step,
                   std::size_t steps_per_epoch, EpochAccumulator& sums);
   bool gradients_finite() const;
@@ -385,6 +388,7 @@ EpochTotals Trainer::train_epoch(int epoch, double& train_seconds) {
   sums.carried = m_resumed;
   m_resumed = {};
   LiveProgress live(m_live_progress);
+  ProgressLines lines(c.progress, is_root() && !m_live_progress, first_step, steps_per_epoch);
   const auto train_start = Clock::now();
   std::size_t step = first_step;
   while (auto batch = loader.next()) {
@@ -399,6 +403,10 @@ EpochTotals Trainer::train_epoch(int epoch, double& train_seconds) {
       return fmt::format("loss {:.4f}  {:.0f} img/s", so_far.loss / so_far.samples,
                          sums.session_samples * world / seconds_since(train_start));
     });
+    if (lines.due(step)) {
+      print_line(progress_line(
+          step_figures(epoch, step - first_step, step, steps_per_epoch, sums, train_start)));
+    }
     if (c.checkpoint_every > 0 && m_position.global_step % c.checkpoint_every == 0 &&
         step < steps_per_epoch) {
       checkpoint_within_epoch(epoch, sums);
@@ -407,6 +415,27 @@ EpochTotals Trainer::train_epoch(int epoch, double& train_seconds) {
   live.clear();
   train_seconds = seconds_since(train_start);
   return reduce_over_ranks(m_comm, {sums.sums(), sums.session_samples, sums.wait_seconds});
+}
+
+StepFigures Trainer::step_figures(int epoch, std::size_t steps_this_session, std::size_t step,
+                                  std::size_t steps_per_epoch, const EpochAccumulator& sums,
+                                  Clock::time_point train_start) const {
+  const EpochSums so_far = sums.sums();
+  const double elapsed = seconds_since(train_start);
+  StepFigures figures;
+  figures.epoch = epoch + 1;
+  figures.epochs = config().epochs;
+  figures.step = step;
+  figures.steps = steps_per_epoch;
+  // A batch of only corrupt images adds no samples.
+  figures.loss = so_far.samples > 0 ? so_far.loss / so_far.samples : 0;
+  figures.accuracy = so_far.samples > 0 ? so_far.correct / so_far.samples : 0;
+  figures.images_per_second =
+      elapsed > 0 ? sums.session_samples * m_comm.world_size() / elapsed : 0;
+  figures.eta_seconds = steps_this_session > 0 ? elapsed / static_cast<double>(steps_this_session) *
+                                                     static_cast<double>(steps_per_epoch - step)
+                                               : 0;
+  return figures;
 }
 
 // Forward, backward, the gradients averaged over the ranks, and the SGD

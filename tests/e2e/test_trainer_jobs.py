@@ -100,5 +100,25 @@ class TrainerJobTest(ProjectTest):
                       result.stdout + result.stderr)
         self.assertIn("--validation-data has 1 (0_t-shirt_top)", result.stdout + result.stderr)
 
+    def test_the_workers_progress_lines_reach_the_stream_and_the_log(self):
+        # Under amlrun the worker writes to a log file, not a terminal: it
+        # prints plain progress lines (here every 50% of a 5-step epoch:
+        # after step 3), which --stream shows and the log keeps as written.
+        command = " ".join([ws.WORKER, *ws.train_args("tiny", "--epochs", "1", "--batch-size", "8",
+                                                      "--threads", "1", "--progress-interval", "50%")])
+        job = "command: %s\nexperiment_name: progress-e2e\n" % command
+        result = self.submit(job, "--stream", timeout=300)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        pattern = (r"epoch 1/1  step 3/5 \(60%\)  loss \d+\.\d{4}  acc \d+\.\d\d%  \d+ img/s  "
+                   r"eta (\d+ms|\d+\.\ds)")
+        streamed = [line for line in result.stdout.splitlines() if "  step " in line]
+        self.assertEqual(len(streamed), 1, result.stdout)
+        self.assertRegex(streamed[0], "^" + pattern + "$")
+        with open(os.path.join(self.project.logs(self.last_run()), "user_logs",
+                               "std_log_rank_0.txt")) as f:
+            logged = [line for line in f.read().splitlines() if "  step " in line]
+        self.assertEqual(logged, streamed)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -2,6 +2,7 @@
 computes with the same global batch, and a rank that dies or hangs ends the
 whole job with a non-zero exit instead of a hang."""
 import os
+import re
 import signal
 import time
 import unittest
@@ -70,7 +71,7 @@ class TwoRanksTest(ws.WorkerTest):
         print(f"two ranks vs one: weights apart by {close:.2e} of the update", flush=True)
         self.assertLess(close, 1e-3)
         # The validation metrics, reduced over both ranks, agree as well.
-        val = lambda out: [l.split(" | ")[1] for l in out.splitlines() if l.startswith("epoch ")]
+        val = lambda out: [l.split(" | ")[1] for l in out.splitlines() if re.match(r"epoch \d+/\d+:", l)]
         self.assertEqual(val(single.stdout), val(double.stdout))
 
         # The comparison can fail: a global batch of 32 (2 × 16) trains differently.

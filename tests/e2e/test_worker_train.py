@@ -27,8 +27,10 @@ class TrainedRunTest(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="amlrun-worker-train-")
         cls.out = os.path.join(cls.dir, "outputs")
+        # A line every 20% of an epoch's 25 steps: after steps 5, 10, 15, 20.
         cls.result = ws.run_worker(ws.train_args("small", "--epochs", "2", "--output-dir", cls.out,
-                                                 "--learning-rate", "0.01", "--threads", "2"),
+                                                 "--learning-rate", "0.01", "--threads", "2",
+                                                 "--progress-interval", "20%"),
                                    cwd=cls.dir)
 
     @classmethod
@@ -73,14 +75,25 @@ class TrainedRunTest(unittest.TestCase):
         accuracy = [m["value"] for m in metrics if m["name"] == "val_acc"]
         self.assertTrue(all(0 <= a <= 1 for a in accuracy))
 
-    def test_one_progress_line_per_epoch_and_no_live_line_without_a_terminal(self):
+    def test_progress_lines_at_the_cadence_one_summary_per_epoch_and_no_live_line(self):
         lines = self.result.stdout.splitlines()
         self.assertTrue(lines[0].startswith("resnet18 on cpu: 1 process × 2 threads"), lines[0])
         self.assertIn("400 training images (cached", lines[0])
-        epoch_lines = [line for line in lines if line.startswith("epoch ")]
+        epoch_lines = [line for line in lines if re.match(r"epoch \d+/\d+:", line)]
         self.assertEqual(len(epoch_lines), 2)
         self.assertRegex(epoch_lines[0], r"^epoch 1/2: train loss \d+\.\d{4}, acc \d+\.\d\d% \| val loss "
                                          r"\d+\.\d{4}, acc \d+\.\d\d% \| \d+ img/s \| \d+\.\d s")
+        progress = [line for line in lines if re.match(r"epoch \d+/\d+  step", line)]
+        pattern = (r"epoch (\d)/2  step (\d+)/25 \((\d+)%\)  loss \d+\.\d{4}  acc \d+\.\d\d%  \d+ img/s  "
+                   r"eta (\d+(\.\d)?s|\d+ms|\d+m \d\ds)")
+        found = [re.fullmatch(pattern, line) for line in progress]
+        self.assertTrue(all(found), progress)
+        self.assertEqual([(m.group(1), m.group(2), m.group(3)) for m in found],
+                         [(e, s, p) for e in "12" for s, p in (("5", "20"), ("10", "40"), ("15", "60"),
+                                                                ("20", "80"))])
+        # Each epoch's progress lines come before its summary.
+        self.assertLess(lines.index(progress[3]), lines.index(epoch_lines[0]))
+        self.assertLess(lines.index(epoch_lines[0]), lines.index(progress[4]))
         self.assertNotIn("\r", self.result.stdout)
         self.assertTrue(lines[-1].startswith("model written to outputs/model (epoch "), lines[-1])
 
@@ -164,7 +177,7 @@ class TrainingBehaviourTest(ws.WorkerTest):
         result = ws.run_worker(ws.train_args("tiny", "--epochs", "5", "--patience", "1", "--learning-rate", "1000",
                                              "--output-dir", os.path.join(self.dir, "out")), cwd=self.dir)
         self.assertEqual(result.returncode, 0, result.stderr)
-        epoch_lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+        epoch_lines = [line for line in result.stdout.splitlines() if re.match(r"epoch \d+/\d+:", line)]
         self.assertLess(len(epoch_lines), 5)
         self.assertIn("stopping early: the validation loss has not improved for 1 epoch", result.stdout)
         with open(os.path.join(self.dir, "logs", "metrics.jsonl")) as f:
@@ -228,8 +241,8 @@ class TrainingBehaviourTest(ws.WorkerTest):
         self.assertEqual(expected["global_step"], actual["global_step"])
         self.assertEqual(expected["best_val_loss"], actual["best_val_loss"])
         # The epoch metrics of the interrupted epoch match too.
-        whole_lines = [l for l in result.stdout.splitlines() if l.startswith("epoch ")]
-        resumed_lines = [l for l in resumed.stdout.splitlines() if l.startswith("epoch ")]
+        whole_lines = [l for l in result.stdout.splitlines() if re.match(r"epoch \d+/\d+:", l)]
+        resumed_lines = [l for l in resumed.stdout.splitlines() if re.match(r"epoch \d+/\d+:", l)]
         strip = lambda line: line.split(" | ")[:2]
         self.assertEqual([strip(l) for l in whole_lines], [strip(l) for l in resumed_lines])
 
