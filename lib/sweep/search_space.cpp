@@ -173,7 +173,25 @@ std::size_t count_dimensions(const SearchSpace& space) {
   return count;
 }
 
+void collect_options(const SearchSpace& space, std::vector<std::size_t>& out) {
+  for (const Parameter& parameter : space.parameters) {
+    const auto* choice = std::get_if<Choice>(&parameter.distribution);
+    out.push_back(choice != nullptr ? choice->options.size() : 0);
+    if (choice != nullptr) {
+      for (const ChoiceOption& option : choice->options) {
+        if (option.space) collect_options(*option.space, out);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<std::size_t> dimension_options(const SearchSpace& space) {
+  std::vector<std::size_t> out;
+  collect_options(space, out);
+  return out;
+}
 
 std::size_t dimensions(const SearchSpace& space) {
   return count_dimensions(space);

@@ -112,6 +112,11 @@ using Assignment = std::vector<std::pair<std::string, Value>>;
 // distribution keeps its own coordinate whichever option a trial takes.
 std::size_t dimensions(const SearchSpace& space);
 
+// What each coordinate is, in dimensions() order: the option count of a
+// choice (its coordinate picks one of that many equal bins), or 0 for a
+// continuous distribution.
+std::vector<std::size_t> dimension_options(const SearchSpace& space);
+
 // The trial at a point of [0, 1)^dimensions(space).
 Assignment assignment_at(const SearchSpace& space, const std::vector<double>& point);
 
