@@ -96,6 +96,12 @@ ensure_tracking_venv() {
 }
 # The full MLflow (its tracking server) for the side-by-side benchmark.
 AMLRUN_MLFLOW_SERVER_VENV="${AMLRUN_MLFLOW_SERVER_VENV:-$HOME/.cache/amlrun/venv-mlflow}"
+# Optuna, the baseline of the sweep search-quality benchmark.
+AMLRUN_OPTUNA_VENV="${AMLRUN_OPTUNA_VENV:-$HOME/.cache/amlrun/venv-optuna}"
+ensure_optuna_venv() {
+  ensure_python_venv "$AMLRUN_OPTUNA_VENV" optuna
+}
+
 ensure_mlflow_server_venv() {
   ensure_python_venv "$AMLRUN_MLFLOW_SERVER_VENV" mlflow
 }
