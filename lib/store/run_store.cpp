@@ -27,8 +27,11 @@ RunStore::RunStore(const workspace::Workspace& workspace)
 RunStore::~RunStore() = default;
 
 std::string RunStore::new_run_id(const std::string& experiment) {
-  // Keep the id a valid name (at most 128 characters).
+  // Keep the id a valid name (at most 128 characters) and one MLflow's
+  // client takes as MLFLOW_RUN_ID (letters, digits, '_' and '-': no '.'), so
+  // the run id is the MLflow run id with no translation between the two.
   std::string prefix = experiment.substr(0, 100);
+  std::replace(prefix.begin(), prefix.end(), '.', '-');
   return fmt::format("{}_{}_{}", prefix, util::utc_compact(util::Clock::now()),
                      util::random_hex(4));
 }

@@ -143,7 +143,13 @@ void add_mlflow_routes(server::HttpServer& server, TrackingService& service,
 
 TrackingEndpoint::TrackingEndpoint(const workspace::Workspace& workspace, TrackingConfig config,
                                    EndpointOptions options)
-    : m_options(std::move(options)), m_service(workspace, std::move(config)), m_server([this] {
+    : TrackingEndpoint(store_run_records(workspace), std::move(config), std::move(options)) {}
+
+TrackingEndpoint::TrackingEndpoint(std::unique_ptr<RunRecords> records, TrackingConfig config,
+                                   EndpointOptions options)
+    : m_options(std::move(options)),
+      m_service(std::move(records), std::move(config)),
+      m_server([this] {
         server::ServerOptions server_options;
         server_options.address = m_options.bind_address;
         server_options.threads = m_options.threads;

@@ -27,6 +27,8 @@ class TrackingEndpoint {
  public:
   TrackingEndpoint(const workspace::Workspace& workspace, TrackingConfig config,
                    EndpointOptions options);
+  TrackingEndpoint(std::unique_ptr<RunRecords> records, TrackingConfig config,
+                   EndpointOptions options);
   ~TrackingEndpoint();
 
   // Starts serving; throws util::InfraError when it cannot listen.

@@ -15,8 +15,6 @@
 #include <optional>
 #include <set>
 
-#include "lib/store/database.hpp"
-#include "lib/store/metric_ingest.hpp"
 #include "lib/store/metrics.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/store/run_store.hpp"
@@ -25,7 +23,6 @@
 #include "lib/tracking/mlflow_json.hpp"
 #include "lib/tracking/validation.hpp"
 #include "lib/util/error.hpp"
-#include "lib/util/file_lock.hpp"
 #include "lib/util/hash.hpp"
 #include "lib/util/names.hpp"
 #include "lib/util/random.hpp"
@@ -60,10 +57,9 @@ struct LatestMetric {
 struct WritableRun {
   fs::path run_dir;
   std::string outputs_relative;
-  bool owned = false;                  // the served run (its owner ingests its metrics)
-  std::optional<util::FileLock> lock;  // a child's, held while it is open
-  std::unique_ptr<store::MetricIngestor> ingestor;  // a child's: nobody else ingests them
-  std::map<int, util::UniqueFd> metric_files;       // by rank
+  bool owned = false;                          // the served run (its owner ingests its metrics)
+  bool open_child = false;                     // a nested run not yet ended
+  std::map<int, util::UniqueFd> metric_files;  // by rank
   std::map<std::string, LatestMetric> latest;
   std::map<std::string, std::string> client_tags;  // mlflow.* tags, kept here
 };
@@ -71,25 +67,18 @@ struct WritableRun {
 }  // namespace
 
 struct TrackingService::State {
-  workspace::Workspace workspace;
-  // Opened on the first request that needs it: a run that logs nothing
-  // through MLflow pays nothing for its endpoint but a listening socket.
-  std::optional<store::RunStore> opened_store;
+  std::unique_ptr<RunRecords> records;
   TrackingConfig config;
   std::mutex mutex;
   std::map<std::string, WritableRun> runs;
   std::set<std::string> created_experiments;
 
-  State(const workspace::Workspace& ws, TrackingConfig c) : workspace(ws), config(std::move(c)) {
+  State(std::unique_ptr<RunRecords> r, TrackingConfig c)
+      : records(std::move(r)), config(std::move(c)) {
     WritableRun& served = runs[config.run_id];
     served.run_dir = config.run_dir;
     served.outputs_relative = config.outputs_relative;
     served.owned = true;
-  }
-
-  store::RunStore& db() {
-    if (!opened_store) opened_store.emplace(workspace);
-    return *opened_store;
   }
 
   // --- experiments -------------------------------------------------------
@@ -97,8 +86,7 @@ struct TrackingService::State {
   std::set<std::string> experiment_names() {
     std::set<std::string> names(created_experiments.begin(), created_experiments.end());
     names.insert(config.experiment);
-    store::Statement query(db().database(), "SELECT DISTINCT experiment FROM runs");
-    while (query.step()) names.insert(query.text(0));
+    names.merge(records->experiment_names());
     return names;
   }
 
@@ -118,14 +106,14 @@ struct TrackingService::State {
   // --- runs ----------------------------------------------------------------
 
   store::RunRecord load_run(const std::string& id) {
-    if (!util::is_valid_name(id) || !std::filesystem::exists(db().record_path(id))) {
-      does_not_exist(fmt::format("Run with id={} not found", id));
-    }
+    std::optional<store::RunRecord> record;
     try {
-      return db().load(id);
+      record = records->find(id);
     } catch (const util::Error& error) {
       does_not_exist(fmt::format("Run with id={} cannot be read: {}", id, error.what()));
     }
+    if (!record) does_not_exist(fmt::format("Run with id={} not found", id));
+    return *record;
   }
 
   WritableRun& writable(const std::string& id) {
@@ -155,8 +143,8 @@ struct TrackingService::State {
   json run_json(const store::RunRecord& record) {
     json metrics = json::array();
     std::map<std::string, LatestMetric> latest;
-    for (const auto& summary : store::metric_summaries(db(), record.id)) {
-      latest[summary.name] = {summary.last_value, 0, summary.last_step};
+    for (const auto& [name, metric] : records->last_metrics(record.id)) {
+      latest[name] = {metric.value, 0, metric.step};
     }
     json tags = json::array();
     for (const auto& [key, value] : record.tags) tags.push_back({{"key", key}, {"value", value}});
@@ -202,7 +190,8 @@ struct TrackingService::State {
   }
 
   // Appends the metrics as one write, or nothing (a failed write is cut back).
-  void append_metrics(WritableRun& run, int rank, const std::vector<Metric>& metrics) {
+  void append_metrics(const std::string& run_id, WritableRun& run, int rank,
+                      const std::vector<Metric>& metrics) {
     if (metrics.empty()) return;
     std::string lines;
     lines.reserve(metrics.size() * 64);
@@ -242,20 +231,14 @@ struct TrackingService::State {
       if (found == run.latest.end() && run.latest.size() >= k_max_latest_metrics) continue;
       run.latest[metric.key] = {metric.value, metric.timestamp, metric.step};
     }
-    if (run.ingestor) {
-      try {
-        run.ingestor->ingest(/*final=*/false);
-      } catch (const std::exception&) {
-        // The points are in the file; the run's final pass stores them.
-      }
-    }
+    if (!run.owned) records->child_metrics_appended(run_id);
   }
 
   void add_params(const std::string& run_id,
                   const std::vector<std::pair<std::string, std::string>>& params) {
     if (params.empty()) return;
     try {
-      db().add_params(run_id, params);
+      records->add_params(run_id, params);
     } catch (const util::InputError& error) {
       invalid_parameter(error.what());
     } catch (const std::exception& error) {
@@ -275,7 +258,7 @@ struct TrackingService::State {
     }
     if (stored.empty()) return;
     try {
-      db().update_tags(run_id, stored, {});
+      records->update_tags(run_id, stored, {});
     } catch (const util::InputError& error) {
       invalid_parameter(error.what());
     } catch (const std::exception& error) {
@@ -285,19 +268,9 @@ struct TrackingService::State {
 
   void end_child(WritableRun& run, store::RunRecord& record, RunState state,
                  const std::string& reason) {
-    if (run.ingestor) {
-      try {
-        run.ingestor->ingest(/*final=*/true);
-      } catch (const std::exception&) {
-      }
-    }
-    if (!store::is_terminal(record.state)) {
-      if (state == RunState::completed) db().transition(record, RunState::finalizing);
-      if (!reason.empty()) record.failure_reason = reason;
-      db().transition(record, state);
-    }
-    run.metric_files.clear();
-    run.lock.reset();
+    run.metric_files.clear();  // closed before the final ingest reads them
+    run.open_child = false;
+    records->end_child(record, state, reason);
   }
 
   // --- artifacts -----------------------------------------------------------
@@ -332,8 +305,9 @@ struct TrackingService::State {
       return place;
     }
     store::RunRecord record = load_run(run_id);
-    store::RunTree tree(db().run_dir(record.id));
-    place.run_dir = db().run_dir(record.id);
+    auto dir = records->run_dir(record.id);
+    if (!dir) does_not_exist(fmt::format("Run with id={} has no artifacts here", run_id));
+    place.run_dir = *dir;
     place.outputs_relative =
         store::is_terminal(record.state)
             ? store::RunTree::relative_outputs()
@@ -343,7 +317,10 @@ struct TrackingService::State {
 };
 
 TrackingService::TrackingService(const workspace::Workspace& workspace, TrackingConfig config)
-    : m_state(std::make_unique<State>(workspace, std::move(config))) {}
+    : TrackingService(store_run_records(workspace), std::move(config)) {}
+
+TrackingService::TrackingService(std::unique_ptr<RunRecords> records, TrackingConfig config)
+    : m_state(std::make_unique<State>(std::move(records), std::move(config))) {}
 
 TrackingService::~TrackingService() {
   try {
@@ -430,17 +407,14 @@ json TrackingService::create_run(const json& body) {
   record.distribution = "none";
   WritableRun child;
   try {
-    child.lock = state.db().create(record);
-    state.db().transition(record, RunState::running);
+    child.run_dir = state.records->create_child(record);
   } catch (const util::InputError& error) {
     invalid_parameter(error.what());
   } catch (const std::exception& error) {
     cannot_store(fmt::format("cannot create the nested run: {}", error.what()));
   }
-  child.run_dir = state.db().run_dir(record.id);
+  child.open_child = true;
   child.outputs_relative = store::RunTree::relative_outputs();
-  child.ingestor = std::make_unique<store::MetricIngestor>(state.db(), record.id,
-                                                           store::RunTree(child.run_dir).metrics());
   for (const auto& [key, value] : client_tags) child.client_tags[key] = value;
   auto& stored = state.runs[record.id] = std::move(child);
   (void)stored;
@@ -501,13 +475,11 @@ json TrackingService::search_runs(const json& body) {
   for (const auto& id : ids) {
     auto name = state.experiment_name_of(id);
     if (!name) continue;
-    store::RunFilter filter_by;
-    filter_by.experiment = *name;
-    filter_by.limit = static_cast<int>(max_results);
-    for (const auto& row : state.db().list(filter_by)) {
+    for (const auto& run_id : state.records->runs_of(*name, static_cast<int>(max_results))) {
       if (static_cast<std::int64_t>(runs.size()) >= max_results) break;
       try {
-        runs.push_back(state.run_json(state.db().load(row.id)));
+        auto record = state.records->find(run_id);
+        if (record) runs.push_back(state.run_json(*record));
       } catch (const std::exception&) {
         // A damaged record is left out; `amlrun doctor` reports it.
       }
@@ -524,7 +496,7 @@ json TrackingService::log_metric(const json& body, int rank) {
     std::lock_guard lock(m_state->mutex);
     m_state->check_rank(rank);
     WritableRun& run = m_state->writable(run_id);
-    m_state->append_metrics(run, rank, {metric});
+    m_state->append_metrics(run_id, run, rank, {metric});
     owned = run.owned;
   }
   if (owned && m_state->config.on_metrics) m_state->config.on_metrics();
@@ -572,7 +544,7 @@ json TrackingService::delete_tag(const json& body) {
                              [&](const auto& tag) { return tag.first == key; });
   if (!present) does_not_exist(fmt::format("No tag with name: {} in run with id {}", key, run_id));
   try {
-    state.db().update_tags(run_id, {}, {key});
+    state.records->update_tags(run_id, {}, {key});
   } catch (const util::InputError& error) {
     invalid_parameter(error.what());
   } catch (const std::exception& error) {
@@ -635,7 +607,7 @@ json TrackingService::log_batch(const json& body, int rank) {
     WritableRun& run = state.writable(run_id);
     state.add_params(run_id, params);
     state.set_tags(run, run_id, tags);
-    state.append_metrics(run, rank, metrics);
+    state.append_metrics(run_id, run, rank, metrics);
     owned = run.owned && !metrics.empty();
   }
   if (owned && m_state->config.on_metrics) m_state->config.on_metrics();
@@ -673,9 +645,11 @@ void TrackingService::end_open_runs() {
   std::lock_guard lock(m_state->mutex);
   State& state = *m_state;
   for (auto& [id, run] : state.runs) {
-    if (run.owned || !run.lock) continue;
+    if (!run.open_child) continue;
     try {
-      store::RunRecord record = state.db().load(id);
+      auto found = state.records->find(id);
+      if (!found) continue;
+      store::RunRecord& record = *found;
       state.end_child(run, record, RunState::failed,
                       "the nested run was still open when its parent run ended");
     } catch (const std::exception&) {

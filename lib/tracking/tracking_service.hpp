@@ -3,7 +3,8 @@
 // terms: metrics are appended to logs/metrics/mlflow_rank_<r>.jsonl (the
 // metrics protocol's lines, ingested into the index like the ranks' own
 // files), params and tags go into the run record, nested runs become child
-// runs of the run, artifacts land below the run's outputs. Thread-safe: the
+// runs of the run, artifacts land below the run's outputs. The record side
+// goes through RunRecords: the run store locally, a journal on Slurm. Thread-safe: the
 // server's threads call it at once.
 //
 // Nothing here may slow or fail the run: every write is bounded (one
@@ -18,6 +19,7 @@
 
 #include "lib/tracking/artifact_files.hpp"
 #include "lib/tracking/mlflow_json.hpp"
+#include "lib/tracking/run_records.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/workspace/workspace.hpp"
 
@@ -40,7 +42,9 @@ struct TrackingConfig {
 
 class TrackingService {
  public:
+  // Writes the record side into the workspace's run store.
   TrackingService(const workspace::Workspace& workspace, TrackingConfig config);
+  TrackingService(std::unique_ptr<RunRecords> records, TrackingConfig config);
   ~TrackingService();
   TrackingService(const TrackingService&) = delete;
   TrackingService& operator=(const TrackingService&) = delete;

@@ -110,6 +110,25 @@ class TrackingTest(ProjectTest):
         text = self.project.amlrun("show", run_id)
         self.assertIn("params           epochs=3, lr=0.01, model=resnet18\n", text.stdout)
 
+    def test_an_experiment_name_with_a_dot_gives_a_run_id_the_client_takes(self):
+        # MLflow's client refuses a run id with '.' (its _validate_run_id):
+        # amlrun writes the experiment's '.' as '-' in the id it makes.
+        self.project.write("src/train.py", textwrap.dedent("""
+            import os, mlflow
+            with mlflow.start_run() as run:
+                assert run.info.run_id == os.environ["AMLRUN_RUN_ID"], run.info.run_id
+                mlflow.log_param("lr", 0.1)
+                print("experiment", mlflow.get_experiment(run.info.experiment_id).name)
+            """))
+        result = self.submit("code: src\ncommand: %s train.py\nexperiment_name: cifar.v2\n" % PYTHON)
+        run_id = self.last_run()
+        self.assertEqual(result.returncode, 0, result.stderr + self.log_of(run_id))
+        self.assertTrue(run_id.startswith("cifar-v2_"), run_id)
+        shown = self.project.show(run_id)
+        self.assertEqual(shown["experiment"], "cifar.v2")
+        self.assertEqual(shown["params"], {"lr": "0.1"})
+        self.assertIn("experiment cifar.v2\n", self.log_of(run_id))
+
     def test_two_processes_log_with_their_ranks(self):
         result, run_id = self.run_script("""
             import os, mlflow

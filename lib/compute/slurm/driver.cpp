@@ -30,9 +30,13 @@
 #include "lib/launch/run_owner.hpp"
 #include "lib/launch/seal.hpp"
 #include "lib/store/run_layout.hpp"
+#include "lib/tracking/mlflow_json.hpp"
+#include "lib/tracking/tracking_endpoint.hpp"
+#include "lib/tracking/tracking_journal.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/process.hpp"
+#include "lib/util/random.hpp"
 #include "lib/util/safe_dir.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
@@ -179,7 +183,60 @@ class SlurmDriver {
       c.tensorflow = slurm_tensorflow_cluster(m_status.nodes, c.processes_per_instance,
                                               c.master_port, m_spec.distribution.worker_count);
     }
+    if (m_tracking) {
+      c.tracking_uri = m_tracking->base_uri();
+      c.tracking_token = m_tracking_token;
+      c.tracking_experiment_id = tracking::experiment_id_of(m_plan.experiment);
+    }
     return c;
+  }
+
+  // The run's MLflow endpoint, before any rank starts. It listens on every
+  // address of this node, so ranks on the other nodes reach it at the name
+  // Slurm gives this node (as they reach MASTER_ADDR); the per-run token
+  // keeps everyone else out. There is no run store here: the record side is
+  // a journal in the shared run directory, merged when the run is collected.
+  // A run that cannot have an endpoint still runs; the system log says why.
+  void start_tracking() {
+    try {
+      m_tracking_token = util::random_hex(32);
+      store::RunRecord served;
+      served.id = m_plan.run_id;
+      served.experiment = m_plan.experiment;
+      served.state = RunState::running;
+      served.created_at = served.started_at = now_text();
+      served.compute_type = "slurm";
+      if (const char* user = ::getenv("USER")) served.submitted_by = user;
+      tracking::TrackingConfig config;
+      config.run_id = m_plan.run_id;
+      config.experiment = m_plan.experiment;
+      config.run_dir = m_layout.root();
+      config.outputs_relative =
+          fmt::format("{}/{}", store::k_working_dir, store::k_job_outputs_dir);
+      config.world_size = m_spec.instance_count * m_spec.distribution.process_count_per_instance;
+      tracking::EndpointOptions options;
+      options.bind_address = "0.0.0.0";
+      options.public_host = m_status.nodes.front();
+      options.token = m_tracking_token;
+      m_tracking = std::make_unique<tracking::TrackingEndpoint>(
+          tracking::journal_run_records(m_layout.root(), std::move(served)), config, options);
+      m_tracking->start();
+      m_owner.log(fmt::format("tracking: MLflow endpoint at {}", m_tracking->base_uri()));
+    } catch (const std::exception& error) {
+      m_tracking.reset();
+      m_owner.log(fmt::format("tracking: no MLflow endpoint for this run: {}", error.what()));
+    }
+  }
+
+  // Before sealing: requests in flight are answered, nested runs left open end.
+  void stop_tracking() {
+    if (!m_tracking) return;
+    try {
+      m_tracking->stop();
+    } catch (const std::exception& error) {
+      m_owner.log(fmt::format("tracking: stopping the MLflow endpoint: {}", error.what()));
+    }
+    m_tracking.reset();
   }
 
   // venv mode: the environment's venv under shared_dir, built here on the
@@ -210,6 +267,7 @@ class SlurmDriver {
   }
 
   void start() {
+    start_tracking();
     launch::RunContext c = context();
     auto environment = run_environment(c, util::current_environment());
     if (m_plan.venv && !m_plan.container) use_venv(environment);
@@ -378,6 +436,7 @@ class SlurmDriver {
   }
 
   int finish() {
+    stop_tracking();
     check_for_slurm_ending();
     if (m_owner.ending() == Ending::interrupted) {
       m_status.state = DriverState::interrupted;
@@ -428,6 +487,7 @@ class SlurmDriver {
   }
 
   int end_without_start(RunState result, const std::string& reason) {
+    stop_tracking();
     m_status.state = DriverState::finalizing;
     write_slurm_status(m_layout.root(), m_status);
     seal();
@@ -450,6 +510,8 @@ class SlurmDriver {
   std::string m_launcher_log_name = "srun.txt";
   bool m_launcher_done = false;
   int m_exit_code = 0;
+  std::unique_ptr<tracking::TrackingEndpoint> m_tracking;
+  std::string m_tracking_token;
 };
 
 }  // namespace

@@ -16,6 +16,10 @@ namespace {
 std::string pyxis_rank_script(const SlurmRankLaunch& launch) {
   std::string script =
       "export AMLRUN_METRICS_FILE=\"$AMLRUN_METRICS_DIR/rank_$SLURM_PROCID.jsonl\"; ";
+  // Each rank's own MLflow URI, as _rank-exec makes it (rank_tracking_uri).
+  script +=
+      "if [ -n \"$AMLRUN_TRACKING_URI\" ]; then export "
+      "MLFLOW_TRACKING_URI=\"$AMLRUN_TRACKING_URI/rank/$SLURM_PROCID\"; fi; ";
   if (launch.distribution != spec::DistributionType::none) {
     script += fmt::format(
         "export RANK=\"$SLURM_PROCID\" WORLD_SIZE=\"$SLURM_NTASKS\" LOCAL_RANK=\"$SLURM_LOCALID\" "

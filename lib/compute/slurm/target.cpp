@@ -14,6 +14,7 @@
 #include "lib/launch/inputs.hpp"
 #include "lib/snapshot/snapshot.hpp"
 #include "lib/store/metric_ingest.hpp"
+#include "lib/tracking/tracking_journal.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/random.hpp"
@@ -615,6 +616,10 @@ void SlurmTarget::finish(store::RunStore& store, store::RunRecord& record, Slurm
   }
   auto collected = collect_run(shared, local, [](const std::string&) {});
   for (auto& warning : collected.warnings) record.warnings.push_back(std::move(warning));
+  // What the run's MLflow endpoint wrote on the node: params, tags, nested runs.
+  for (auto& problem : tracking::merge_tracking_journal(store, record, local.root())) {
+    record.warnings.push_back(std::move(problem));
+  }
   ingest_metrics(store, record, state, local.metrics(), /*final=*/true);
   record.exit_code = result.exit_code;
   record.failure_reason = result.failure_reason;

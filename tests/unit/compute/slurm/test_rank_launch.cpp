@@ -89,6 +89,8 @@ TEST_CASE("pyxis: srun starts each task in the image and writes its log itself")
                 "--error=/shared/runs/r/artifacts/logs/user_logs/std_log_rank_%t.txt",
                 "--open-mode=append", "bash", "-c",
                 "export AMLRUN_METRICS_FILE=\"$AMLRUN_METRICS_DIR/rank_$SLURM_PROCID.jsonl\"; "
+                "if [ -n \"$AMLRUN_TRACKING_URI\" ]; then export "
+                "MLFLOW_TRACKING_URI=\"$AMLRUN_TRACKING_URI/rank/$SLURM_PROCID\"; fi; "
                 "export RANK=\"$SLURM_PROCID\" WORLD_SIZE=\"$SLURM_NTASKS\" "
                 "LOCAL_RANK=\"$SLURM_LOCALID\" LOCAL_WORLD_SIZE=2 NODE_RANK=\"$SLURM_NODEID\" "
                 "GROUP_RANK=\"$SLURM_NODEID\"; exec \"$@\"",
