@@ -179,6 +179,8 @@ class SlurmDriver {
       c.tensorflow = slurm_tensorflow_cluster(m_status.nodes, c.processes_per_instance,
                                               c.master_port, m_spec.distribution.worker_count);
     }
+    // The driver is the staged amlrun: the shim was staged beside it.
+    c.python_shim = launch::python_shim_dir(launch::amlrun_executable());
     return c;
   }
 
