@@ -102,6 +102,7 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     std::string experiment;
     std::string status;
     std::vector<std::string> tags;
+    std::vector<std::string> params;
     std::string parent;
     int limit = 50;
     ListFormat output = ListFormat::table;
@@ -112,6 +113,8 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
   app.add_option("--status", options->status, "Only runs in this state (Completed, Failed, ...)")
       ->check(not_blank());
   app.add_option("--tag", options->tags, "Only runs with this tag, key=value (repeatable)");
+  app.add_option("--param", options->params,
+                 "Only runs with this param, name=value, or name for any value (repeatable)");
   app.add_option("--parent", options->parent,
                  "Only child runs of this run (nested MLflow runs; an id or a unique prefix)")
       ->check(not_blank());
@@ -125,6 +128,9 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     filter.experiment = options->experiment;
     if (!options->status.empty()) filter.state = parse_state(options->status);
     for (const auto& tag : options->tags) filter.tags.push_back(util::parse_tag(tag));
+    for (const auto& param : options->params) {
+      filter.params.push_back(store::parse_param_filter(param));
+    }
     if (options->limit < 0) {
       throw util::InputError(
           fmt::format("--limit {}: give a number of runs, or 0 for all", options->limit));
@@ -134,6 +140,7 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
     auto workspace = workspace::open_workspace(workspace_options(global, false));
     store::RunStore store(workspace);
     if (!options->parent.empty()) filter.parent = store.resolve(options->parent);
+    if (!filter.params.empty()) store.index_params_of_older_runs();
     auto rows = store.list(filter);
     bool more = options->limit > 0 && rows.size() > static_cast<std::size_t>(options->limit);
     if (more) rows.pop_back();
@@ -161,10 +168,11 @@ Handler runs_list(CLI::App& app, GlobalOptions& global) {
       for (const auto& row : rows) list.push_back(row_json(row));
       std::printf("%s\n", list.dump(2).c_str());
     } else if (rows.empty()) {
-      std::fprintf(stderr, "amlrun: no runs%s\n",
-                   filter.experiment.empty() && !filter.state && filter.tags.empty()
-                       ? fmt::format(" in {}", workspace.root().string()).c_str()
-                       : " match");
+      std::fprintf(
+          stderr, "amlrun: no runs%s\n",
+          filter.experiment.empty() && !filter.state && filter.tags.empty() && filter.params.empty()
+              ? fmt::format(" in {}", workspace.root().string()).c_str()
+              : " match");
     } else {
       print_runs_table(rows);
     }

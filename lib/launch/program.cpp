@@ -18,6 +18,18 @@ std::filesystem::path amlrun_executable() {
   return path;
 }
 
+std::filesystem::path python_shim_dir(const std::filesystem::path& executable) {
+  auto bin = executable.parent_path();
+  for (const auto& candidate :
+       {bin / "python", bin.parent_path() / "share" / "amlrun" / "python"}) {
+    std::error_code error;
+    if (std::filesystem::is_regular_file(candidate / "azureml" / "__init__.py", error)) {
+      return candidate;
+    }
+  }
+  return {};
+}
+
 static std::string resolve_python(const std::vector<std::string>& environment) {
   auto path = util::get_env(environment, "PATH");
   for (const char* name : {"python", "python3"}) {

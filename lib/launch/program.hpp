@@ -23,6 +23,12 @@ std::vector<std::string> user_program(
 // The amlrun binary itself (/proc/self/exe), for `amlrun _rank-exec`.
 std::filesystem::path amlrun_executable();
 
+// The folder of amlrun's azureml shim (azureml.core.Run over the run's
+// tracking endpoint), installed with amlrun: `python/` beside the binary
+// (a Slurm staging folder) or `share/amlrun/python` beside its bin/ (the
+// build tree and an install). Empty when neither holds azureml/__init__.py.
+std::filesystem::path python_shim_dir(const std::filesystem::path& executable);
+
 struct MpiLaunch {
   int processes = 1;
   std::vector<std::string> rank_command;  // what mpirun starts on every rank

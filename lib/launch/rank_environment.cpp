@@ -36,6 +36,11 @@ std::vector<std::string> run_environment(const RunContext& context,
     set_env(environment, output_variable(name), value);
     set_env(environment, "AZURE_ML_OUTPUT_" + name, value);
   }
+  if (!context.python_shim.empty()) {
+    auto path = util::get_env(environment, "PYTHONPATH");
+    std::string shim = context.python_shim.string();
+    set_env(environment, "PYTHONPATH", path && !path->empty() ? shim + ":" + *path : shim);
+  }
   if (!context.backend.empty()) set_env(environment, "AMLRUN_DISTRIBUTED_BACKEND", context.backend);
   if (!context.tracking_uri.empty()) {
     set_env(environment, k_tracking_base_variable, context.tracking_uri);

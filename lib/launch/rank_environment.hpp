@@ -39,6 +39,9 @@ struct RunContext {
   std::string tracking_uri;
   std::string tracking_token;
   std::string tracking_experiment_id;
+  // amlrun's azureml shim (launch::python_shim_dir), put first on
+  // PYTHONPATH; empty: none.
+  fs::path python_shim;
 };
 
 // The variable that carries RunContext::tracking_uri to ranks that a
@@ -53,7 +56,9 @@ std::string rank_tracking_uri(const std::string& base, int rank);
 // both (MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID/NAME, MLFLOW_TRACKING_TOKEN and
 // MLFLOW_TRACKING_URI too, when the run has a tracking endpoint: as on Azure
 // ML, a job's metrics go to the run whatever the job's settings say). PYTHONUNBUFFERED=1 unless the
-// job sets it, so logs stream live.
+// job sets it, so logs stream live. The azureml shim goes first on
+// PYTHONPATH, before the job's own entries (which stay): the shim itself
+// steps aside for a real azureml-core further on the path.
 std::vector<std::string> run_environment(const RunContext& context,
                                          std::vector<std::string> inherited);
 

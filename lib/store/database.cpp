@@ -96,6 +96,20 @@ ALTER TABLE runs ADD COLUMN record_inode INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX runs_by_parent ON runs(parent_id, created_at DESC);
 )",
+    // 5: the params of a run (MLflow's log_param), for `runs list --param`.
+    // Runs indexed before have params_indexed 0: a listing that filters by
+    // param indexes their params from run.json first (RunStore::
+    // index_params_of_older_runs), once.
+    R"(
+CREATE TABLE run_params (
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE INDEX run_params_by_pair ON run_params(key, value);
+ALTER TABLE runs ADD COLUMN params_indexed INTEGER NOT NULL DEFAULT 0;
+)",
 };
 static_assert(std::size(k_migrations) == k_index_schema_version);
 

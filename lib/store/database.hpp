@@ -28,8 +28,9 @@ struct sqlite3_stmt;
 namespace amlrun::store {
 
 // 1: runs and run_tags. 2: run.json stat in runs (to notice a stale or
-// corrupt record without reading it), metrics.
-inline constexpr int k_index_schema_version = 4;
+// corrupt record without reading it), metrics. 3: run.json's inode. 4: the
+// parent of a child run. 5: params (run_params).
+inline constexpr int k_index_schema_version = 5;
 
 // The index file is damaged: SQLite says it is not a database, or that its
 // pages are malformed. what() names the file and says to run `amlrun doctor

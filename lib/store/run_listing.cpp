@@ -4,11 +4,14 @@
 #include <sys/stat.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cerrno>
 
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/names.hpp"
+#include "lib/util/strings.hpp"
+#include "lib/util/utf8.hpp"
 
 namespace amlrun::store {
 
@@ -32,6 +35,23 @@ util::UniqueFd open_runs_dir(const RunStore& store) {
 }
 
 }  // namespace
+
+std::pair<std::string, std::optional<std::string>> parse_param_filter(std::string_view text) {
+  std::size_t equals = text.find('=');
+  std::string_view name = text.substr(0, equals);
+  bool control = std::any_of(name.begin(), name.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (name.empty() || util::utf8_length(name) > 250 || control ||
+      util::first_invalid_utf8(name) != std::string_view::npos) {
+    throw util::InputError(fmt::format(
+        "invalid param filter {}: write name=value, or name for any value (a name of 1-250 "
+        "characters, without control characters)",
+        util::printable(text)));
+  }
+  if (equals == std::string_view::npos) return {std::string(name), std::nullopt};
+  return {std::string(name), std::string(text.substr(equals + 1))};
+}
 
 bool row_matches_record_file(const RunStore& store, const IndexRow& row) {
   auto runs_fd = open_runs_dir(store);

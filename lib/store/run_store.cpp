@@ -172,7 +172,8 @@ void RunStore::reindex(const RunRecord& record) {
 void RunStore::unindex(const std::string& id) {
   Transaction transaction(m_db);
   for (const char* sql :
-       {"DELETE FROM runs WHERE id = ?1", "DELETE FROM run_tags WHERE run_id = ?1"}) {
+       {"DELETE FROM runs WHERE id = ?1", "DELETE FROM run_tags WHERE run_id = ?1",
+        "DELETE FROM run_params WHERE run_id = ?1"}) {
     Statement remove(m_db, sql);
     remove.bind(1, id);
     remove.step();
@@ -196,10 +197,12 @@ void RunStore::index(const RunRecord& record) {
   Statement upsert(m_db,
                    "INSERT INTO runs (id, experiment, display_name, state, created_at, ended_at, "
                    "exit_code, compute, tags, record_mtime_ns, record_size, record_inode, "
-                   "parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                   "parent_id, params_indexed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                   "?11, ?12, ?13, 1) "
                    "ON CONFLICT(id) DO UPDATE SET experiment=?2, display_name=?3, state=?4, "
                    "created_at=?5, ended_at=?6, exit_code=?7, compute=?8, tags=?9, "
-                   "record_mtime_ns=?10, record_size=?11, record_inode=?12, parent_id=?13");
+                   "record_mtime_ns=?10, record_size=?11, record_inode=?12, parent_id=?13, "
+                   "params_indexed=1");
   upsert.bind(1, record.id);
   upsert.bind(2, record.experiment);
   upsert.bind(3, record.display_name);
@@ -229,7 +232,37 @@ void RunStore::index(const RunRecord& record) {
     tag.bind(3, v);
     tag.step();
   }
+  Statement clear_params(m_db, "DELETE FROM run_params WHERE run_id = ?1");
+  clear_params.bind(1, record.id);
+  clear_params.step();
+  Statement param(m_db,
+                  "INSERT OR REPLACE INTO run_params (run_id, key, value) VALUES (?1, ?2, ?3)");
+  for (const auto& [k, v] : record.params) {
+    param.reset();
+    param.bind(1, record.id);
+    param.bind(2, k);
+    param.bind(3, v);
+    param.step();
+  }
   transaction.commit();
+}
+
+int RunStore::index_params_of_older_runs() {
+  std::vector<std::string> ids;
+  {
+    Statement older(m_db, "SELECT id FROM runs WHERE params_indexed = 0");
+    while (older.step()) ids.push_back(older.text(0));
+  }
+  int indexed = 0;
+  for (const auto& id : ids) {
+    try {
+      index(load(id));
+      ++indexed;
+    } catch (const util::Error&) {
+      // Missing or corrupt: the listing marks it, doctor reports it.
+    }
+  }
+  return indexed;
 }
 
 RunRecord RunStore::load(const std::string& id) const {
@@ -290,6 +323,14 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
     sql += fmt::format(" AND id IN (SELECT run_id FROM run_tags WHERE key = ?{} AND value = ?{})",
                        10 + 2 * i, 11 + 2 * i);
   }
+  // Params bind after the tags (two numbers each, from ?10).
+  const std::size_t first_param = 10 + 2 * filter.tags.size();
+  for (std::size_t i = 0; i < filter.params.size(); ++i) {
+    sql += fmt::format(
+        " AND id IN (SELECT run_id FROM run_params WHERE key = ?{}{})", first_param + 2 * i,
+        filter.params[i].second ? fmt::format(" AND value = ?{}", first_param + 2 * i + 1)
+                                : std::string());
+  }
   sql += " ORDER BY created_at DESC, id DESC LIMIT ?3";
   Statement query(m_db, sql.c_str());
   if (!filter.experiment.empty()) query.bind(1, filter.experiment);
@@ -299,6 +340,12 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
   for (std::size_t i = 0; i < filter.tags.size(); ++i) {
     query.bind(static_cast<int>(10 + 2 * i), filter.tags[i].first);
     query.bind(static_cast<int>(11 + 2 * i), filter.tags[i].second);
+  }
+  for (std::size_t i = 0; i < filter.params.size(); ++i) {
+    query.bind(static_cast<int>(first_param + 2 * i), filter.params[i].first);
+    if (filter.params[i].second) {
+      query.bind(static_cast<int>(first_param + 2 * i + 1), *filter.params[i].second);
+    }
   }
   std::vector<IndexRow> rows;
   while (query.step()) {

@@ -21,6 +21,9 @@ struct RunFilter {
   std::string experiment;
   std::optional<RunState> state;
   std::vector<std::pair<std::string, std::string>> tags;
+  // Params (`--param NAME=VALUE`, `--param NAME`): a run must have each
+  // name, with that value when one is given.
+  std::vector<std::pair<std::string, std::optional<std::string>>> params;
   std::optional<std::string> parent;  // child runs of this run only
   int limit = 50;                     // 0: all
 };
@@ -90,6 +93,11 @@ class RunStore {
   // Re-indexes one run from its run.json (doctor, and recovery after a crash
   // between the two writes).
   void reindex(const RunRecord& record);
+  // Indexes the params of runs indexed before the index had them (schema
+  // 5), reading their run.json; a record that cannot be read is left for
+  // `doctor`. Returns how many runs it indexed. A listing that filters by
+  // param calls it first; after the first time it finds none (one query).
+  int index_params_of_older_runs();
   // Drops a run's rows from the index (doctor: its directory is gone).
   void unindex(const std::string& id);
 

@@ -141,6 +141,18 @@ void add_mlflow_routes(server::HttpServer& server, TrackingService& service,
                }));
 }
 
+std::string python_shim_notice(const json& body, int rank) {
+  auto folder = body.find("real_azureml_core");
+  if (body.size() != 1 || folder == body.end() || !folder->is_string()) {
+    throw TrackingError(400, "INVALID_PARAMETER_VALUE",
+                        "a python-shim notice is {\"real_azureml_core\": \"<folder>\"}");
+  }
+  return fmt::format(
+      "azureml: rank {} uses the azureml-core installed in its environment ({}), not amlrun's "
+      "azureml shim",
+      rank, util::printable(folder->get<std::string>(), 300));
+}
+
 TrackingEndpoint::TrackingEndpoint(const workspace::Workspace& workspace, TrackingConfig config,
                                    EndpointOptions options)
     : TrackingEndpoint(store_run_records(workspace), std::move(config), std::move(options)) {}
@@ -148,6 +160,7 @@ TrackingEndpoint::TrackingEndpoint(const workspace::Workspace& workspace, Tracki
 TrackingEndpoint::TrackingEndpoint(std::unique_ptr<RunRecords> records, TrackingConfig config,
                                    EndpointOptions options)
     : m_options(std::move(options)),
+      m_on_notice(config.on_notice),
       m_service(std::move(records), std::move(config)),
       m_server([this] {
         server::ServerOptions server_options;
@@ -158,6 +171,14 @@ TrackingEndpoint::TrackingEndpoint(std::unique_ptr<RunRecords> records, Tracking
         return server_options;
       }()) {
   add_mlflow_routes(m_server, m_service, m_options);
+  // Said once per run: every rank of a run has the same environment.
+  m_server.route("POST", fmt::format("{}/api/amlrun/python-shim", k_rank),
+                 mlflow([this](server::Request& request) {
+                   std::string line = python_shim_notice(parse_body(request), rank_of(request));
+                   if (m_on_notice && !m_shim_notice_logged.exchange(true)) m_on_notice(line);
+                   return json::object();
+                 }),
+                 server::BodyMode::buffered, 64 << 10);
 }
 
 TrackingEndpoint::~TrackingEndpoint() {

@@ -5,8 +5,12 @@
 // server::HttpServer over a TrackingService. Every process of the run gets
 // its own base URI, <endpoint>/rank/<r>, so the endpoint knows which rank
 // logged without anything from the unmodified client.
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "lib/server/http_server.hpp"
 #include "lib/tracking/tracking_service.hpp"
@@ -45,6 +49,8 @@ class TrackingEndpoint {
 
  private:
   EndpointOptions m_options;
+  std::function<void(const std::string&)> m_on_notice;  // TrackingConfig::on_notice
+  std::atomic<bool> m_shim_notice_logged{false};
   TrackingService m_service;
   server::HttpServer m_server;
 };
@@ -53,6 +59,13 @@ class TrackingEndpoint {
 // that serve a service directly).
 void add_mlflow_routes(server::HttpServer& server, TrackingService& service,
                        const EndpointOptions& options);
+
+// amlrun's azureml shim says (POST <rank uri>/api/amlrun/python-shim,
+// {"real_azureml_core": "<folder>"}) that the job's environment has the real
+// azureml-core, which it uses instead: the line for the run's system log.
+// TrackingError (400) for any other body. The folder comes from the job, so
+// it is cut and its control characters escaped.
+std::string python_shim_notice(const nlohmann::json& body, int rank);
 
 // MLflow's error body: {"error_code": code, "message": message}.
 void mlflow_error_body(server::Response& response, int status, const std::string& code,

@@ -38,6 +38,9 @@ struct TrackingConfig {
   // Called (outside the service's lock) after metrics of the run were
   // appended: the run's owner ingests them soon.
   std::function<void()> on_metrics;
+  // Called with a line for the run's system log (amlrun's azureml shim
+  // stepped aside for a real azureml-core); from a server thread.
+  std::function<void(const std::string&)> on_notice;
 };
 
 class TrackingService {

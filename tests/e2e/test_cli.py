@@ -96,7 +96,7 @@ class ExitCodeTest(ProjectTest):
         self.assertEqual(result.returncode, 3)
         self.assertEqual(result.stderr,
                          "amlrun: error: the run index %s has schema version 99, newer than this "
-                         "amlrun understands (4); it was written by a newer amlrun: upgrade amlrun "
+                         "amlrun understands (5); it was written by a newer amlrun: upgrade amlrun "
                          "(the index was left untouched)\n" % index)
         version = subprocess.run(["sqlite3", index, "PRAGMA user_version;"], capture_output=True,
                                  text=True)

@@ -49,7 +49,7 @@ class CorruptRecordTest(ProjectTest):
             result = self.project.amlrun(*args)
             self.assertEqual(result.returncode, 3, args)
             self.assertEqual(result.stderr, "amlrun: error: the run index %s has schema version 9, newer "
-                                            "than this amlrun understands (4); it was written by a newer "
+                                            "than this amlrun understands (5); it was written by a newer "
                                             "amlrun: upgrade amlrun (the index was left untouched)\n" % index)
 
 

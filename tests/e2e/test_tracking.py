@@ -129,6 +129,35 @@ class TrackingTest(ProjectTest):
         self.assertEqual(shown["params"], {"lr": "0.1"})
         self.assertIn("experiment cifar.v2\n", self.log_of(run_id))
 
+    def test_runs_list_filters_by_param_value_or_presence(self):
+        ids = []
+        for lr in ("0.1", "0.01"):
+            result, run_id = self.run_script("""
+                import mlflow
+                mlflow.log_param("lr", %r)
+                """ % lr)
+            self.assertEqual(result.returncode, 0, result.stderr + self.log_of(run_id))
+            ids.append(run_id)
+        result, plain = self.run_script("print('no params')\n")
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+        def listed(*args):
+            result = self.project.amlrun("runs", "list", "--output", "json", *args)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            return [row["id"] for row in json.loads(result.stdout)]
+        self.assertEqual(listed("--param", "lr=0.1"), [ids[0]])
+        self.assertEqual(listed("--param", "lr"), [ids[1], ids[0]])
+        self.assertEqual(listed("--param", "lr", "--experiment", "track", "--param", "lr=0.01"),
+                         [ids[1]])
+        self.assertEqual(listed("--param", "lr=1"), [])
+        none = self.project.amlrun("runs", "list", "--param", "epochs")
+        self.assertEqual((none.returncode, none.stdout, none.stderr), (0, "", "amlrun: no runs match\n"))
+        bad = self.project.amlrun("runs", "list", "--param", "=0.1")
+        self.assertEqual(bad.returncode, 2)
+        self.assertEqual(bad.stderr, "amlrun: error: invalid param filter '=0.1': write name=value, "
+                         "or name for any value (a name of 1-250 characters, without control "
+                         "characters)\n")
+
     def test_two_processes_log_with_their_ranks(self):
         result, run_id = self.run_script("""
             import os, mlflow

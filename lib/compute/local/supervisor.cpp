@@ -312,6 +312,8 @@ class Supervisor {
     run.working_dir = m_layout.working_dir();
     run.mounts = {{m_layout.working_dir(), false}, {m_layout.metrics(), false}};
     if (fs::exists(m_layout.inputs())) run.mounts.emplace_back(m_layout.inputs(), true);
+    // The azureml shim, where PYTHONPATH names it (not covered by a test yet).
+    if (!m_python_shim.empty()) run.mounts.emplace_back(m_python_shim, true);
     static const std::vector<std::string> host_only = {"PATH",  "HOME",   "HOSTNAME", "PWD",
                                                        "SHLVL", "OLDPWD", "TERM",     "_"};
     auto base = util::current_environment();
@@ -356,6 +358,7 @@ class Supervisor {
       c.tracking_token = m_tracking_token;
       c.tracking_experiment_id = tracking::experiment_id_of(m_record.experiment);
     }
+    c.python_shim = m_python_shim;
     return c;
   }
 
@@ -372,6 +375,7 @@ class Supervisor {
       config.outputs_relative =
           fmt::format("{}/{}", store::k_working_dir, store::k_job_outputs_dir);
       config.world_size = m_spec.instance_count * m_spec.distribution.process_count_per_instance;
+      config.on_notice = [this](const std::string& line) { m_owner.log(line); };
       config.on_metrics = [this] {
         // Wakes the owner's loop (a signal it reads from its signalfd) to
         // ingest soon; once per batch of notifications.
@@ -403,6 +407,12 @@ class Supervisor {
   }
 
   void start_processes() {
+    m_python_shim = launch::python_shim_dir(launch::amlrun_executable());
+    if (m_python_shim.empty()) {
+      m_owner.log(
+          "azureml: amlrun's azureml shim is not installed beside amlrun; "
+          "`import azureml` works only where the environment has azureml-core");
+    }
     start_tracking();
     launch::RunContext c = context();
     auto environment = environment_for_runs(c);
@@ -682,6 +692,7 @@ class Supervisor {
   std::int64_t m_last_metrics_ms = 0;
   std::unique_ptr<tracking::TrackingEndpoint> m_tracking;
   std::string m_tracking_token;
+  fs::path m_python_shim;  // amlrun's azureml shim; empty when not installed
   std::atomic<bool> m_tracking_metrics_waiting = false;
   static constexpr std::int64_t k_tracking_ingest_delay_ms = 50;
   // Metrics show up in `amlrun show` within about this long.

@@ -188,6 +188,8 @@ class SlurmDriver {
       c.tracking_token = m_tracking_token;
       c.tracking_experiment_id = tracking::experiment_id_of(m_plan.experiment);
     }
+    // The driver is the staged amlrun: the shim was staged beside it.
+    c.python_shim = launch::python_shim_dir(launch::amlrun_executable());
     return c;
   }
 

@@ -39,6 +39,9 @@ std::string staged_problem(const fs::path& staged, const std::map<std::string, f
     check_private_to_user(staged, "the staged folder");
     for (const auto& [name, source] : sources) {
       fs::path copy = staged / name;
+      for (fs::path folder = copy.parent_path(); folder != staged; folder = folder.parent_path()) {
+        check_private_to_user(folder, "the staged folder");
+      }
       check_private_to_user(copy, "the staged " + name);
       if (util::sha256_file(copy) != cached_sha256(source)) {
         return fmt::format("{} differs from {}", copy.string(), source.string());
@@ -79,7 +82,22 @@ fs::path stage_amlrun(const fs::path& shared_dir) {
     std::error_code error;
     if (fs::exists(source, error)) sources[name] = source;
   }
-  std::string key = fmt::format("{}-{}", AMLRUN_VERSION, cached_sha256(self).substr(0, 16));
+  // amlrun's azureml shim goes along, as python/ beside the staged binary
+  // (where launch::python_shim_dir looks); its files are in the key too, so
+  // a changed shim is staged again even when amlrun itself is unchanged.
+  std::string shim_hashes;
+  if (fs::path shim = launch::python_shim_dir(self); !shim.empty()) {
+    for (const auto& entry : fs::recursive_directory_iterator(shim)) {
+      if (!entry.is_regular_file() || entry.path().extension() != ".py") continue;
+      std::string name = (fs::path("python") / entry.path().lexically_relative(shim)).string();
+      sources[name] = entry.path();
+    }
+    for (const auto& [name, source] : sources) {
+      if (name.starts_with("python/")) shim_hashes += name + cached_sha256(source);
+    }
+  }
+  std::string key = fmt::format("{}-{}", AMLRUN_VERSION,
+                                util::sha256_hex(cached_sha256(self) + shim_hashes).substr(0, 16));
   fs::path bin = shared_dir / "bin";
   fs::path staged = bin / key;
   std::error_code error;
@@ -108,7 +126,12 @@ fs::path stage_amlrun(const fs::path& shared_dir) {
   for (const auto& [name, source] : sources) {
     // A copy, not a hard link: the copy must not change when the build
     // folder's binary is rebuilt in place.
-    fs::copy_file(source, temporary / name, error);
+    fs::create_directories((temporary / name).parent_path(), error);
+    for (fs::path folder = (temporary / name).parent_path(); !error && folder != temporary;
+         folder = folder.parent_path()) {
+      fs::permissions(folder, fs::perms(0755), error);  // not the umask's group write
+    }
+    if (!error) fs::copy_file(source, temporary / name, error);
     if (!error) fs::permissions(temporary / name, fs::perms(0755), error);
     if (error) {
       std::error_code ignored;

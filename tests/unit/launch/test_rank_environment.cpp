@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "../test_support.hpp"
+#include "lib/launch/program.hpp"
 #include "lib/launch/rank_environment.hpp"
 #include "lib/util/process.hpp"
 
@@ -63,4 +65,28 @@ TEST_CASE("the master port is derived from the run id and stays in range") {
   CHECK(port >= 20000);
   CHECK(port < 60000);
   CHECK(port != launch::derive_master_port("exp_20261122T010600_ffffffff", false));
+}
+
+TEST_CASE("the azureml shim goes first on PYTHONPATH and the job's entries stay") {
+  auto c = context(spec::DistributionType::none, 1, 1);
+  c.python_shim = "/opt/amlrun/share/amlrun/python";
+  auto env = launch::run_environment(c, {"PYTHONPATH=/home/me/lib"});
+  CHECK(get_env(env, "PYTHONPATH") == "/opt/amlrun/share/amlrun/python:/home/me/lib");
+  c.user_variables.emplace_back("PYTHONPATH", "./fake");
+  env = launch::run_environment(c, {"PYTHONPATH=/home/me/lib"});
+  CHECK(get_env(env, "PYTHONPATH") == "/opt/amlrun/share/amlrun/python:./fake");
+  env = launch::run_environment(c = context(spec::DistributionType::none, 1, 1), {});
+  CHECK(!get_env(env, "PYTHONPATH"));  // no shim installed: nothing added
+  c.python_shim = "/shim";
+  CHECK(get_env(launch::run_environment(c, {"PYTHONPATH="}), "PYTHONPATH") == "/shim");
+}
+
+TEST_CASE("the shim is found beside a staged amlrun or in share/ beside its bin/") {
+  unit_test::TempDir dir;
+  CHECK(launch::python_shim_dir(dir.path / "bin" / "amlrun").empty());
+  dir.write("share/amlrun/python/azureml/__init__.py", "");
+  CHECK(launch::python_shim_dir(dir.path / "bin" / "amlrun") ==
+        dir.path / "share" / "amlrun" / "python");
+  dir.write("bin/python/azureml/__init__.py", "");
+  CHECK(launch::python_shim_dir(dir.path / "bin" / "amlrun") == dir.path / "bin" / "python");
 }

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <set>
 
 #include "../test_support.hpp"
 #include "lib/store/database.hpp"
@@ -140,6 +141,81 @@ TEST_CASE("list filters by experiment, state and tag, newest first") {
   CHECK(all[0].created_at >= all[1].created_at);
 }
 
+TEST_CASE("list filters by param: a name with a value, or a name for any value") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  auto a = new_record("exp");
+  a.params = {{"lr", "0.1"}, {"epochs", "3"}};
+  a.tags = {{"team", "vision"}};
+  auto b = new_record("exp");
+  b.params = {{"lr", "0.01"}};
+  auto c = new_record("exp");
+  for (auto* r : {&a, &b, &c}) runs.create(*r);
+  auto ids = [&](std::vector<std::pair<std::string, std::optional<std::string>>> params,
+                 std::vector<std::pair<std::string, std::string>> tags = {}) {
+    store::RunFilter filter;
+    filter.params = std::move(params);
+    filter.tags = std::move(tags);
+    std::set<std::string> found;
+    for (const auto& row : runs.list(filter)) found.insert(row.id);
+    return found;
+  };
+  CHECK(ids({{"lr", "0.1"}}) == std::set<std::string>{a.id});
+  CHECK(ids({{"lr", std::nullopt}}) == std::set<std::string>{a.id, b.id});
+  CHECK(ids({{"lr", std::nullopt}, {"epochs", "3"}}) == std::set<std::string>{a.id});
+  CHECK(ids({{"lr", std::nullopt}}, {{"team", "vision"}}) == std::set<std::string>{a.id});
+  CHECK(ids({{"lr", "0.2"}}).empty());
+  CHECK(ids({{"LR", std::nullopt}}).empty());  // names are exact, as in MLflow
+  // A param set later (the tracking endpoint saves the record) is re-indexed.
+  c.params = {{"lr", "0.2"}};
+  runs.reindex(c);
+  CHECK(ids({{"lr", "0.2"}}) == std::set<std::string>{c.id});
+}
+
+TEST_CASE("a param filter is name=value or name; a bad name says what to write") {
+  using Filter = std::pair<std::string, std::optional<std::string>>;
+  CHECK(store::parse_param_filter("lr=0.1") == Filter{"lr", "0.1"});
+  CHECK(store::parse_param_filter("lr") == Filter{"lr", std::nullopt});
+  CHECK(store::parse_param_filter("note=a=b") == Filter{"note", "a=b"});
+  CHECK(store::parse_param_filter("empty=") == Filter{"empty", ""});
+  const std::string hint =
+      ": write name=value, or name for any value (a name of 1-250 characters, without control "
+      "characters)";
+  CHECK(message_of([] { store::parse_param_filter("=1"); }) == "invalid param filter '=1'" + hint);
+  CHECK(message_of([] { store::parse_param_filter(""); }) == "invalid param filter ''" + hint);
+  CHECK(message_of([] { store::parse_param_filter("a\nb=1"); }) ==
+        "invalid param filter 'a\\nb=1'" + hint);
+  CHECK(message_of([] {
+          store::parse_param_filter(std::string(251, 'x'));
+        }).starts_with("invalid param filter"));
+}
+
+TEST_CASE("an index of schema 4 gets its runs' params from run.json when a param filter asks") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  auto record = new_record("exp");
+  record.params = {{"lr", "0.1"}};
+  {
+    store::RunStore runs(ws);
+    runs.create(record);
+  }
+  // What an index migrated from schema 4 holds: the run, not its params.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(ws.index_path().c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "DELETE FROM run_params; UPDATE runs SET params_indexed = 0", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  store::RunStore runs(ws);
+  store::RunFilter filter;
+  filter.params = {{"lr", "0.1"}};
+  CHECK(runs.list(filter).empty());
+  CHECK(runs.index_params_of_older_runs() == 1);
+  REQUIRE(runs.list(filter).size() == 1);
+  CHECK(runs.list(filter)[0].id == record.id);
+  CHECK(runs.index_params_of_older_runs() == 0);  // once
+}
+
 TEST_CASE("a corrupt run.json is reported naming the file") {
   TempDir dir;
   auto ws = make_workspace(dir);
@@ -166,7 +242,7 @@ TEST_CASE("an index with a newer schema is refused and left untouched") {
   sqlite3_close(db);
   CHECK(message_of([&] { store::RunStore runs(ws); }) ==
         "the run index " + ws.index_path().string() +
-            " has schema version 7, newer than this amlrun understands (4); it was written by a "
+            " has schema version 7, newer than this amlrun understands (5); it was written by a "
             "newer amlrun: upgrade amlrun (the index was left untouched)");
 }
 

@@ -6,6 +6,7 @@
 #include "lib/store/run_layout.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/tracking/errors.hpp"
+#include "lib/tracking/tracking_endpoint.hpp"
 #include "lib/tracking/tracking_service.hpp"
 #include "lib/util/fs.hpp"
 
@@ -245,4 +246,24 @@ TEST_CASE("experiments: the run's own is found by id and name; create refuses a 
   CHECK(code_of([&] {
           s.service->create_experiment({{"name", "a/b"}});
         }) == "400 INVALID_PARAMETER_VALUE");
+}
+
+TEST_CASE("the azureml shim's notice becomes one escaped system log line; other bodies are 400") {
+  CHECK(tracking::python_shim_notice({{"real_azureml_core", "/venv/lib/azureml/core"}}, 1) ==
+        "azureml: rank 1 uses the azureml-core installed in its environment "
+        "('/venv/lib/azureml/core'), not amlrun's azureml shim");
+  CHECK(
+      tracking::python_shim_notice({{"real_azureml_core", "/x\n2026 forged line"}}, 0).find('\n') ==
+      std::string::npos);
+  for (const auto& body : {nlohmann::json::object(), nlohmann::json{{"real_azureml_core", 3}},
+                           nlohmann::json{{"real_azureml_core", "/a"}, {"more", "b"}}}) {
+    try {
+      tracking::python_shim_notice(body, 0);
+      FAIL("no error for " << body.dump());
+    } catch (const tracking::TrackingError& error) {
+      CHECK(error.status() == 400);
+      CHECK(std::string(error.what()) ==
+            "a python-shim notice is {\"real_azureml_core\": \"<folder>\"}");
+    }
+  }
 }
