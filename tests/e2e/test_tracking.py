@@ -250,6 +250,17 @@ class TrackingTest(ProjectTest):
         self.assertEqual(self.project.show(run_id)["params"], {"before": "1"})
         self.assertTrue(os.path.isdir(os.path.join(self.project.outputs(run_id), "mlruns")))
 
+    def test_local_tracking_false_serves_no_endpoint(self):
+        # A workspace that turns it off: the job's own MLflow settings apply.
+        with open(os.path.join(self.project.workspace, "config.yml"), "w") as f:
+            f.write("local:\n  tracking: false\n")
+        result, run_id = self.run_script("""
+            import os
+            print("uri", os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_RUN_ID"))
+            """)
+        self.assertEqual(result.returncode, 0, result.stderr + self.log_of(run_id))
+        self.assertIn("uri None None", self.log_of(run_id))
+
     def test_no_token_or_a_wrong_one_is_401_and_stores_nothing(self):
         result, run_id = self.run_script(RAW_CLIENT + """
 run = os.environ["MLFLOW_RUN_ID"]
