@@ -98,6 +98,9 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   std::string params;
   for (const auto& [k, v] : r.params) params += (params.empty() ? "" : ", ") + k + "=" + v;
   line("params", params);
+  for (const auto& [id, name] : r.models) {
+    line("model", fmt::format("{} ({}) in outputs/models/{}/", id, name, id));
+  }
   line("parent run", r.parent_id);
   store::RunFilter children;
   children.parent = r.id;

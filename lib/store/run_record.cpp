@@ -60,6 +60,7 @@ nlohmann::ordered_json to_json(const RunRecord& r) {
   j["tags"] = util::tags_to_json(r.tags);
   j["tags_revision"] = r.tags_revision;
   if (!r.params.empty()) j["params"] = util::tags_to_json(r.params);
+  if (!r.models.empty()) j["models"] = util::tags_to_json(r.models);
   if (!r.parent_id.empty()) j["parent_id"] = r.parent_id;
   j["state"] = to_string(r.state);
   nlohmann::ordered_json history = nlohmann::ordered_json::array();
@@ -121,6 +122,7 @@ RunRecord run_record_from_json(const nlohmann::json& j) {
     if (j.contains("tags")) r.tags = util::tags_from_json(j["tags"]);
     r.tags_revision = j.value("tags_revision", 0);
     if (j.contains("params")) r.params = util::tags_from_json(j["params"]);
+    if (j.contains("models")) r.models = util::tags_from_json(j["models"]);
     r.parent_id = j.value("parent_id", "");
     auto state = run_state_from_string(j.at("state").get<std::string>());
     if (!state) throw util::InfraError("unknown state " + j.at("state").dump());

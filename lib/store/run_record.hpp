@@ -54,6 +54,9 @@ struct RunRecord {
   std::vector<std::pair<std::string, std::string>> tags;
   // Parameters a job logged (MLflow's log_param): set once, never changed.
   std::vector<std::pair<std::string, std::string>> params;
+  // Models the job logged through MLflow (log_model): id -> name, in the
+  // order logged; the files are below outputs/models/<id>/.
+  std::vector<std::pair<std::string, std::string>> models;
   // Counts changes of tags and params made beside the run's owner
   // (`amlrun runs tag`, the tracking endpoint), so a writer holding an older
   // copy of the record keeps the newer ones (RunStore::save).

@@ -98,6 +98,7 @@ void RunStore::save(const RunRecord& record) {
     RunRecord merged = record;
     merged.tags = on_disk->tags;
     merged.params = on_disk->params;
+    merged.models = on_disk->models;
     merged.tags_revision = on_disk->tags_revision;
     write_record(merged);
   } else {
@@ -160,6 +161,17 @@ RunRecord RunStore::add_params(const std::string& id,
   }
   if (!changed) return record;
   std::sort(record.params.begin(), record.params.end());
+  ++record.tags_revision;
+  write_record(record);
+  return record;
+}
+
+RunRecord RunStore::add_model(const std::string& id, const std::string& model_id,
+                              const std::string& name) {
+  RecordLock lock(run_dir(id));
+  RunRecord record = load(id);
+  record.models.emplace_back(model_id, name);
+  // Kept by a writer holding an older copy, as tags and params are.
   ++record.tags_revision;
   write_record(record);
   return record;

@@ -85,6 +85,9 @@ class RunStore {
   // InputError naming both values. Returns the record.
   RunRecord add_params(const std::string& id,
                        const std::vector<std::pair<std::string, std::string>>& params);
+  // Adds a model the run logged (id -> name) under the record lock, as
+  // add_params does; returns the record.
+  RunRecord add_model(const std::string& id, const std::string& model_id, const std::string& name);
   RunRecord load(const std::string& id) const;
   // An exact id, or a unique prefix of one; InputError otherwise (an
   // ambiguous prefix lists the candidates).

@@ -119,6 +119,47 @@ void add_mlflow_routes(server::HttpServer& server, TrackingService& service,
     return s->log_batch(parse_body(request), rank_of(request));
   });
 
+  // MLflow 3's logged models (log_model); {model_id} is captures[1].
+  post("runs/outputs",
+       [s](server::Request& request) { return s->log_outputs(parse_body(request)); });
+  post("logged-models",
+       [s](server::Request& request) { return s->create_logged_model(parse_body(request)); });
+  post("logged-models/search", [s](server::Request& request) {
+    json body = parse_body(request);
+    return s->with_models([&](LoggedModels& models) { return models.search(body); });
+  });
+  auto model_route = [&](const char* method, const char* path,
+                         std::function<json(LoggedModels&, server::Request&)> handler) {
+    server.route(
+        method, api(path), mlflow([s, handler](server::Request& request) {
+          return s->with_models([&](LoggedModels& models) { return handler(models, request); });
+        }),
+        server::BodyMode::buffered, json_limit);
+  };
+  constexpr const char* k_model = "logged-models/([^/]+)";
+  model_route("GET", k_model, [](LoggedModels& models, server::Request& request) {
+    return json{{"model", logged_model_json(models.get(request.captures.at(1)))}};
+  });
+  model_route("PATCH", k_model, [](LoggedModels& models, server::Request& request) {
+    json body = parse_body(request);
+    return json{{"model", logged_model_json(models.finalize(request.captures.at(1), body))}};
+  });
+  model_route("PATCH", "logged-models/([^/]+)/tags",
+              [](LoggedModels& models, server::Request& request) {
+                models.set_tags(request.captures.at(1), parse_body(request));
+                return json::object();
+              });
+  model_route("DELETE", "logged-models/([^/]+)/tags/(.+)",
+              [](LoggedModels& models, server::Request& request) {
+                models.delete_tag(request.captures.at(1), request.captures.at(2));
+                return json::object();
+              });
+  model_route("POST", "logged-models/([^/]+)/params",
+              [](LoggedModels& models, server::Request& request) {
+                models.log_params(request.captures.at(1), parse_body(request));
+                return json::object();
+              });
+
   // mlflow-artifacts: <base>/api/2.0/mlflow-artifacts/artifacts/<run id>/outputs/<path>
   std::string artifacts = fmt::format("{}/api/2\\.0/mlflow-artifacts/artifacts", k_rank);
   server.route("PUT", artifacts + "/(.+)", mlflow([s](server::Request& request) {

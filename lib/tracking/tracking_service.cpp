@@ -72,6 +72,7 @@ struct TrackingService::State {
   std::mutex mutex;
   std::map<std::string, WritableRun> runs;
   std::set<std::string> created_experiments;
+  LoggedModels models;
 
   State(std::unique_ptr<RunRecords> r, TrackingConfig c)
       : records(std::move(r)), config(std::move(c)) {
@@ -612,6 +613,40 @@ json TrackingService::log_batch(const json& body, int rank) {
   }
   if (owned && m_state->config.on_metrics) m_state->config.on_metrics();
   return json::object();
+}
+
+json TrackingService::create_logged_model(const json& body) {
+  std::lock_guard lock(m_state->mutex);
+  State& state = *m_state;
+  std::string experiment_id =
+      body.value("experiment_id", experiment_id_of(state.config.experiment));
+  state.require_experiment(experiment_id);
+  std::string run_id = body.value("source_run_id", "");
+  if (run_id.empty()) run_id = state.config.run_id;
+  state.writable(run_id);
+  const LoggedModel& model = state.models.create(body, experiment_id, run_id);
+  try {
+    state.db().add_model(run_id, model.id, model.name);
+  } catch (const std::exception& error) {
+    cannot_store(fmt::format("cannot record the model of run {}: {}", run_id, error.what()));
+  }
+  return {{"model", logged_model_json(model)}};
+}
+
+json TrackingService::log_outputs(const json& body) {
+  std::string run_id = run_id_field(body);
+  std::lock_guard lock(m_state->mutex);
+  m_state->writable(run_id);
+  for (const auto& output : body.value("models", json::array())) {
+    if (!output.is_object()) invalid_parameter("Invalid value for parameter 'models' supplied");
+    m_state->models.get(output.value("model_id", ""));
+  }
+  return json::object();
+}
+
+json TrackingService::with_models(const std::function<json(LoggedModels&)>& call) {
+  std::lock_guard lock(m_state->mutex);
+  return call(m_state->models);
 }
 
 void TrackingService::upload_artifact(const std::string& path, const BodyReader& read_body) {

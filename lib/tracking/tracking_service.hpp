@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/tracking/artifact_files.hpp"
+#include "lib/tracking/logged_models.hpp"
 #include "lib/tracking/mlflow_json.hpp"
 #include "lib/tracking/run_records.hpp"
 #include "lib/util/fs.hpp"
@@ -68,6 +69,15 @@ class TrackingService {
   nlohmann::json set_tag(const nlohmann::json& body);
   nlohmann::json delete_tag(const nlohmann::json& body);
   nlohmann::json log_batch(const nlohmann::json& body, int rank);
+
+  // MLflow 3's logged models (lib/tracking/logged_models.hpp): a model is
+  // made for the run named by source_run_id (the served run when absent),
+  // which this endpoint must write, and recorded in its run record.
+  nlohmann::json create_logged_model(const nlohmann::json& body);
+  // runs/outputs: the run's outputs must be models this endpoint made.
+  nlohmann::json log_outputs(const nlohmann::json& body);
+  // The other logged-model calls, under the service's lock.
+  nlohmann::json with_models(const std::function<nlohmann::json(LoggedModels&)>& call);
 
   // Artifacts: `path` is "<run id>/outputs/<relative path>" (what the
   // client's mlflow-artifacts:/ URI of the run resolves to). `read_body`

@@ -24,6 +24,7 @@ snapshot:
 
 local:
   kill_grace_seconds: 10  # on timeout or cancel: SIGTERM, then SIGKILL after this long
+  tracking: true          # false: no MLflow endpoint, the job's own MLFLOW_* settings apply
 
 environments:
   python: python3               # interpreter that venvs are made from
@@ -151,6 +152,7 @@ Config load_config(const fs::path& config_path) {
     spec::MapReader local(top.node("local"), "local", diagnostics);
     if (auto v = local.integer("kill_grace_seconds", 0, 3600))
       config.kill_grace_seconds = static_cast<int>(*v);
+    if (auto v = local.boolean("tracking")) config.tracking = *v;
     local.finish();
     spec::MapReader environments(top.node("environments"), "environments", diagnostics);
     auto& settings = config.environments;

@@ -40,6 +40,9 @@ struct Config {
   std::uint64_t snapshot_max_bytes = 1ull << 30;
   std::uint64_t snapshot_max_files = 50000;
   int kill_grace_seconds = 10;  // SIGTERM → SIGKILL on timeout and cancel
+  // Local runs get their own MLflow endpoint (MLFLOW_TRACKING_URI, ...);
+  // false leaves the job's own MLflow settings alone.
+  bool tracking = true;
   EnvironmentSettings environments;
   std::vector<ComputeTargetConfig> compute;
   const ComputeTargetConfig* find_target(const std::string& name) const;

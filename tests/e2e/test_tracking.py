@@ -222,21 +222,64 @@ class TrackingTest(ProjectTest):
         text = self.project.amlrun("show", run_id).stdout
         self.assertIn("child run        %s (Completed, fold-0)" % children[0]["id"], text)
 
+    def model_files(self, run_id, model_id):
+        folder = os.path.join(self.project.outputs(run_id), "models", model_id)
+        return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
     def test_autolog_with_scikit_learn(self):
         result, run_id = self.run_script("""
             import mlflow
             from sklearn.linear_model import LogisticRegression
-            mlflow.sklearn.autolog(log_models=False, log_datasets=False)
+            mlflow.sklearn.autolog(log_models=True, log_datasets=False)
             X = [[0.0], [1.0], [2.0], [3.0]]
             y = [0, 0, 1, 1]
             with mlflow.start_run():
                 LogisticRegression(C=0.5).fit(X, y)
+            print("last model", mlflow.last_logged_model().model_id)
             """)
         self.assertEqual(result.returncode, 0, result.stderr + self.log_of(run_id))
         shown = self.project.show(run_id)
         self.assertEqual(shown["params"]["C"], "0.5")
         self.assertIn("training_accuracy_score", shown["metrics"])
         self.assertEqual(shown["metrics"]["training_accuracy_score"]["last"], 1.0)
+        # The autologged model: recorded with the run, its files in its outputs.
+        self.assertEqual(list(shown["models"].values()), ["model"])
+        model_id = list(shown["models"])[0]
+        self.assertIn("last model %s" % model_id, self.log_of(run_id))
+        self.assertIn("MLmodel", self.model_files(run_id, model_id))
+        self.assertIn("model.pkl", self.model_files(run_id, model_id))
+
+    def test_log_model_from_a_job_lands_in_its_outputs_and_loads_back(self):
+        result, run_id = self.run_script("""
+            import mlflow, mlflow.sklearn
+            from sklearn.linear_model import LogisticRegression
+            X = [[0.0], [1.0], [2.0], [3.0]]
+            y = [0, 0, 1, 1]
+            with mlflow.start_run() as run:
+                model = LogisticRegression().fit(X, y)
+                info = mlflow.sklearn.log_model(model, name="clf", params={"kind": "logreg"},
+                                                serialization_format="cloudpickle")
+                assert mlflow.last_logged_model().model_id == info.model_id
+                got = mlflow.get_logged_model(info.model_id)
+                print("status", got.status, got.name, got.source_run_id == run.info.run_id)
+                found = mlflow.search_logged_models(filter_string="name = 'clf'", output_format="list")
+                print("found", [m.model_id for m in found] == [info.model_id])
+                by_id = mlflow.sklearn.load_model("models:/" + info.model_id)
+                by_run = mlflow.sklearn.load_model("runs:/%s/clf" % run.info.run_id)
+                print("predicts", [int(v) for v in by_id.predict([[3.0]])], [int(v) for v in by_run.predict([[0.0]])])
+                print("model id", info.model_id)
+            """)
+        self.assertEqual(result.returncode, 0, result.stderr + self.log_of(run_id))
+        log = self.log_of(run_id)
+        model_id = log.split("model id ")[1].split()[0]
+        self.assertIn("status READY clf True", log)
+        self.assertIn("found True", log)
+        self.assertIn("predicts [1] [0]", log)
+        self.assertEqual(self.project.show(run_id)["models"], {model_id: "clf"})
+        self.assertEqual(self.model_files(run_id, model_id)[:1], ["MLmodel"])
+        self.assertIn("model.pkl", self.model_files(run_id, model_id))
+        text = self.project.amlrun("show", run_id).stdout
+        self.assertIn("model            %s (clf) in outputs/models/%s/\n" % (model_id, model_id), text)
 
     def test_a_script_that_sets_its_own_tracking_uri_logs_there(self):
         # Documented: a script that points MLflow elsewhere logs there; the
@@ -254,6 +297,17 @@ class TrackingTest(ProjectTest):
         self.assertEqual(result.returncode, 0, result.stderr + self.log_of(run_id))
         self.assertEqual(self.project.show(run_id)["params"], {"before": "1"})
         self.assertTrue(os.path.isdir(os.path.join(self.project.outputs(run_id), "mlruns")))
+
+    def test_local_tracking_false_serves_no_endpoint(self):
+        # A workspace that turns it off: the job's own MLflow settings apply.
+        with open(os.path.join(self.project.workspace, "config.yml"), "w") as f:
+            f.write("local:\n  tracking: false\n")
+        result, run_id = self.run_script("""
+            import os
+            print("uri", os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_RUN_ID"))
+            """)
+        self.assertEqual(result.returncode, 0, result.stderr + self.log_of(run_id))
+        self.assertIn("uri None None", self.log_of(run_id))
 
     def test_no_token_or_a_wrong_one_is_401_and_stores_nothing(self):
         result, run_id = self.run_script(RAW_CLIENT + """
@@ -300,6 +354,11 @@ answers["escape_encoded"] = call("PUT", art + "%2e%2e/escaped2.txt", raw=b"x")
 answers["escape_absolute"] = call("PUT", art + "/etc/escaped3.txt", raw=b"x")
 answers["param_first"] = call("POST", api + "runs/log-parameter", {"run_id": run, "key": "p", "value": "1"})
 answers["param_again"] = call("POST", api + "runs/log-parameter", {"run_id": run, "key": "p", "value": "2"})
+answers["unknown_model"] = call("GET", api + "logged-models/m-0123")
+status, made = call("POST", api + "logged-models", {"name": "m", "source_run_id": run})
+model = json.loads(made)["model"]["info"]["model_id"]
+answers["model_escape"] = call("PUT", art + "models/%s/../../../escaped4.txt" % model, raw=b"x")
+answers["model_escape_encoded"] = call("PUT", art + "models/%s/%%2e%%2e/%%2e%%2e/%%2e%%2e/escaped5.txt" % model, raw=b"x")
 print(json.dumps(answers))
 """)
         self.assertEqual(result.returncode, 0, result.stderr + self.log_of(run_id))
@@ -314,7 +373,10 @@ print(json.dumps(answers))
                     "escape_dotdot": (400, "INVALID_PARAMETER_VALUE"),
                     "escape_encoded": (400, "INVALID_PARAMETER_VALUE"),
                     "escape_absolute": (400, "INVALID_PARAMETER_VALUE"),
-                    "param_again": (400, "INVALID_PARAMETER_VALUE")}
+                    "param_again": (400, "INVALID_PARAMETER_VALUE"),
+                    "unknown_model": (404, "RESOURCE_DOES_NOT_EXIST"),
+                    "model_escape": (400, "INVALID_PARAMETER_VALUE"),
+                    "model_escape_encoded": (400, "INVALID_PARAMETER_VALUE")}
         for name, (status, code) in expected.items():
             got_status, body = answers[name]
             self.assertEqual((got_status, json.loads(body)["error_code"]), (status, code), name)
@@ -322,11 +384,13 @@ print(json.dumps(answers))
         self.assertEqual(json.loads(answers["param_again"][1])["message"],
                          "parameter 'p' of run %s is already '1'; a parameter is logged once and "
                          "cannot be changed to '2' (log it under another name)" % run_id)
+        self.assertEqual(json.loads(answers["unknown_model"][1])["message"],
+                         "Logged model with ID 'm-0123' not found.")
         shown = self.project.show(run_id)
         self.assertEqual(shown["params"], {"p": "1"})
         self.assertEqual(shown["metrics"], {})
         run_dir = os.path.join(self.project.workspace, "runs", run_id)
-        for name in ("escaped.txt", "escaped2.txt", "escaped3.txt"):
+        for name in ("escaped.txt", "escaped2.txt", "escaped3.txt", "escaped4.txt", "escaped5.txt"):
             for root, _, files in os.walk(self.project.root):
                 self.assertNotIn(name, files, root)
         self.assertFalse(os.path.exists("/etc/escaped3.txt"))

@@ -413,7 +413,11 @@ class Supervisor {
           "azureml: amlrun's azureml shim is not installed beside amlrun; "
           "`import azureml` works only where the environment has azureml-core");
     }
-    start_tracking();
+    if (m_workspace.config().tracking) {
+      start_tracking();
+    } else {
+      m_owner.log("tracking: no MLflow endpoint (local.tracking is false in config.yml)");
+    }
     launch::RunContext c = context();
     auto environment = environment_for_runs(c);
     bool in_container = m_environment_mode == env::Mode::container;

@@ -49,6 +49,7 @@ TEST_CASE("submit creates the workspace with a notice and the full layout") {
   CHECK(unit_test::read(ws.root() / ".gitignore").find("!config.yml") != std::string::npos);
   CHECK(ws.config().snapshot_max_files == 50000);
   CHECK(ws.config().kill_grace_seconds == 10);
+  CHECK(ws.config().tracking);
   // --workspace may name the directory holding .amlrun or .amlrun itself.
   options.explicit_root = dir.path;
   CHECK(workspace::open_workspace(options).root() == dir.path / ".amlrun");
@@ -68,10 +69,11 @@ TEST_CASE("run directories only take valid run names") {
 
 TEST_CASE("config.yml is validated with positions, all errors at once") {
   TempDir dir;
-  auto config = dir.write("config.yml",
-                          "snapshot:\n  max_file: 10\n  materialize: symlink\nlocal:\n"
-                          "  kill_grace_seconds: -1\ncompute:\n  local: {type: slurm}\n"
-                          "  gpu: {partition: x}\n  cpu: {type: kubernetes}\n");
+  auto config =
+      dir.write("config.yml",
+                "snapshot:\n  max_file: 10\n  materialize: symlink\nlocal:\n"
+                "  kill_grace_seconds: -1\n  traking: false\ncompute:\n  local: {type: slurm}\n"
+                "  gpu: {partition: x}\n  cpu: {type: kubernetes}\n");
   CHECK(message_of([&] { workspace::load_config(config); }) ==
         config.string() +
             ":2:3: snapshot.max_file: unknown key 'max_file' (did you mean 'max_files'?)\n"
@@ -83,15 +85,18 @@ TEST_CASE("config.yml is validated with positions, all errors at once") {
             ":5:23: local.kill_grace_seconds: must be between 0 and 3600, got -1\n"
             "    5 |   kill_grace_seconds: -1\n      |                       ^\n" +
             config.string() +
-            ":7:3: compute.local: 'local' is the built-in target; choose another name\n"
-            "    7 |   local: {type: slurm}\n      |   ^\n" +
+            ":6:3: local.traking: unknown key 'traking' (did you mean 'tracking'?)\n"
+            "    6 |   traking: false\n      |   ^\n" +
             config.string() +
-            ":8:8: compute.gpu: missing 'type' (slurm)\n"
-            "    8 |   gpu: {partition: x}\n      |        ^\n" +
+            ":8:3: compute.local: 'local' is the built-in target; choose another name\n"
+            "    8 |   local: {type: slurm}\n      |   ^\n" +
             config.string() +
-            ":9:15: compute.cpu.type: 'kubernetes' is not one of slurm\n"
-            "    9 |   cpu: {type: kubernetes}\n      |               ^\n"
-            "6 errors in " +
+            ":9:8: compute.gpu: missing 'type' (slurm)\n"
+            "    9 |   gpu: {partition: x}\n      |        ^\n" +
+            config.string() +
+            ":10:15: compute.cpu.type: 'kubernetes' is not one of slurm\n"
+            "   10 |   cpu: {type: kubernetes}\n      |               ^\n"
+            "7 errors in " +
             config.string());
 }
 
