@@ -56,6 +56,11 @@ class StoreRunRecords final : public RunRecords {
     db().update_tags(id, set, remove);
   }
 
+  void add_model(const std::string& id, const std::string& model_id,
+                 const std::string& name) override {
+    db().add_model(id, model_id, name);
+  }
+
   fs::path create_child(store::RunRecord& record) override {
     Child child;
     child.lock = db().create(record);

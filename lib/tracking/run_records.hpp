@@ -49,6 +49,9 @@ class RunRecords {
   virtual void add_params(const std::string& id, const KeyValues& params) = 0;
   virtual void update_tags(const std::string& id, const KeyValues& set,
                            const std::vector<std::string>& remove) = 0;
+  // A logged model of the run (MLflow 3), its files below outputs/models/<model_id>/.
+  virtual void add_model(const std::string& id, const std::string& model_id,
+                         const std::string& name) = 0;
 
   // Records a nested run (id, experiment, names, parent and tags filled in)
   // as Running and returns the directory its files go below (a

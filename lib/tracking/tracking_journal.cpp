@@ -132,6 +132,13 @@ class JournalRunRecords final : public RunRecords {
     apply_tags(record, set, remove);
   }
 
+  void add_model(const std::string& id, const std::string& model_id,
+                 const std::string& name) override {
+    store::RunRecord& record = known(id);
+    append({{"op", "model"}, {"run", id}, {"model", model_id}, {"name", name}});
+    record.models.emplace_back(model_id, name);
+  }
+
   fs::path create_child(store::RunRecord& record) override {
     for (const auto& tag : record.tags) util::check_tag(tag);
     std::string now = util::utc_iso8601(util::Clock::now());
@@ -227,6 +234,11 @@ void check_entry(const json& entry) {
   } else if (op == "tags") {
     pairs_of(entry.at("set"));
     entry.at("remove").get<std::vector<std::string>>();
+  } else if (op == "model") {
+    if (!util::is_valid_name(entry.at("model").get<std::string>())) {
+      throw std::invalid_argument("invalid model id");
+    }
+    entry.at("name").get<std::string>();
   } else if (op == "create") {
     entry.at("experiment").get<std::string>();
     entry.at("name").get<std::string>();
@@ -391,6 +403,12 @@ std::vector<std::string> merge_tracking_journal(store::RunStore& store, const st
       } catch (const util::Error& error) {
         report(fmt::format("a tag of run {}", id), error);
       }
+    } else if (id == run.id && op == "model") {
+      try {
+        store.add_model(id, entry["model"], entry["name"]);
+      } catch (const util::Error& error) {
+        report(fmt::format("a model of run {}", id), error);
+      }
     } else if (child == nested.end()) {
       problems.push_back(
           fmt::format("tracking: {} names run {}, which is neither this run nor a "
@@ -406,6 +424,8 @@ std::vector<std::string> merge_tracking_journal(store::RunStore& store, const st
       }
     } else if (op == "tags") {
       apply_tags(child->second.record, pairs_of(entry["set"]), entry["remove"]);
+    } else if (op == "model") {
+      child->second.record.models.emplace_back(entry["model"], entry["name"]);
     } else if (op == "end" && !child->second.ended) {
       child->second.ended = true;
       child->second.record.state = *store::run_state_from_string(entry["state"]);

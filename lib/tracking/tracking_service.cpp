@@ -626,7 +626,7 @@ json TrackingService::create_logged_model(const json& body) {
   state.writable(run_id);
   const LoggedModel& model = state.models.create(body, experiment_id, run_id);
   try {
-    state.db().add_model(run_id, model.id, model.name);
+    state.records->add_model(run_id, model.id, model.name);
   } catch (const std::exception& error) {
     cannot_store(fmt::format("cannot record the model of run {}: {}", run_id, error.what()));
   }

@@ -140,6 +140,18 @@ TEST_CASE("merging a journal puts params, tags and nested runs with their files 
   CHECK(s.runs.load(child).state == store::RunState::completed);
 }
 
+TEST_CASE("a model logged on Slurm is in the run's record after the merge") {
+  SlurmServed s;
+  json made = s.service->create_logged_model({{"name", "clf"}});
+  const std::string model_id = made["model"]["info"]["model_id"];
+  CHECK(s.collect_and_merge().empty());
+  CHECK(s.runs.load(s.record.id).models ==
+        std::vector<std::pair<std::string, std::string>>{{model_id, "clf"}});
+  // Repeated (an interrupted collection): recorded once.
+  CHECK(s.collect_and_merge().empty());
+  CHECK(s.runs.load(s.record.id).models.size() == 1);
+}
+
 TEST_CASE("a nested run left open ends Failed at the merge, saying why") {
   SlurmServed s;
   auto child = s.service->create_run(json::object())["run"]["info"]["run_id"].get<std::string>();
