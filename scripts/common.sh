@@ -4,6 +4,13 @@
 
 AMLRUN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# ccache keys on paths relative to the checkout, so another clone of the
+# same sources (a worktree, CI's fresh clone) reuses this one's objects
+# instead of compiling LibTorch-heavy files again. The debug info of a
+# reused object names the clone that compiled it; nothing reads it.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$AMLRUN_ROOT}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+
 # Debian packages the build, the tests and the demo need.
 AMLRUN_PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
