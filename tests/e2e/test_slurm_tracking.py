@@ -102,3 +102,38 @@ class SlurmTrackingTest(SlurmTest):
         self.assertEqual(len(batch_output), 1, os.listdir(system))
         self.assertIn("tracking: MLflow endpoint at http://n1:",
                       read_text(os.path.join(system, batch_output[0])))
+
+    def test_an_azureml_sdk_v1_script_logs_from_both_nodes(self):
+        # amlrun's azureml shim is staged beside the binaries and first on
+        # every rank's PYTHONPATH; it logs through the same endpoint. Plain
+        # /usr/bin/python3: the shim needs nothing but the standard library.
+        self.project.write("src/train.py", """
+import os
+from azureml.core.run import Run
+run = Run.get_context()
+rank = int(os.environ["RANK"])
+run.log("acc", 0.5 + rank)
+run.log_list("lrs", [0.1, 0.01])
+if rank == 0:
+    run.tag("sdk", "v1")
+print("run", run.id, flush=True)
+""")
+        result = self.submit("""
+            code: src
+            command: /usr/bin/python3 train.py
+            compute: cluster
+            resources:
+              instance_count: 2
+            distribution:
+              type: pytorch
+              process_count_per_instance: 1
+        """, timeout=300)
+        run_id = self.last_run()
+        logs = "".join(self.project.rank_log(run_id, r) for r in (0, 1))
+        self.assertEqual(result.returncode, 0, result.stderr + logs)
+        self.assertIn("run %s\n" % run_id, self.project.rank_log(run_id, 1))
+        metrics = self.metrics(run_id)
+        self.assertEqual(sorted((p["rank"], p["value"]) for p in metrics["acc"]), [(0, 0.5), (1, 1.5)])
+        self.assertEqual(sorted((p["rank"], p["step"], p["value"]) for p in metrics["lrs"]),
+                         [(0, 0, 0.1), (0, 1, 0.01), (1, 0, 0.1), (1, 1, 0.01)])
+        self.assertEqual(self.project.show(run_id)["tags"], {"sdk": "v1"})
