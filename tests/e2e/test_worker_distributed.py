@@ -31,7 +31,7 @@ class TwoRanksTest(ws.WorkerTest):
         return worst
 
     def test_two_ranks_match_one_rank_with_the_same_global_batch(self):
-        """1 rank × batch 16 against 2 ranks × batch 8, two epochs of three steps.
+        """1 rank × batch 16 against 2 ranks × batch 8, one epoch of three steps.
 
         Why --freeze-batch-norm: in training mode BatchNorm normalises with
         the statistics of the batch a rank sees, and a rank sees half of the
@@ -46,11 +46,15 @@ class TwoRanksTest(ws.WorkerTest):
         Why few steps: ReLU and max-pooling switch on the sign or the order of
         activations, so rounding differences of 1e-8 eventually flip a switch
         and grow; after a handful of steps they are still far below the size
-        of the weight updates, which is what the test measures against."""
+        of the weight updates, which is what the test measures against. How
+        fast they grow depends on the CPU's kernels: on an AMD EPYC the two
+        runs were 1.4e-4 of the update apart after 3 steps and 1.5e-2 after
+        6, so the comparison is made after 3 (a global batch of 32 instead
+        is 0.9 apart, far from either)."""
         base = os.path.join(self.dir, "base")
         result = ws.run_worker(ws.train_args("tiny", "--epochs", "1", "--output-dir", base), cwd=self.dir)
         self.assertEqual(result.returncode, 0, result.stderr)
-        common = ws.train_args("tiny", "--epochs", "2", "--freeze-batch-norm", "--init-weights",
+        common = ws.train_args("tiny", "--epochs", "1", "--freeze-batch-norm", "--init-weights",
                                os.path.join(base, "model"), "--learning-rate", "0.01", "--threads", "1",
                                "--patience", "0")
         one = os.path.join(self.dir, "one")
@@ -65,8 +69,8 @@ class TwoRanksTest(ws.WorkerTest):
         initial = ws.load(os.path.join(base, "model", "state_dict.pt"))
         first = ws.load(os.path.join(one, "checkpoints", "last.pt"))
         second = ws.load(os.path.join(two, "checkpoints", "last.pt"))
-        self.assertEqual(first["global_step"], 6)
-        self.assertEqual(second["global_step"], 6)
+        self.assertEqual(first["global_step"], 3)
+        self.assertEqual(second["global_step"], 3)
         close = self.relative_differences(initial, first, second)
         print(f"two ranks vs one: weights apart by {close:.2e} of the update", flush=True)
         self.assertLess(close, 1e-3)
