@@ -55,8 +55,9 @@ class TrackingTest(ProjectTest):
         job = "code: src\ncommand: %s train.py\nexperiment_name: track\n%s" % (
             PYTHON, textwrap.dedent(extra_job))
         result = self.submit(job, timeout=timeout)
-        run_id = self.last_run()
-        return result, run_id
+        # The newest run without a parent: a nested run's folder may be newer.
+        tops = [r for r in self.project.run_ids() if self.project.show(r).get("parent_id") is None]
+        return result, tops[-1]
 
     def log_of(self, run_id, rank=0):
         with open(os.path.join(self.project.logs(run_id), "user_logs",
