@@ -25,8 +25,16 @@ def main():
         config = f.read()
     contents = {}
     # Paths inside the checkout are keyed relative to it, so a clone
-    # elsewhere (CI's) finds the keys this one left.
+    # elsewhere (CI's) finds the keys this one left. ninja records a
+    # dependency relative to the build folder when ccache's CCACHE_BASEDIR
+    # made the compile command relative, absolute otherwise: both are made
+    # absolute, then relative to the checkout.
     root = os.getcwd() + "/"
+    build_abs = os.path.abspath(build_dir)
+
+    def checkout_relative(path):
+        path = os.path.normpath(os.path.join(build_abs, path))
+        return path.removeprefix(root)
 
     def content_hash(path):
         if path not in contents:
@@ -51,12 +59,14 @@ def main():
             print("- " + name)
             continue
         key = hashlib.sha256()
-        for part in (tool_version.encode(), config, command.replace(root, "").encode()):
+        command = command.replace(root.rstrip("/"), "<checkout>")
+        for part in (tool_version.encode(), config, command.encode()):
             key.update(hashlib.sha256(part).digest())
         for dep in deps[1:]:
             dep = dep.strip()
             if dep:
-                key.update(f"{dep.removeprefix(root)} {content_hash(dep)}\n".encode())
+                path = os.path.normpath(os.path.join(build_abs, dep))
+                key.update(f"{checkout_relative(dep)} {content_hash(path)}\n".encode())
         print(key.hexdigest() + " " + name)
 
 

@@ -27,13 +27,20 @@ cache_dir="${XDG_CACHE_HOME:-$HOME/.cache}/amlrun/clang-tidy"
 mkdir -p "$cache_dir"
 to_check=()
 keys=()
+# The keys first, so a failure of lint-keys.py fails the lint instead of
+# leaving nothing to check.
+key_lines="$(python3 scripts/lint-keys.py "$build_dir" "$(clang-tidy --version)" "${files[@]}")"
 while read -r key file; do
   if [ "$key" != "-" ] && [ "${AMLRUN_LINT_CACHE:-1}" != 0 ] && [ -e "$cache_dir/$key" ]; then
     continue
   fi
   to_check+=("$file")
   keys+=("$key")
-done < <(python3 scripts/lint-keys.py "$build_dir" "$(clang-tidy --version)" "${files[@]}")
+done <<<"$key_lines"
+if [ "$(wc -l <<<"$key_lines")" -ne ${#files[@]} ]; then
+  log "lint: scripts/lint-keys.py gave $(wc -l <<<"$key_lines") keys for ${#files[@]} files"
+  exit 2
+fi
 log "lint: ${#to_check[@]} of ${#files[@]} files to check (the rest passed with the same inputs before)"
 [ ${#to_check[@]} -gt 0 ] || exit 0
 # Each file separately, two at a time: clang-tidy prints nothing for a clean
