@@ -39,7 +39,7 @@ void add_download(CLI::App& app, GlobalOptions& global, Handler& handler) {
     request.run_id = store.resolve(options->id);
     // A run whose supervisor died is recorded as ended first (as show does).
     auto record = store.load(request.run_id);
-    compute::make_target(workspace, record.compute)->refresh(store, record);
+    compute::target_of(workspace, record)->refresh(store, record);
     request.destination = options->output;
     request.prefix = options->prefix;
     request.all = options->all;

@@ -1,8 +1,10 @@
-// Hidden commands that amlrun runs itself: the local supervisor and the rank
-// wrapper started by mpirun/srun, and the node side of a Slurm run.
+// Hidden commands that amlrun runs itself: the local supervisor, a sweep's
+// controller, the rank wrapper started by mpirun/srun, and the node side of
+// a Slurm run.
 #include "cli/amlrun/commands.hpp"
 #include "lib/compute/local/supervisor.hpp"
 #include "lib/compute/slurm/driver.hpp"
+#include "lib/compute/sweep/controller.hpp"
 #include "lib/launch/rank_exec.hpp"
 
 namespace amlrun::cli {
@@ -16,6 +18,18 @@ void add_supervise(CLI::App& app, GlobalOptions&, Handler& handler) {
   handler = [options, root]() {
     options->workspace_root = *root;
     return static_cast<ExitCode>(compute::supervise_run(*options));
+  };
+}
+
+void add_sweep_controller(CLI::App& app, GlobalOptions&, Handler& handler) {
+  auto options = std::make_shared<compute::SweepControllerOptions>();
+  auto root = std::make_shared<std::string>();
+  app.add_option("--root", *root)->required();
+  app.add_option("--run", options->run_id)->required();
+  app.add_option("--lock-fd", options->lock_fd)->required();
+  handler = [options, root]() {
+    options->workspace_root = *root;
+    return static_cast<ExitCode>(compute::control_sweep(*options));
   };
 }
 

@@ -9,6 +9,8 @@
 #include "cli/amlrun/metrics_view.hpp"
 #include "cli/amlrun/option_checks.hpp"
 #include "cli/amlrun/terminal.hpp"
+#include "lib/compute/sweep/sweep_summary.hpp"
+#include "lib/plot/parallel_chart.hpp"
 #include "lib/plot/svg_chart.hpp"
 #include "lib/plot/terminal_chart.hpp"
 #include "lib/store/metrics.hpp"
@@ -129,6 +131,32 @@ void print_points(const std::vector<RunMetrics>& runs, MetricsFormat format) {
   if (!table.empty()) std::fputs(table.render(SIZE_MAX).c_str(), stdout);
 }
 
+// A sweep's trials as lines through their parameters and objective.
+plot::ParallelChart sweep_parallel_chart(const store::RunStore& store,
+                                         const store::RunRecord& sweep) {
+  auto settings = compute::sweep_settings_of(store, sweep);
+  auto summary = compute::summarize_sweep(store, sweep);
+  plot::ParallelChart chart;
+  chart.title = fmt::format("{}: parameters and {}", sweep.id, settings.primary_metric);
+  chart.axes = sweep::parameter_names(settings.search_space);
+  chart.objective_name = settings.primary_metric;
+  chart.lower_is_better = settings.goal == sweep::Goal::minimize;
+  for (const auto& trial : summary.trials) {
+    plot::ParallelLine line;
+    line.label = trial.id;
+    line.objective = trial.objective;
+    for (const auto& name : chart.axes) {
+      plot::ParallelValue value;
+      for (const auto& [param, given] : trial.params) {
+        if (param == name) value = {given.str(), given.number()};
+      }
+      line.values.push_back(value);
+    }
+    chart.lines.push_back(std::move(line));
+  }
+  return chart;
+}
+
 }  // namespace
 
 void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler) {
@@ -163,9 +191,30 @@ void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler) {
   handler = [options, &global]() {
     auto workspace = workspace::open_workspace(workspace_options(global, false));
     store::RunStore store(workspace);
-    std::vector<RunMetrics> runs;
+    // A sweep has no metrics of its own: its trials stand for it, so a
+    // sweep's id overlays every trial.
+    std::vector<std::string> ids;
+    std::vector<store::RunRecord> sweeps;
     for (const auto& given : options->ids) {
       std::string id = store.resolve(given);
+      if (store.load(id).kind != store::RunKind::sweep) {
+        ids.push_back(id);
+        continue;
+      }
+      sweeps.push_back(store.load(id));
+      store::RunFilter trials;
+      trials.parent = id;
+      trials.limit = 0;
+      // In the order started: trial ids end in _<k>.
+      std::vector<std::pair<unsigned long long, std::string>> ordered;
+      for (const auto& row : store.list(trials)) {
+        ordered.emplace_back(std::stoull("0" + row.id.substr(row.id.rfind('_') + 1)), row.id);
+      }
+      std::sort(ordered.begin(), ordered.end());
+      for (const auto& [k, trial] : ordered) ids.push_back(trial);
+    }
+    std::vector<RunMetrics> runs;
+    for (const auto& id : ids) {
       bool repeated = false;
       for (const auto& run : runs) repeated |= run.id == id;
       if (repeated) continue;
@@ -234,6 +283,18 @@ void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler) {
       for (const auto& panel : panels) lines += panel.series.size();
       std::fprintf(stderr, "amlrun: wrote %s (%zu chart%s, %zu line%s)\n", file.c_str(),
                    panels.size(), panels.size() == 1 ? "" : "s", lines, lines == 1 ? "" : "s");
+      // A sweep's parameters against its objective, beside the curves.
+      for (const auto& sweep : sweeps) {
+        auto parallel = file;
+        parallel.replace_filename(
+            fmt::format("{}-{}{}", file.stem().string(),
+                        sweeps.size() == 1 ? "parallel" : sweep.id + "-parallel",
+                        file.has_extension() ? file.extension().string() : ".svg"));
+        auto chart = sweep_parallel_chart(store, sweep);
+        util::write_file_atomic(parallel, plot::render_parallel_svg(chart));
+        std::fprintf(stderr, "amlrun: wrote %s (parallel coordinates of %zu trial%s)\n",
+                     parallel.c_str(), chart.lines.size(), chart.lines.size() == 1 ? "" : "s");
+      }
       return ExitCode::ok;
     }
     plot::TerminalStyle style;

@@ -7,6 +7,7 @@
 #include "cli/amlrun/progress.hpp"
 #include "cli/amlrun/terminal.hpp"
 #include "lib/compute/compute_target.hpp"
+#include "lib/compute/sweep/sweep_state.hpp"
 #include "lib/registry/model_registry.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/util/strings.hpp"
@@ -98,7 +99,13 @@ Handler model_register(CLI::App& app, GlobalOptions& global) {
       request.run_id = session.store.resolve(options->run);
       // A run whose supervisor died is recorded as ended first (as show does).
       auto record = session.store.load(request.run_id);
-      compute::make_target(session.workspace, record.compute)->refresh(session.store, record);
+      record = compute::target_of(session.workspace, record)->refresh(session.store, record);
+      if (record.kind == store::RunKind::sweep) {
+        // A sweep's model is its best trial's.
+        request.run_id = compute::best_trial_of(record);
+        std::fprintf(stderr, "amlrun: %s is a sweep; registering from its best trial %s\n",
+                     record.id.c_str(), request.run_id.c_str());
+      }
       request.run_path = options->path;
     } else {
       request.from = options->from;

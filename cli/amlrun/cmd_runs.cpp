@@ -11,6 +11,9 @@
 #include "cli/amlrun/option_checks.hpp"
 #include "cli/amlrun/terminal.hpp"
 #include "lib/compute/compute_target.hpp"
+#include "lib/compute/sweep/sweep_state.hpp"
+#include "lib/compute/sweep/sweep_summary.hpp"
+#include "lib/compute/sweep/trials.hpp"
 #include "lib/spec/job_spec.hpp"
 #include "lib/store/metrics.hpp"
 #include "lib/store/run_store.hpp"
@@ -51,9 +54,44 @@ void print_metrics_summary(const store::RunStore& store, const std::string& run_
   }
 }
 
+// A sweep's search and its trials, best first.
+void print_sweep(const store::RunStore& store, const store::RunRecord& r) {
+  auto settings = compute::sweep_settings_of(store, r);
+  auto seed = compute::sweep_state_from_json(r.target).seed;
+  for (const auto& [label, text] : compute::describe_settings(settings, seed)) {
+    std::printf("%-16s %s\n", label.c_str(), util::escape_control(text).c_str());
+  }
+  auto summary = compute::summarize_sweep(store, r);
+  std::string counts;
+  for (const auto& [state, count] : summary.counts) {
+    counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", count, state);
+  }
+  std::printf("%-16s %zu (%s)\n", "trials", summary.trials.size(),
+              counts.empty() ? "none yet" : counts.c_str());
+  if (summary.best) {
+    const auto& best = summary.trials[*summary.best];
+    std::printf("%-16s %s (%s %s)\n", "best trial", best.id.c_str(),
+                util::escape_control(settings.primary_metric).c_str(),
+                store::format_metric_value(*best.objective).c_str());
+  }
+  if (summary.trials.empty()) return;
+  Table table(
+      {"TRIAL", "STATE", util::escape_control(settings.primary_metric), "PARAMS", "REASON"});
+  table.right_align(0);
+  table.right_align(2);
+  table.flexible(4);
+  for (const auto& trial : summary.trials) {
+    table.add({std::to_string(trial.k), trial.state,
+               trial.objective ? short_metric_value(*trial.objective) : "-",
+               util::escape_control(compute::describe_values(trial.params)),
+               util::escape_control(trial.reason)});
+  }
+  std::printf("%s", table.render(static_cast<std::size_t>(terminal_width(1)), 2).c_str());
+}
+
 store::RunRecord refreshed(store::RunStore& store, const std::string& id) {
   auto record = store.load(id);
-  auto target = compute::make_target(store.workspace(), record.compute);
+  auto target = compute::target_of(store.workspace(), record);
   return target->refresh(store, record);
 }
 
@@ -74,8 +112,7 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   line("ended", r.ended_at);
   line("duration", util::format_duration(r.duration_seconds()));
   line("compute", fmt::format("{} ({})", r.compute, r.compute_type));
-  for (const auto& [label, text] :
-       compute::make_target(store.workspace(), r.compute)->describe(r)) {
+  for (const auto& [label, text] : compute::target_of(store.workspace(), r)->describe(r)) {
     line(label.c_str(), text);
   }
   line("processes", fmt::format("{} on {} node{} ({})", r.process_count, r.instance_count,
@@ -105,15 +142,19 @@ void print_text(const store::RunStore& store, const store::RunRecord& r) {
   store::RunFilter children;
   children.parent = r.id;
   children.limit = 0;
-  for (const auto& child : store.list(children)) {
-    line("child run", fmt::format("{} ({}{})", child.id, child.state,
-                                  child.display_name.empty() ? "" : ", " + child.display_name));
+  // A sweep's children are its trials, in the table below.
+  if (r.kind != store::RunKind::sweep) {
+    for (const auto& child : store.list(children)) {
+      line("child run", fmt::format("{} ({}{})", child.id, child.state,
+                                    child.display_name.empty() ? "" : ", " + child.display_name));
+    }
   }
   for (const auto& warning : r.warnings) line("warning", warning);
   auto dir = store.run_dir(r.id);
   line("outputs", (dir / "artifacts" / "outputs").string());
   line("logs", (dir / "artifacts" / "logs").string());
   print_metrics_summary(store, r.id);
+  if (r.kind == store::RunKind::sweep) print_sweep(store, r);
 }
 
 }  // namespace
@@ -150,7 +191,7 @@ void add_cancel(CLI::App& app, GlobalOptions& global, Handler& handler) {
       throw util::InputError(fmt::format("{} already ended ({}); there is nothing to cancel",
                                          run_id, store::to_string(record.state)));
     }
-    auto target = compute::make_target(workspace, record.compute);
+    auto target = compute::target_of(workspace, record);
     target->request_cancel(store, record);
     // Wait for the end the cancel causes: a grace period for SIGTERM, then
     // SIGKILL, then finalizing.

@@ -42,6 +42,7 @@ void add_init(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_compute(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_env(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_supervise(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_sweep_controller(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_rank_exec(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_slurm_run(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_runs(CLI::App& app, GlobalOptions& global, Handler& handler);

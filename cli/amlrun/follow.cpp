@@ -10,6 +10,8 @@
 #include "cli/amlrun/metrics_view.hpp"
 #include "cli/amlrun/terminal.hpp"
 #include "lib/compute/compute_target.hpp"
+#include "lib/compute/sweep/sweep_state.hpp"
+#include "lib/compute/sweep/sweep_summary.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/stream/log_stream.hpp"
 #include "lib/stream/log_tail.hpp"
@@ -63,6 +65,15 @@ nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRe
         {{"id", row.id}, {"display_name", row.display_name}, {"state", row.state}});
   }
   j["child_runs"] = child_runs;
+  if (record.kind == store::RunKind::sweep) {
+    try {
+      auto settings = compute::sweep_settings_of(store, record);
+      auto seed = compute::sweep_state_from_json(record.target).seed;
+      j["sweep"] = compute::to_json(compute::summarize_sweep(store, record), settings, seed);
+    } catch (const util::Error& error) {
+      j["sweep"] = {{"error", error.what()}};
+    }
+  }
   return j;
 }
 
@@ -76,7 +87,7 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
 
   bool text = options.output == OutputFormat::text;
   auto initial = store.load(run_id);
-  auto target = compute::make_target(store.workspace(), initial.compute);
+  auto target = compute::target_of(store.workspace(), initial);
   stream::StreamOptions stream_options;
   stream_options.log_roots = target->log_roots(store, initial);
   stream_options.state_dirs = target->state_directories(store, initial);

@@ -39,6 +39,7 @@ const Command k_commands[] = {
     {"env", "Show, write the build context of, or build a job's environment", false,
      amlrun::cli::add_env},
     {"_supervise", "internal: own a local run", true, amlrun::cli::add_supervise},
+    {"_sweep", "internal: own a sweep (its controller)", true, amlrun::cli::add_sweep_controller},
     {"_rank-exec", "internal: start one rank under mpirun or srun", true,
      amlrun::cli::add_rank_exec},
     {"_slurm-run", "internal: run a Slurm job on its first node (the batch script)", true,

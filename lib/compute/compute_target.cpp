@@ -5,6 +5,7 @@
 
 #include "lib/compute/local/local_target.hpp"
 #include "lib/compute/slurm/target.hpp"
+#include "lib/compute/sweep/sweep_target.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/strings.hpp"
 
@@ -27,7 +28,9 @@ std::vector<store::RunRecord> refresh_runs(store::RunStore& store,
   for (const auto& id : ids) {
     try {
       auto record = store.load(id);
-      by_target[record.compute].push_back(std::move(record));
+      // A sweep is owned by its controller, not by its trials' target.
+      std::string owner = record.kind == store::RunKind::sweep ? "" : record.compute;
+      by_target[owner].push_back(std::move(record));
     } catch (const util::Error&) {
       // A damaged record is the listing's to report, not ours.
     }
@@ -35,7 +38,8 @@ std::vector<store::RunRecord> refresh_runs(store::RunStore& store,
   std::vector<store::RunRecord> refreshed;
   for (auto& [name, records] : by_target) {
     try {
-      auto target = make_target(store.workspace(), name);
+      auto target = name.empty() ? std::make_unique<SweepTarget>(store.workspace())
+                                 : make_target(store.workspace(), name);
       records = target->refresh_all(store, std::move(records));
     } catch (const util::Error&) {
       // A target that cannot be used now (removed from config.yml, Slurm
@@ -63,6 +67,12 @@ std::unique_ptr<ComputeTarget> make_target(const workspace::Workspace& workspace
   throw util::InputError(fmt::format("no compute target '{}' in {} (known: {}){}", name,
                                      workspace.config_path().string(), util::join(known, ", "),
                                      util::did_you_mean_suffix(name, known)));
+}
+
+std::unique_ptr<ComputeTarget> target_of(const workspace::Workspace& workspace,
+                                         const store::RunRecord& record) {
+  if (record.kind == store::RunKind::sweep) return std::make_unique<SweepTarget>(workspace);
+  return make_target(workspace, record.compute);
 }
 
 }  // namespace amlrun::compute

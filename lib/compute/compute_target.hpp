@@ -91,4 +91,9 @@ std::vector<store::RunRecord> refresh_runs(store::RunStore& store,
 std::unique_ptr<ComputeTarget> make_target(const workspace::Workspace& workspace,
                                            const std::string& name);
 
+// The target that owns a run: a sweep's controller for a sweep (whatever
+// target its trials use), else the run's compute target.
+std::unique_ptr<ComputeTarget> target_of(const workspace::Workspace& workspace,
+                                         const store::RunRecord& record);
+
 }  // namespace amlrun::compute

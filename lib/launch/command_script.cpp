@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "lib/spec/placeholders.hpp"
+#include "lib/sweep/search_space.hpp"
 
 namespace amlrun::launch {
 
@@ -52,10 +53,12 @@ std::string render_command_script(const std::string& command) {
         auto placeholders =
             spec::find_placeholders(std::string_view(command).substr(i, close + 2 - i));
         if (!placeholders.empty() &&
-            (placeholders[0].scope == "inputs" || placeholders[0].scope == "outputs")) {
+            (placeholders[0].scope == "inputs" || placeholders[0].scope == "outputs" ||
+             placeholders[0].scope == "search_space")) {
           const auto& p = placeholders[0];
-          std::string variable =
-              p.scope == "inputs" ? input_variable(p.name) : output_variable(p.name);
+          std::string variable = p.scope == "inputs"    ? input_variable(p.name)
+                                 : p.scope == "outputs" ? output_variable(p.name)
+                                                        : sweep::environment_variable(p.name);
           out += reference_for(context, variable);
           i = close + 2;
           continue;

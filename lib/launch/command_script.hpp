@@ -1,6 +1,7 @@
 #pragma once
 // Turns a command job's `command` into the bash script that runs. Values of
-// ${{inputs.x}} and ${{outputs.y}} are never pasted into the script: each
+// ${{inputs.x}}, ${{outputs.y}} and a sweep trial's ${{search_space.z}}
+// (AZUREML_SWEEP_z) are never pasted into the script: each
 // placeholder becomes a reference to an environment variable holding the
 // value, quoted for the place it stands in, so the value reaches the program
 // as one word, verbatim (spaces, quotes, $(), backticks, newlines).

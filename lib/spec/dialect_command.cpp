@@ -398,20 +398,72 @@ void check_command_placeholders(const NodePtr& command_node, LoadContext& contex
                         util::did_you_mean_suffix(placeholder.name, output_names)));
       }
     } else if (placeholder.scope == "search_space") {
-      context.diagnostics.error(mark, "command",
-                                fmt::format("{}: sweep jobs are not supported; give the values "
-                                            "as inputs",
-                                            written));
+      check_search_space_reference(mark, "command", written, placeholder.name, context);
     } else {
-      context.diagnostics.error(mark, "command",
-                                fmt::format("{} is not a placeholder amlrun knows; use "
-                                            "${{{{inputs.NAME}}}} or ${{{{outputs.NAME}}}}",
-                                            written));
+      context.diagnostics.error(
+          mark, "command",
+          fmt::format("{} is not a placeholder amlrun knows; use "
+                      "${{{{inputs.NAME}}}}, ${{{{outputs.NAME}}}} or (in a sweep's trial) "
+                      "${{{{search_space.NAME}}}}",
+                      written));
     }
   }
 }
 
 }  // namespace
+
+void read_inputs_outputs(MapReader& root, LoadContext& context, JobSpec& spec) {
+  // A trial's own input of a name the sweep gives already: the sweep's wins.
+  auto declared = [&](const std::string& name, bool input) {
+    if (input) return spec.find_input(name) != nullptr;
+    return std::any_of(spec.outputs.begin(), spec.outputs.end(),
+                       [&](const OutputSpec& o) { return o.name == name; });
+  };
+  if (auto inputs = root.node("inputs"); inputs && !inputs->is_null()) {
+    if (!inputs->is_map()) {
+      context.diagnostics.error(inputs->mark, "inputs",
+                                "expected a map, got " + inputs->describe());
+    } else {
+      for (const auto& [key, value] : inputs->entries) {
+        if (!declared(key->value, true)) read_input(key, value, context, spec);
+      }
+    }
+  }
+  if (auto outputs = root.node("outputs"); outputs && !outputs->is_null()) {
+    if (!outputs->is_map()) {
+      context.diagnostics.error(outputs->mark, "outputs",
+                                "expected a map, got " + outputs->describe());
+    } else {
+      for (const auto& [key, value] : outputs->entries) {
+        if (!declared(key->value, false)) read_output(key, value, context, spec);
+      }
+    }
+  }
+}
+
+bool check_search_space_reference(const Mark& mark, const std::string& key_path,
+                                  const std::string& written, const std::string& name,
+                                  LoadContext& context) {
+  if (context.search_space == nullptr && context.in_sweep_trial) return true;
+  if (context.search_space == nullptr) {
+    context.diagnostics.error(mark, key_path,
+                              fmt::format("{} names a sweep parameter, and this is not a sweep's "
+                                          "trial; write a sweep job (type: sweep, with "
+                                          "search_space and trial) or give the value as an input",
+                                          written));
+    return false;
+  }
+  const auto names = sweep::parameter_names(*context.search_space);
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    context.diagnostics.error(mark, key_path,
+                              fmt::format("{} refers to a parameter that is not in search_space{}",
+                                          written, util::did_you_mean_suffix(name, names)));
+    if (context.used_parameters != nullptr) context.used_parameters->push_back(name);
+    return false;
+  }
+  if (context.used_parameters != nullptr) context.used_parameters->push_back(name);
+  return true;
+}
 
 constexpr const char* k_empty_command =
     "the command is empty; give what to run, e.g. python train.py";
@@ -444,22 +496,7 @@ void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec) {
                               "missing 'command' (what to run, e.g. python train.py)");
   }
 
-  if (auto inputs = root.node("inputs"); inputs && !inputs->is_null()) {
-    if (!inputs->is_map()) {
-      context.diagnostics.error(inputs->mark, "inputs",
-                                "expected a map, got " + inputs->describe());
-    } else {
-      for (const auto& [key, value] : inputs->entries) read_input(key, value, context, spec);
-    }
-  }
-  if (auto outputs = root.node("outputs"); outputs && !outputs->is_null()) {
-    if (!outputs->is_map()) {
-      context.diagnostics.error(outputs->mark, "outputs",
-                                "expected a map, got " + outputs->describe());
-    } else {
-      for (const auto& [key, value] : outputs->entries) read_output(key, value, context, spec);
-    }
-  }
+  read_inputs_outputs(root, context, spec);
   read_environment(root, context, spec);
   read_compute(root, "compute", context, spec);
   read_resources_distribution_limits(root, context, spec);

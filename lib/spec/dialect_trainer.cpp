@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "lib/spec/dialects.hpp"
+#include "lib/spec/placeholders.hpp"
 #include "lib/train/option_ranges.hpp"
 #include "lib/util/strings.hpp"
 
@@ -91,6 +92,38 @@ std::optional<double> read_in_range(MapReader& root, std::string_view key,
   return value;
 }
 
+// A setting a sweep's trial takes from its search space, written
+// `learning_rate: ${{search_space.lr}}`: the placeholder goes into the
+// worker's arguments as written, and each trial's value replaces it (the
+// worker checks its range, as for any argument). Only the whole value may
+// be a placeholder.
+std::optional<std::string> swept_setting(MapReader& root, std::string_view key,
+                                         LoadContext& context) {
+  if (!root.has(key)) return std::nullopt;
+  NodePtr node = root.node(key);
+  if (!node->is_scalar()) return std::nullopt;
+  auto placeholders = find_placeholders(node->value);
+  if (placeholders.empty()) return std::nullopt;
+  const std::string written = node->value;
+  const auto& p = placeholders[0];
+  if (placeholders.size() != 1 || p.offset != 0 || p.length != written.size() ||
+      p.scope != "search_space") {
+    // Meant for a parameter all the same: not also "never used".
+    if (p.scope == "search_space" && context.used_parameters != nullptr) {
+      context.used_parameters->push_back(p.name);
+    }
+    context.diagnostics.error(node->mark, root.key_path(key),
+                              fmt::format("{} is not a value of {}; in a sweep's trial the whole "
+                                          "value may be ${{{{search_space.NAME}}}}",
+                                          util::printable(written), key));
+    return "";
+  }
+  if (!check_search_space_reference(node->mark, root.key_path(key), written, p.name, context)) {
+    return "";
+  }
+  return p.text();
+}
+
 std::string format_number(double value) {
   std::string text = fmt::format("{}", value);
   return text;
@@ -103,30 +136,53 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
   root.accept({"type"});
   read_common(root, context, spec);
   TrainerSpec trainer;
-  trainer.model = root.choice("model", {"resnet18", "resnet34", "resnet50", "densenet121"})
-                      .value_or("resnet18");
+  // A sweep's trial may take these from its search space; their argument is
+  // then the placeholder, which each trial's value replaces.
+  std::vector<std::pair<std::string, std::string>> swept;
+  auto take_swept = [&](std::string_view key) {
+    if (auto placeholder = swept_setting(root, key, context)) {
+      swept.emplace_back(std::string(key), *placeholder);
+      return true;
+    }
+    return false;
+  };
+  if (!take_swept("model")) {
+    trainer.model = root.choice("model", {"resnet18", "resnet34", "resnet50", "densenet121"})
+                        .value_or("resnet18");
+  }
   read_data_folder(root, "train_data", context, spec, /*required=*/true);
   read_data_folder(root, "validation_data", context, spec, /*required=*/true);
   // The worker's own ranges: a job that validates is one the worker runs.
   namespace ranges = train::option_ranges;
-  if (auto v = read_in_range(root, "epochs", ranges::k_epochs)) {
-    trainer.epochs = static_cast<int>(*v);
+  if (!take_swept("epochs")) {
+    if (auto v = read_in_range(root, "epochs", ranges::k_epochs)) {
+      trainer.epochs = static_cast<int>(*v);
+    }
   }
-  if (auto v = read_in_range(root, "batch_size", ranges::k_batch_size)) {
-    trainer.batch_size = static_cast<int>(*v);
+  if (!take_swept("batch_size")) {
+    if (auto v = read_in_range(root, "batch_size", ranges::k_batch_size)) {
+      trainer.batch_size = static_cast<int>(*v);
+    }
   }
-  if (auto v = read_in_range(root, "learning_rate", ranges::k_learning_rate, context)) {
-    trainer.learning_rate = *v;
+  if (!take_swept("learning_rate")) {
+    if (auto v = read_in_range(root, "learning_rate", ranges::k_learning_rate, context)) {
+      trainer.learning_rate = *v;
+    }
   }
-  if (auto v = read_in_range(root, "random_seed", ranges::k_seed)) trainer.random_seed = *v;
-  if (auto v = read_in_range(root, "patience", ranges::k_patience)) {
-    trainer.patience = static_cast<int>(*v);
+  if (!take_swept("random_seed")) {
+    if (auto v = read_in_range(root, "random_seed", ranges::k_seed)) {
+      trainer.random_seed = *v;
+    }
   }
-  if (auto v = read_in_range(root, "image_size", ranges::k_image_size)) {
-    trainer.image_size = static_cast<int>(*v);
+  if (!take_swept("patience")) {
+    if (auto v = read_in_range(root, "patience", ranges::k_patience)) {
+      trainer.patience = static_cast<int>(*v);
+    }
   }
-  if (auto v = read_in_range(root, "threads", ranges::k_threads)) {
-    trainer.threads = static_cast<int>(*v);
+  if (!take_swept("image_size")) {
+    if (auto v = read_in_range(root, "image_size", ranges::k_image_size)) {
+      trainer.image_size = static_cast<int>(*v);
+    }
   }
   trainer.device = root.choice("device", {"auto", "cpu", "cuda"}).value_or("");
   trainer.precision = root.choice("precision", {"fp32", "bf16", "fp16"}).value_or("");
@@ -157,27 +213,35 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
                               context, spec);
   }
 
+  auto argument = [&](const std::string& key, const std::string& value) {
+    for (const auto& [name, placeholder] : swept) {
+      if (name == key) return placeholder;
+    }
+    return value;
+  };
   spec.argv = {"amlrun-worker",
                "train",
                "--model",
-               trainer.model,
+               argument("model", trainer.model),
                "--train-data",
                "${{inputs.train_data}}",
                "--validation-data",
                "${{inputs.validation_data}}",
                "--epochs",
-               std::to_string(trainer.epochs),
+               argument("epochs", std::to_string(trainer.epochs)),
                "--batch-size",
-               std::to_string(trainer.batch_size),
+               argument("batch_size", std::to_string(trainer.batch_size)),
                "--learning-rate",
-               format_number(trainer.learning_rate),
+               argument("learning_rate", format_number(trainer.learning_rate)),
                "--seed",
-               std::to_string(trainer.random_seed),
+               argument("random_seed", std::to_string(trainer.random_seed)),
                "--patience",
-               std::to_string(trainer.patience),
+               argument("patience", std::to_string(trainer.patience)),
                "--output-dir",
                "outputs"};
-  if (trainer.image_size) {
+  if (std::string size = argument("image_size", ""); !size.empty()) {
+    spec.argv.insert(spec.argv.end(), {"--image-size", size});
+  } else if (trainer.image_size) {
     spec.argv.insert(spec.argv.end(), {"--image-size", std::to_string(*trainer.image_size)});
   }
   if (trainer.threads)

@@ -3,16 +3,25 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lib/spec/diagnostics.hpp"
 #include "lib/spec/job_spec.hpp"
 #include "lib/spec/reader.hpp"
+#include "lib/sweep/search_space.hpp"
 
 namespace amlrun::spec::detail {
 
 struct LoadContext {
   Diagnostics& diagnostics;
   std::filesystem::path base_dir;  // the job file's directory, absolute
+  // Reading a sweep's trial: the parameters ${{search_space.NAME}} may name,
+  // and the names the trial used (a parameter never used is an error).
+  // A trial whose sweep settings have errors (already reported) reads with
+  // `in_sweep_trial` and no search space: its references go unchecked.
+  const sweep::SearchSpace* search_space = nullptr;
+  bool in_sweep_trial = false;
+  std::vector<std::string>* used_parameters = nullptr;
 };
 
 enum class PathKind { file, directory, either };
@@ -45,8 +54,20 @@ void read_resources_distribution_limits(MapReader& root, LoadContext& context, J
 void check_distribution_needed(const Mark& mark, const std::string& key_path, LoadContext& context,
                                const JobSpec& spec);
 
+// inputs and outputs of a command job (and of a sweep, for its trial).
+void read_inputs_outputs(MapReader& root, LoadContext& context, JobSpec& spec);
+
+// `${{search_space.NAME}}` at `mark`: an error unless reading a trial whose
+// search space has NAME; records the use. Returns whether it is known.
+bool check_search_space_reference(const Mark& mark, const std::string& key_path,
+                                  const std::string& written, const std::string& name,
+                                  LoadContext& context);
+
 void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec);
 void read_estimator(MapReader& root, LoadContext& context, JobSpec& spec);
 void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec);
+// type: sweep: the sweep's keys, its trial (inline or a file) read into
+// `spec` as a command or trainer job, and spec.sweep.
+void read_sweep(MapReader& root, LoadContext& context, JobSpec& spec);
 
 }  // namespace amlrun::spec::detail

@@ -155,6 +155,7 @@ nlohmann::ordered_json to_json(const JobSpec& spec) {
     trainer["freeze_backbone"] = t.freeze_backbone;
     j["trainer"] = trainer;
   }
+  if (spec.sweep) j["sweep"] = to_json(*spec.sweep);
   return j;
 }
 
@@ -241,6 +242,9 @@ JobSpec job_spec_from_json(const nlohmann::ordered_json& j) {
     trainer.precision = t.value("precision", "");
     trainer.freeze_backbone = t.value("freeze_backbone", false);
     spec.trainer = trainer;
+  }
+  if (j.contains("sweep") && !j["sweep"].is_null()) {
+    spec.sweep = sweep_settings_from_json(j["sweep"], "job.json's sweep");
   }
   return spec;
 }

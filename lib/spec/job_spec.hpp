@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/spec/sweep_settings.hpp"
+
 namespace amlrun::spec {
 
 enum class Dialect { command, estimator, trainer };
@@ -102,6 +104,9 @@ struct JobSpec {
   std::string shm_size;
   std::string instance_type;
   std::optional<TrainerSpec> trainer;
+  // A sweep (type: sweep): the fields above are the job each trial runs, with
+  // ${{search_space.NAME}} where a trial's values go; this is the search.
+  std::optional<SweepSettings> sweep;
 
   int total_processes() const { return instance_count * distribution.process_count_per_instance; }
   const InputSpec* find_input(const std::string& name) const;

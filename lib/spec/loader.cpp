@@ -61,19 +61,19 @@ std::optional<Dialect> detect_dialect(const Node& root, Diagnostics& diagnostics
       return Dialect::trainer;
     }
     if (type->value != "command") {
-      static const std::vector<std::string> other = {"sweep", "pipeline", "spark", "automl",
-                                                     "parallel"};
+      static const std::vector<std::string> other = {"pipeline", "spark", "automl", "parallel"};
       std::string message =
           std::find(other.begin(), other.end(), type->value) != other.end()
               ? fmt::format(
                     "'{}' jobs are not supported; amlrun runs command jobs, estimator "
-                    "jobs and type: train_pytorch_model",
+                    "jobs, type: train_pytorch_model and type: sweep",
                     type->value)
               : fmt::format(
-                    "{} is not a job type amlrun knows (command or "
-                    "train_pytorch_model){}",
+                    "{} is not a job type amlrun knows (command, "
+                    "train_pytorch_model or sweep){}",
                     util::printable(type->value),
-                    util::did_you_mean_suffix(type->value, {"command", "train_pytorch_model"}));
+                    util::did_you_mean_suffix(type->value,
+                                              {"command", "train_pytorch_model", "sweep"}));
       diagnostics.error(type->mark, "type", message);
       return std::nullopt;
     }
@@ -123,6 +123,12 @@ LoadedSpec load_from_source(const std::shared_ptr<Source>& source, const fs::pat
                         "a job file is a YAML map of keys such as command, code and environment; "
                         "got " +
                             root->describe());
+    } else if (auto type = root->find("type");
+               type && type->is_scalar() && type->value == "sweep") {
+      detail::LoadContext context{diagnostics, base_dir};
+      MapReader reader(root, "", diagnostics);
+      detail::read_sweep(reader, context, loaded.spec);
+      reader.finish();
     } else if (auto dialect = detect_dialect(*root, diagnostics)) {
       detail::LoadContext context{diagnostics, base_dir};
       MapReader reader(root, "", diagnostics);

@@ -2,8 +2,12 @@
 
 #include <fmt/format.h>
 #include <limits>
+#include <type_traits>
+#include <variant>
 
+#include "lib/spec/yaml_tree.hpp"
 #include "lib/sweep/sobol.hpp"
+#include "lib/util/error.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::spec {
@@ -413,6 +417,160 @@ std::optional<SweepSettings> read_sweep_settings(MapReader& root, Diagnostics& d
   }
   if (diagnostics.error_count() != errors) return std::nullopt;
   return out;
+}
+
+}  // namespace amlrun::spec
+
+namespace amlrun::spec {
+
+namespace {
+
+using nlohmann::ordered_json;
+
+ordered_json value_json(const sweep::Value& value) {
+  switch (value.kind) {
+    case sweep::Value::Kind::integer:
+      return value.integer;
+    case sweep::Value::Kind::real:
+      return value.real;
+    case sweep::Value::Kind::text:
+      break;
+  }
+  return value.text;
+}
+
+ordered_json space_json(const sweep::SearchSpace& space, bool nested);
+
+ordered_json distribution_json(const sweep::Distribution& d) {
+  ordered_json j;
+  j["type"] = sweep::type_name(d);
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, sweep::Choice>) {
+          ordered_json values = ordered_json::array();
+          for (const auto& option : x.options) {
+            values.push_back(option.space ? space_json(*option.space, true)
+                                          : value_json(*option.value));
+          }
+          j["values"] = values;
+        } else if constexpr (std::is_same_v<T, sweep::RandInt>) {
+          j["upper"] = x.upper;
+        } else if constexpr (std::is_same_v<T, sweep::Uniform> ||
+                             std::is_same_v<T, sweep::LogUniform>) {
+          j["min_value"] = x.min_value;
+          j["max_value"] = x.max_value;
+        } else if constexpr (std::is_same_v<T, sweep::QUniform> ||
+                             std::is_same_v<T, sweep::QLogUniform>) {
+          j["min_value"] = x.min_value;
+          j["max_value"] = x.max_value;
+          j["q"] = x.q;
+        } else if constexpr (std::is_same_v<T, sweep::Normal> ||
+                             std::is_same_v<T, sweep::LogNormal>) {
+          j["mu"] = x.mu;
+          j["sigma"] = x.sigma;
+        } else {
+          j["mu"] = x.mu;
+          j["sigma"] = x.sigma;
+          j["q"] = x.q;
+        }
+      },
+      d);
+  return j;
+}
+
+ordered_json space_json(const sweep::SearchSpace& space, bool nested) {
+  ordered_json j = ordered_json::object();
+  for (const auto& parameter : space.parameters) {
+    const auto* choice = std::get_if<sweep::Choice>(&parameter.distribution);
+    // Inside an option a fixed value is written as the value itself.
+    if (nested && choice != nullptr && choice->options.size() == 1 && choice->options[0].value) {
+      j[parameter.name] = value_json(*choice->options[0].value);
+    } else {
+      j[parameter.name] = distribution_json(parameter.distribution);
+    }
+  }
+  return j;
+}
+
+}  // namespace
+
+ordered_json to_json(const SweepSettings& settings) {
+  ordered_json j;
+  j["search_space"] = space_json(settings.search_space, false);
+  ordered_json sampling;
+  switch (settings.algorithm) {
+    case SamplingAlgorithm::random:
+      sampling["type"] = "random";
+      if (settings.seed) sampling["seed"] = *settings.seed;
+      sampling["rule"] = settings.rule == sweep::RandomRule::sobol ? "sobol" : "random";
+      break;
+    case SamplingAlgorithm::grid:
+      sampling["type"] = "grid";
+      break;
+    case SamplingAlgorithm::bayesian:
+      sampling["type"] = "bayesian";
+      break;
+  }
+  j["sampling_algorithm"] = sampling;
+  j["objective"] = {{"goal", settings.goal == sweep::Goal::maximize ? "maximize" : "minimize"},
+                    {"primary_metric", settings.primary_metric}};
+  if (settings.early_termination) {
+    ordered_json policy;
+    std::visit(
+        [&](const auto& p) {
+          using T = std::decay_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, sweep::BanditPolicy>) {
+            policy["type"] = "bandit";
+            if (p.slack_factor) policy["slack_factor"] = *p.slack_factor;
+            if (p.slack_amount) policy["slack_amount"] = *p.slack_amount;
+          } else if constexpr (std::is_same_v<T, sweep::MedianStoppingPolicy>) {
+            policy["type"] = "median_stopping";
+          } else {
+            policy["type"] = "truncation_selection";
+            policy["truncation_percentage"] = p.truncation_percentage;
+          }
+          policy["evaluation_interval"] = p.evaluation_interval;
+          policy["delay_evaluation"] = p.delay_evaluation;
+        },
+        *settings.early_termination);
+    j["early_termination"] = policy;
+  }
+  ordered_json limits;
+  limits["max_total_trials"] = settings.limits.max_total_trials;
+  if (settings.limits.max_concurrent_trials) {
+    limits["max_concurrent_trials"] = *settings.limits.max_concurrent_trials;
+  }
+  if (settings.limits.timeout) limits["timeout"] = *settings.limits.timeout;
+  if (settings.limits.trial_timeout) limits["trial_timeout"] = *settings.limits.trial_timeout;
+  j["limits"] = limits;
+  return j;
+}
+
+SweepSettings sweep_settings_from_json(const nlohmann::ordered_json& json,
+                                       const std::string& origin) {
+  // The JSON is Azure's shape, and JSON is YAML: it goes back through the
+  // reader that checked it, so the two can never disagree.
+  auto source = std::make_shared<Source>();
+  source->name = origin;
+  source->text = json.dump();
+  Diagnostics diagnostics;
+  diagnostics.set_primary_source(source);
+  NodePtr root = parse_yaml(source, diagnostics);
+  std::optional<SweepSettings> settings;
+  if (root && root->is_map()) {
+    MapReader reader(root, "", diagnostics);
+    settings = read_sweep_settings(reader, diagnostics);
+    reader.finish();
+  }
+  if (!settings || diagnostics.has_errors()) {
+    std::string problem = diagnostics.errors_in_file_order().empty()
+                              ? "not a map"
+                              : format_diagnostic(diagnostics.errors_in_file_order().front());
+    throw util::InfraError(
+        fmt::format("the sweep settings in {} are damaged: {}", origin, problem));
+  }
+  return std::move(*settings);
 }
 
 }  // namespace amlrun::spec

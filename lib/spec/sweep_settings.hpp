@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "lib/spec/diagnostics.hpp"
 #include "lib/spec/reader.hpp"
 #include "lib/sweep/policy.hpp"
@@ -40,5 +42,12 @@ struct SweepSettings {
 // Reads the sweep keys of `root` (declaring them); nullopt when any of them
 // has an error, which is then in `diagnostics`.
 std::optional<SweepSettings> read_sweep_settings(MapReader& root, Diagnostics& diagnostics);
+
+// The settings in the job file's own shape (stored in job.json), and back:
+// the JSON is read by read_sweep_settings; util::InfraError naming `origin`
+// when it does not read.
+nlohmann::ordered_json to_json(const SweepSettings& settings);
+SweepSettings sweep_settings_from_json(const nlohmann::ordered_json& json,
+                                       const std::string& origin);
 
 }  // namespace amlrun::spec

@@ -97,6 +97,8 @@ class RunLayout : public RunTree {
   // Held by the run's owner (the supervisor) for as long as it lives.
   fs::path owner_lock() const { return root() / "supervisor.lock"; }
   fs::path owner_log() const { return root() / "supervisor.log"; }
+  // A sweep's decisions (compute/sweep/sweep_journal.hpp).
+  fs::path sweep_journal() const { return root() / "sweep_journal.jsonl"; }
   fs::path environment_context() const { return root() / "environment-context"; }
   // Held while one amlrun brings a Slurm run's record up to date.
   fs::path slurm_refresh_lock() const { return root() / "slurm.lock"; }

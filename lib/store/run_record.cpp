@@ -54,6 +54,7 @@ nlohmann::ordered_json to_json(const RunRecord& r) {
   nlohmann::ordered_json j;
   j["format_version"] = r.format_version;
   j["id"] = r.id;
+  if (r.kind == RunKind::sweep) j["kind"] = "sweep";
   j["experiment"] = r.experiment;
   j["display_name"] = r.display_name;
   j["description"] = r.description;
@@ -116,6 +117,11 @@ RunRecord run_record_from_json(const nlohmann::json& j) {
                       r.format_version));
     }
     r.id = j.at("id").get<std::string>();
+    const std::string kind = j.value("kind", "job");
+    if (kind != "job" && kind != "sweep") {
+      throw util::InfraError(fmt::format("unknown kind '{}' (job or sweep)", kind));
+    }
+    r.kind = kind == "sweep" ? RunKind::sweep : RunKind::job;
     r.experiment = j.value("experiment", "");
     r.display_name = j.value("display_name", "");
     r.description = j.value("description", "");

@@ -32,6 +32,10 @@ bool is_terminal(RunState state);
 // job requeued, waiting to run again).
 bool can_transition(RunState from, RunState to);
 
+// A run executes a job; a sweep runs trials (its child runs) and owns no
+// process of the job itself.
+enum class RunKind { job, sweep };
+
 struct StateChange {
   RunState state;
   std::string at;  // ISO 8601 UTC
@@ -48,6 +52,7 @@ struct PreparedEnvironment {
 struct RunRecord {
   int format_version = 1;
   std::string id;
+  RunKind kind = RunKind::job;
   std::string experiment;
   std::string display_name;
   std::string description;

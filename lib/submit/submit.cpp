@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "lib/compute/compute_target.hpp"
+#include "lib/compute/sweep/sweep_target.hpp"
 #include "lib/env/environment.hpp"
 #include "lib/env/runtime.hpp"
 #include "lib/snapshot/snapshot.hpp"
@@ -184,7 +185,10 @@ SubmitResult submit_job(const SubmitRequest& request) {
 
   // 2. Resolve the workspace and the compute target, before any copying.
   workspace::Workspace workspace = workspace::open_workspace(request.workspace);
+  // A sweep is owned by its controller; its trials' target is checked now,
+  // before anything is copied, as for any job.
   auto target = compute::make_target(workspace, job.compute);
+  if (job.sweep) target = std::make_unique<compute::SweepTarget>(workspace);
   target->set_notice(notice);
   util::timing_mark("workspace and target");
 
@@ -200,6 +204,7 @@ SubmitResult submit_job(const SubmitRequest& request) {
   // is held from here on.
   auto store = std::make_unique<store::RunStore>(workspace);
   store::RunRecord record = new_record(job, *target, snap, resolved);
+  if (job.sweep) record.kind = store::RunKind::sweep;
   util::FileLock lock = store->create(record);
   store::RunLayout layout(store->run_dir(record.id));
   try {

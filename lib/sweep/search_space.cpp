@@ -1,5 +1,7 @@
 #include "lib/sweep/search_space.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <cmath>
 #include <limits>
@@ -185,7 +187,42 @@ void collect_options(const SearchSpace& space, std::vector<std::size_t>& out) {
   }
 }
 
+void collect_names(const SearchSpace& space, const std::string& prefix,
+                   std::vector<std::string>& out) {
+  for (const Parameter& parameter : space.parameters) {
+    const std::string name = prefix + parameter.name;
+    const auto* choice = std::get_if<Choice>(&parameter.distribution);
+    bool nested = false;
+    if (choice != nullptr) {
+      for (const ChoiceOption& option : choice->options) {
+        if (!option.space) continue;
+        nested = true;
+        collect_names(*option.space, name + ".", out);
+      }
+    }
+    // A choice mixing plain values and maps has a value of its own too.
+    const bool plain_value =
+        choice == nullptr || std::any_of(choice->options.begin(), choice->options.end(),
+                                         [](const ChoiceOption& o) { return !o.space; });
+    if ((!nested || plain_value) && std::find(out.begin(), out.end(), name) == out.end()) {
+      out.push_back(name);
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<std::string> parameter_names(const SearchSpace& space) {
+  std::vector<std::string> out;
+  collect_names(space, "", out);
+  return out;
+}
+
+std::string environment_variable(const std::string& name) {
+  std::string variable = "AZUREML_SWEEP_" + name;
+  std::replace(variable.begin(), variable.end(), '.', '_');
+  return variable;
+}
 
 std::vector<std::size_t> dimension_options(const SearchSpace& space) {
   std::vector<std::size_t> out;

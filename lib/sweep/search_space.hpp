@@ -120,6 +120,15 @@ std::vector<std::size_t> dimension_options(const SearchSpace& space);
 // The trial at a point of [0, 1)^dimensions(space).
 Assignment assignment_at(const SearchSpace& space, const std::vector<double>& point);
 
+// Every name a trial's parameters can have, in file order: each parameter
+// of the space and, for a choice of maps, "outer.inner" for every key of
+// every option (a trial that takes another option lacks it).
+std::vector<std::string> parameter_names(const SearchSpace& space);
+
+// The environment variable each trial gets for a parameter, as Azure ML
+// sets it: AZUREML_SWEEP_<name>, with '.' of a nested name written '_'.
+std::string environment_variable(const std::string& name);
+
 // The standard normal's inverse distribution function, for u in (0, 1).
 double normal_quantile(double u);
 

@@ -34,7 +34,9 @@ TEST_CASE("placeholders become quoted variable references") {
   CHECK(render_command_script("echo \"x=${{inputs.x}}\"") == "echo \"x=${AMLRUN_INPUT_x}\"");
   CHECK(render_command_script("echo 'x=${{inputs.x}}'") == "echo 'x='\"${AMLRUN_INPUT_x}\"''");
   CHECK(render_command_script("cp a ${{ outputs.out }}/a") == "cp a \"${AMLRUN_OUTPUT_out}\"/a");
-  CHECK(render_command_script("echo ${{search_space.lr}}") == "echo ${{search_space.lr}}");
+  // A sweep trial's value is its AZUREML_SWEEP_ variable (Azure's name).
+  CHECK(render_command_script("echo ${{search_space.lr}}") == "echo \"${AZUREML_SWEEP_lr}\"");
+  CHECK(render_command_script("echo ${{other.lr}}") == "echo ${{other.lr}}");
 }
 
 TEST_CASE("hostile values arrive as one verbatim argument in every context") {

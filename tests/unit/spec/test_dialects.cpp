@@ -196,10 +196,12 @@ TEST_CASE("placeholders must name declared inputs and outputs") {
                 "job.yml:1:15: command: ${{outputs.x}} refers to an output that is not declared "
                 "under outputs\n"));
   std::string all = errors_of(dir, "command: echo ${{search_space.lr}} ${{foo}} ${{inputs.a\n");
-  CHECK(all.find("command: ${{search_space.lr}}: sweep jobs are not supported; give the values "
-                 "as inputs") != std::string::npos);
-  CHECK(all.find("command: ${{foo}} is not a placeholder amlrun knows; use ${{inputs.NAME}} or "
-                 "${{outputs.NAME}}") != std::string::npos);
+  CHECK(all.find("command: ${{search_space.lr}} names a sweep parameter, and this is not a "
+                 "sweep's trial; write a sweep job (type: sweep, with search_space and trial) or "
+                 "give the value as an input") != std::string::npos);
+  CHECK(all.find("command: ${{foo}} is not a placeholder amlrun knows; use ${{inputs.NAME}}, "
+                 "${{outputs.NAME}} or (in a sweep's trial) ${{search_space.NAME}}") !=
+        std::string::npos);
   CHECK(all.find("command: '${{' is not closed with '}}'") != std::string::npos);
 }
 
@@ -320,10 +322,10 @@ TEST_CASE("mixing dialects is an error naming the keys of each") {
             .starts_with(
                 "job.yml:2:1: command: a train_pytorch_model job does not take command; it runs "
                 "amlrun-worker (remove it, or write a command job)\n"));
-  CHECK(errors_of(dir, "type: sweep\n")
-            .starts_with("job.yml:1:7: type: 'sweep' jobs are not supported; amlrun runs command "
-                         "jobs, estimator "
-                         "jobs and type: train_pytorch_model\n"));
+  CHECK(errors_of(dir, "type: pipeline\n")
+            .starts_with("job.yml:1:7: type: 'pipeline' jobs are not supported; amlrun runs "
+                         "command jobs, estimator jobs, type: train_pytorch_model and type: "
+                         "sweep\n"));
   CHECK(errors_of(dir, "display_name: x\n")
             .starts_with("job.yml:1:1: cannot tell what to run: give 'command' (a command job), "
                          "'entry_script' (an "
