@@ -184,6 +184,9 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
       trainer.image_size = static_cast<int>(*v);
     }
   }
+  if (auto v = read_in_range(root, "threads", ranges::k_threads)) {
+    trainer.threads = static_cast<int>(*v);
+  }
   trainer.device = root.choice("device", {"auto", "cpu", "cuda"}).value_or("");
   trainer.precision = root.choice("precision", {"fp32", "bf16", "fp16"}).value_or("");
   if (auto v = root.boolean("freeze_backbone")) trainer.freeze_backbone = *v;

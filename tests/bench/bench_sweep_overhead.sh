@@ -41,6 +41,12 @@ timed([amlrun, "submit", "--stream", "job.yml"])  # warm the snapshot store and 
 sequential = sum(timed([amlrun, "submit", "--stream", "job.yml"]) for _ in range(trials))
 # `true` logs no metric: the sweep ends Failed (exit 1), having run every trial.
 sweep = timed([amlrun, "submit", "--stream", "sweep.yml"], ok=(1,))
+import json, os
+runs = os.path.join(project, ".amlrun", "runs")
+sweep_id = [r for r in os.listdir(runs) if json.load(open(os.path.join(runs, r, "run.json"))).get("kind") == "sweep"][0]
+shown = json.loads(subprocess.run([amlrun, "show", sweep_id, "--output", "json"], cwd=project,
+                                  capture_output=True, text=True).stdout)
+assert shown["sweep"]["counts"] == {"Completed": trials}, shown["sweep"]["counts"]
 per_submit = sequential / trials * 1000
 per_trial = sweep * 2 / trials * 1000
 print("| benchmark | amlrun sweep | baseline | ratio | target |")

@@ -7,7 +7,7 @@
 // policy judges the running trials, as the controller does.
 //
 // Prints one line per seed: "<seed> <intervals run> <best trial> <its value>".
-// Usage: sweep_policy_driver none|bandit|median [SEEDS [TRIALS [INTERVALS [CONCURRENT]]]]
+// Usage: sweep_policy_driver POLICY [SEEDS [TRIALS [INTERVALS [CONCURRENT]]]]
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -61,11 +61,23 @@ int main(int argc, char** argv) {
   const int trials = argc > 3 ? std::atoi(argv[3]) : 40;
   const int intervals = argc > 4 ? std::atoi(argv[4]) : 20;
   const int concurrent = argc > 5 ? std::atoi(argv[5]) : 4;
+  // POLICY is none, bandit[:SLACK_FACTOR[:DELAY]] or median[:DELAY];
+  // evaluated every interval. Defaults: Azure ML's documented examples
+  // (bandit slack_factor 0.1, delay 5; median stopping, delay 5).
   std::optional<Policy> policy;
-  // Azure ML's documented examples: bandit slack 0.1 (factor) and median
-  // stopping, both evaluated every interval after a delay of 5.
-  if (which == "bandit") policy = BanditPolicy{0.1, std::nullopt, 1, 5};
-  if (which == "median") policy = MedianStoppingPolicy{1, 5};
+  auto field = [&](std::size_t index, double fallback) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < index; ++i) {
+      start = which.find(':', start);
+      if (start == std::string::npos) return fallback;
+      ++start;
+    }
+    return std::atof(which.substr(start, which.find(':', start) - start).c_str());
+  };
+  if (which.starts_with("bandit")) {
+    policy = BanditPolicy{field(1, 0.1), std::nullopt, 1, static_cast<int>(field(2, 5))};
+  }
+  if (which.starts_with("median")) policy = MedianStoppingPolicy{1, static_cast<int>(field(1, 5))};
   if (which != "none" && !policy) {
     std::fprintf(stderr, "unknown policy %s\n", which.c_str());
     return 2;

@@ -59,6 +59,7 @@ class SlurmSweepTest(SlurmTest):
             trial:
               code: src
               command: %s trial.py --x ${{search_space.x}} --epochs 200 --sleep 0.5
+            sampling_algorithm: random
             search_space:
               x: {type: uniform, min_value: 0, max_value: 1}
             objective: {goal: minimize, primary_metric: loss}

@@ -119,6 +119,49 @@ class TrainerJobTest(ProjectTest):
             logged = [line for line in f.read().splitlines() if "  step " in line]
         self.assertEqual(logged, streamed)
 
+    def test_a_sweep_of_trainer_trials_tunes_the_learning_rate(self):
+        result = self.submit("""
+            type: sweep
+            experiment_name: trainer-sweep
+            trial:
+              type: train_pytorch_model
+              model: resnet18
+              train_data: %s
+              validation_data: %s
+              epochs: 1
+              batch_size: 8
+              learning_rate: ${{search_space.lr}}
+              image_size: 32
+              threads: 1
+            sampling_algorithm: grid
+            search_space:
+              lr: {type: choice, values: [0.01, 0.05]}
+            objective: {goal: maximize, primary_metric: val_acc}
+            limits: {max_concurrent_trials: 1}
+        """ % (ws.data("tiny", "train"), ws.data("tiny", "test")), "--stream", timeout=600)
+        self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
+        sweeps = [r for r in self.project.run_ids() if self.project.show(r).get("kind") == "sweep"]
+        sweep = self.project.show(sweeps[-1])
+        trials = sweep["sweep"]["trials"]
+        self.assertEqual(sweep["sweep"]["counts"], {"Completed": 2})
+        self.assertEqual(sorted(t["params"]["lr"] for t in trials), [0.01, 0.05])
+        for trial in trials:
+            self.assertIsNotNone(trial["objective"])
+            # Each trial ran the worker with its own value.
+            with open(os.path.join(self.project.workspace, "runs", trial["id"], "job.json")) as f:
+                argv = json.load(f)["argv"]
+            self.assertEqual(argv[argv.index("--learning-rate") + 1], str(trial["params"]["lr"]))
+        # A sweep's model is its best trial's.
+        result = self.project.amlrun("model", "register", "--name", "tuned", "--run", sweep["id"],
+                                     "--path", "outputs/model")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("amlrun: %s is a sweep; registering from its best trial %s\n"
+                      % (sweep["id"], sweep["sweep"]["best_trial"]), result.stderr)
+        result = self.project.amlrun("model", "register", "--name", "tuned", "--run", sweep["id"],
+                                     "--path", "outputs/model", "--output", "json")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["source"]["run"], sweep["sweep"]["best_trial"])
+
 
 if __name__ == "__main__":
     unittest.main()
