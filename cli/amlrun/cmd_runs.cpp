@@ -165,13 +165,17 @@ void add_stream(CLI::App& app, GlobalOptions& global, Handler& handler) {
   auto quiet = std::make_shared<bool>(false);
   app.add_option("ID", *id, "The run id (or a unique prefix)")->required();
   app.add_flag("--all-ranks", *all_ranks, "Stream every rank's log, prefixed [rank N]");
+  auto all_trials = std::make_shared<bool>(false);
+  app.add_flag("--all-trials", *all_trials,
+               "A sweep: also every trial's log, prefixed [trial K] (the sweep's lines [sweep])");
   app.add_flag("--quiet,-q", *quiet,
                "No progress lines of amlrun's own; the run's log, warnings and its ending only");
-  handler = [id, all_ranks, quiet, &global]() {
+  handler = [id, all_ranks, all_trials, quiet, &global]() {
     auto workspace = workspace::open_workspace(workspace_options(global, false));
     store::RunStore store(workspace);
     std::string run_id = store.resolve(*id);
-    return follow_run(store, run_id, FollowOptions{*all_ranks, OutputFormat::text, *quiet});
+    return follow_run(store, run_id,
+                      FollowOptions{*all_ranks, OutputFormat::text, *quiet, *all_trials});
   };
 }
 

@@ -37,6 +37,7 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
     bool stream = false;
     bool no_wait = false;
     bool all_ranks = false;
+    bool all_trials = false;
     bool quiet = false;
     std::vector<std::string> overrides;
     std::optional<std::string> compute;
@@ -50,6 +51,8 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
   app.add_flag("--no-wait", options->no_wait, "Return once the run is submitted; print its id")
       ->excludes(stream);
   app.add_flag("--all-ranks", options->all_ranks, "Stream every rank's log, prefixed [rank N]");
+  app.add_flag("--all-trials", options->all_trials,
+               "A sweep: also every trial's log, prefixed [trial K] (the sweep's lines [sweep])");
   app.add_flag("--quiet,-q", options->quiet,
                "No progress lines of amlrun's own; the run's log, warnings and its ending only");
   app.add_option("--set", options->overrides, "Override a field: key.path=value (repeatable)");
@@ -97,8 +100,9 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
       std::fprintf(stderr, "amlrun: submitted %s (experiment %s, compute %s)\n", id.c_str(),
                    submitted.record.experiment.c_str(), submitted.record.compute.c_str());
     }
-    return follow_run(*submitted.store, id,
-                      FollowOptions{options->all_ranks, options->output, options->quiet});
+    return follow_run(
+        *submitted.store, id,
+        FollowOptions{options->all_ranks, options->output, options->quiet, options->all_trials});
   };
 }
 

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <cstdio>
+#include <map>
 
 #include "cli/amlrun/metrics_view.hpp"
 #include "cli/amlrun/terminal.hpp"
@@ -77,6 +78,9 @@ nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRe
   return j;
 }
 
+// Renderer sources of a sweep's trials: above any rank number.
+constexpr int k_trial_log_base = 1'000'000;
+
 ExitCode follow_run(store::RunStore& store, const std::string& run_id,
                     const FollowOptions& options) {
   if (::pipe2(g_interrupt_pipe, O_CLOEXEC | O_NONBLOCK) != 0) g_interrupt_pipe[0] = -1;
@@ -95,9 +99,37 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   // In json mode stdout carries the result alone; the logs go to stderr.
   stream_options.output_fd = text ? 1 : 2;
   int log_fd = stream_options.output_fd;
-  auto renderer = std::make_shared<stream::LogRenderer>(stream::RenderOptions{
-      is_terminal(log_fd), options.all_ranks, static_cast<std::size_t>(terminal_width(log_fd))});
+  const bool all_trials = options.all_trials && initial.kind == store::RunKind::sweep;
+  auto renderer = std::make_shared<stream::LogRenderer>(
+      stream::RenderOptions{is_terminal(log_fd), options.all_ranks || all_trials,
+                            static_cast<std::size_t>(terminal_width(log_fd))});
   stream_options.renderer = renderer;
+  // A sweep's trials as they start: rank 0's log of each (the trial's own
+  // target says where it is), after the sweep's own lines.
+  std::map<std::string, stream::ExtraLog> trial_logs;
+  if (all_trials) {
+    renderer->set_prefix(0, "[sweep] ");
+    stream_options.extra_logs = [&]() {
+      store::RunFilter trials;
+      trials.parent = run_id;
+      trials.limit = 0;
+      std::vector<stream::ExtraLog> out;
+      for (const auto& row : store.list(trials)) {
+        auto known = trial_logs.find(row.id);
+        if (known == trial_logs.end()) {
+          const std::uint64_t k = std::stoull("0" + row.id.substr(row.id.rfind('_') + 1));
+          auto record = store.load(row.id);
+          stream::ExtraLog log;
+          log.source = k_trial_log_base + static_cast<int>(k);
+          log.roots = compute::target_of(store.workspace(), record)->log_roots(store, record);
+          renderer->set_prefix(log.source, fmt::format("[trial {}] ", k));
+          known = trial_logs.emplace(row.id, log).first;
+        }
+        out.push_back(known->second);
+      }
+      return out;
+    };
+  }
   // amlrun's own lines go to stderr; where that is the terminal the log's
   // live line is drawn on, the live line steps aside and comes back below.
   bool shared_terminal = is_terminal(log_fd) && is_terminal(2);

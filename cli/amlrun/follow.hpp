@@ -15,6 +15,9 @@ struct FollowOptions {
   // No progress lines of amlrun's own (states, notes); warnings and the
   // run's ending are still said.
   bool quiet = false;
+  // A sweep: every trial's log too, prefixed "[trial K] " (the sweep's own
+  // lines "[sweep] ").
+  bool all_trials = false;
 };
 
 // Streams logs until the run is terminal (or Ctrl-C: 130, the run goes on),

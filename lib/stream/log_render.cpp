@@ -20,7 +20,9 @@ std::string_view without_erase(std::string_view text) {
 }  // namespace
 
 std::string LogRenderer::prefix(int rank) const {
-  return m_options.prefix_ranks ? fmt::format("[rank {}] ", rank) : std::string();
+  if (!m_options.prefix_ranks) return std::string();
+  auto custom = m_prefixes.find(rank);
+  return custom != m_prefixes.end() ? custom->second : fmt::format("[rank {}] ", rank);
 }
 
 std::string LogRenderer::add(int rank, std::string_view data) {

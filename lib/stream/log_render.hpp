@@ -25,6 +25,9 @@ class LogRenderer {
 
   // The bytes to write for `data` read from `rank`'s log.
   std::string add(int rank, std::string_view data);
+  // What lines of `source` start with instead of "[rank N] " (a sweep's
+  // trials: "[trial 3] "); with prefix_ranks only.
+  void set_prefix(int source, std::string prefix) { m_prefixes[source] = std::move(prefix); }
   // Takes the live line off the screen (before amlrun writes a line of its
   // own to the same terminal); "" when none is shown.
   std::string hide();
@@ -46,6 +49,7 @@ class LogRenderer {
   std::string fit(std::string text) const;
 
   RenderOptions m_options;
+  std::map<int, std::string> m_prefixes;
   std::map<int, Line> m_lines;
   int m_live_rank = -1;  // whose unfinished line is drawn at the bottom
   bool m_live_shown = false;

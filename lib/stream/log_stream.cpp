@@ -120,6 +120,18 @@ class Streamer {
   }
 
   void open_logs(const store::RunRecord& record) {
+    if (m_options.extra_logs) {
+      for (const auto& extra : m_options.extra_logs()) {
+        if (m_logs.count(extra.source) && m_logs[extra.source].fd) continue;
+        for (const fs::path& root : extra.roots) {
+          if (auto fd = open_log(root, store::RunTree::rank_log_name(extra.rank))) {
+            m_logs[extra.source].fd = std::move(*fd);
+            m_extra_sources.insert(extra.source);
+            break;
+          }
+        }
+      }
+    }
     for (int rank : wanted_ranks(record)) {
       if (m_logs.count(rank) && m_logs[rank].fd) continue;
       std::string name = store::RunTree::rank_log_name(rank);
@@ -163,7 +175,17 @@ class Streamer {
 
   void pump() {
     char buffer[65536];
-    for (auto& [rank, log] : m_logs) {
+    // Extra logs first: a sweep's line about a trial ending then follows
+    // what the trial wrote, and its last lines close the stream.
+    std::vector<std::pair<int, RankLog*>> order;
+    for (auto& [source, log] : m_logs) {
+      if (m_extra_sources.count(source)) order.emplace_back(source, &log);
+    }
+    for (auto& [source, log] : m_logs) {
+      if (!m_extra_sources.count(source)) order.emplace_back(source, &log);
+    }
+    for (auto [rank, log_pointer] : order) {
+      RankLog& log = *log_pointer;
       if (!log.fd) continue;
       for (;;) {
         ssize_t n = ::read(log.fd.get(), buffer, sizeof buffer);
@@ -223,6 +245,7 @@ class Streamer {
   std::vector<int> m_state_watches;
   bool m_watching_logs = false;
   std::map<int, RankLog> m_logs;
+  std::set<int> m_extra_sources;
   std::shared_ptr<LogRenderer> m_renderer;
   bool m_reported = false;
   store::RunState m_last_state = store::RunState::queued;

@@ -14,6 +14,15 @@
 
 namespace amlrun::stream {
 
+// A log followed besides the run's own ranks: a sweep's trial under
+// --all-trials. `source` is its key for the renderer (set its prefix there;
+// keep it clear of rank numbers), `roots` where to look, as log_roots.
+struct ExtraLog {
+  int source = 0;
+  std::vector<std::filesystem::path> roots;
+  int rank = 0;
+};
+
 struct StreamOptions {
   bool all_ranks = false;  // every rank, each line prefixed "[rank N] "; else rank 0
   int output_fd = 1;       // where the user's log lines go
@@ -45,6 +54,9 @@ struct StreamOptions {
   // change the run's state, such as a Slurm run's status.json: refresh is
   // then called at once instead of at the next second.
   std::vector<std::filesystem::path> state_dirs;
+  // Further logs, asked for on every pass (new ones appear as a sweep
+  // starts trials); each is followed from the start once found.
+  std::function<std::vector<ExtraLog>()> extra_logs;
 };
 
 struct StreamResult {

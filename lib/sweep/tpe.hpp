@@ -1,10 +1,11 @@
 #pragma once
-// Bayesian sampling: a tree-structured Parzen estimator (Bergstra et al.,
-// 2011), on the unit-cube coordinates every sampler shares. It is chosen
-// over a Gaussian process because sweeps mix choices with continuous
-// parameters (TPE models both natively), it costs microseconds per proposal
-// and it needs no linear algebra library. tests/bench/bench_sweep_search.sh
-// compares its regret with Optuna's TPE.
+// Bayesian sampling for search spaces with a choice parameter: a
+// tree-structured Parzen estimator (Bergstra et al., 2011), on the unit-cube
+// coordinates every sampler shares. It models choices and continuous
+// parameters natively and costs microseconds per proposal; a space of
+// continuous parameters only goes to the Gaussian process (gp.hpp), which
+// finds better points there (tests/bench/bench_sweep_search.sh compares
+// both with Optuna's TPE).
 //
 // Trials still running are accounted for by the "constant liar": each counts
 // as an observation with the worst value seen so far, so concurrent

@@ -2,13 +2,15 @@
 // function with known optimum through lib/sweep, as a sweep controller
 // would (a trial's values from the sampler, its objective reported back),
 // and prints the regret (best found - optimum) of each seed.
-//   sweep_search_driver branin|hartmann6 random|sobol|bayesian TRIALS SEEDS
+//   sweep_search_driver branin|hartmann6 random|sobol|bayesian|tpe|gp TRIALS SEEDS
+// (bayesian: what sweeps use, bayesian_propose; tpe and gp: each alone)
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "lib/sweep/gp.hpp"
 #include "lib/sweep/sampler.hpp"
 #include "lib/sweep/tpe.hpp"
 
@@ -82,8 +84,11 @@ int main(int argc, char** argv) {
     double best = INFINITY;
     for (std::uint64_t k = 0; k < trials; ++k) {
       double value = 0;
-      if (sampler == "bayesian") {
-        std::vector<double> point = tpe_propose(space, Goal::minimize, seed, k, done, {});
+      if (sampler == "bayesian" || sampler == "tpe" || sampler == "gp") {
+        std::vector<double> point =
+            sampler == "tpe"  ? tpe_propose(space, Goal::minimize, seed, k, done, {})
+            : sampler == "gp" ? gp_propose(space, Goal::minimize, seed, k, done, {})
+                              : bayesian_propose(space, Goal::minimize, seed, k, done, {});
         value = objective(assignment_at(space, point));
         done.push_back({point, value});
       } else {

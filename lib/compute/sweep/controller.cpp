@@ -23,9 +23,9 @@
 #include "lib/store/metrics.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/sweep/gp.hpp"
 #include "lib/sweep/policy.hpp"
 #include "lib/sweep/sampler.hpp"
-#include "lib/sweep/tpe.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/safe_dir.hpp"
@@ -218,7 +218,10 @@ class Controller {
                 {t.entry.point, sweep::best_of(m_settings.goal, t.values, t.values.size())});
           }
         }
-        trial.point = sweep::tpe_propose(space, m_settings.goal, m_seed, trial.k, done, pending);
+        trial.point =
+            sweep::bayesian_propose(space, m_settings.goal, m_seed, trial.k, done, pending);
+        m_owner.log(fmt::format("trial {}: proposed from {} ended trials and {} running", trial.k,
+                                done.size(), pending.size()));
         trial.params = sweep::assignment_at(space, trial.point);
         break;
       }
@@ -565,7 +568,7 @@ int control_sweep(const SweepControllerOptions& options) {
   } catch (const std::exception& error) {
     // The next amlrun command that looks at the sweep starts a new
     // controller, which goes on from the journal.
-    std::fprintf(stderr, "sweep controller failed: %s\n", error.what());
+    (void)std::fprintf(stderr, "sweep controller failed: %s\n", error.what());
     return 1;
   }
 }
