@@ -2,6 +2,7 @@
 controller, trials as real runs with real processes."""
 import json
 import os
+import signal
 import time
 import unittest
 
@@ -316,6 +317,31 @@ class SweepTest(ProjectTest):
         result = self.project.amlrun("stream", sweep_id)
         self.assertEqual(result.returncode, 4)
         self.assertIn("sweep ending: canceled by user (amlrun cancel)", result.stdout)
+
+    def test_ctrl_c_leaves_the_sweep_running_and_stream_reattaches(self):
+        self.project.write("job.yml", """
+            type: sweep
+            trial:
+              code: src
+              command: %s trial.py --x ${{search_space.x}} --epochs 3 --sleep 0.3
+            sampling_algorithm: grid
+            search_space:
+              x: {type: choice, values: [0.1, 0.2, 0.3, 0.4]}
+            objective: {goal: minimize, primary_metric: loss}
+            limits: {max_concurrent_trials: 2}
+        """ % PYTHON)
+        client = self.project.start("submit", "job.yml", "--stream")
+        first = client.stdout.readline()
+        self.assertEqual(first, "trial 0 started: x=0.1\n")
+        client.send_signal(signal.SIGINT)
+        _, err = client.communicate(timeout=30)
+        self.assertEqual(client.returncode, 130, err)
+        sweep_id = self.last_sweep()["id"]
+        self.assertIn("amlrun stream %s" % sweep_id, err)
+        result = self.project.amlrun("stream", sweep_id, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue(result.stdout.startswith("trial 0 started: x=0.1\n"), result.stdout)
+        self.assertIn("sweep Completed: 4 trials (4 Completed)", result.stdout)
 
     def test_trial_and_sweep_timeouts(self):
         result = self.submit("""
