@@ -77,6 +77,7 @@ std::string colour(double goodness) {
 std::string render_parallel_svg(const ParallelChart& chart, int width, int height) {
   const std::size_t axis_count = chart.axes.size() + 1;
   std::vector<AxisScale> scales;
+  scales.reserve(axis_count);
   for (std::size_t a = 0; a < chart.axes.size(); ++a) {
     std::vector<const ParallelValue*> column;
     for (const auto& line : chart.lines) {
@@ -85,11 +86,13 @@ std::string render_parallel_svg(const ParallelChart& chart, int width, int heigh
     scales.push_back(scale_for(column));
   }
   std::vector<ParallelValue> objectives;
+  objectives.reserve(chart.lines.size());
   for (const auto& line : chart.lines) {
     objectives.push_back(
         {line.objective ? fmt::format("{}", *line.objective) : "", line.objective});
   }
   std::vector<const ParallelValue*> objective_column;
+  objective_column.reserve(objectives.size());
   for (const auto& value : objectives) objective_column.push_back(&value);
   scales.push_back(scale_for(objective_column));
   double best = INFINITY;
