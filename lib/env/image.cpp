@@ -22,9 +22,45 @@ static bool image_exists(const std::string& runtime, const std::string& image) {
   return util::run_capture(options, "", std::chrono::seconds(30)).exit_code == 0;
 }
 
+// Said in place of the build's exit code when the log shows why.
+static std::string known_cause(const std::string& runtime, const Environment& environment,
+                               const fs::path& log_path) {
+  std::string log;
+  try {
+    log = util::read_file(log_path);
+  } catch (const std::exception&) {
+    return "";
+  }
+  if (environment.has_conda && log.find("conda: not found") != std::string::npos) {
+    return fmt::format(
+        "the image {} has no conda, which conda_file and conda_packages need; name an image "
+        "with conda (environment.image) or list the packages in pip_packages",
+        environment.base_image);
+  }
+  if (log.find("pull access denied") != std::string::npos ||
+      log.find("failed to resolve source metadata") != std::string::npos ||
+      log.find("registry-1.docker.io") != std::string::npos) {
+    return fmt::format(
+        "{} could not pull the base image {}; build or load it on this machine first (e.g. "
+        "scripts/base-image.sh) and set environments.cpu_image or the job's image to its tag",
+        runtime, environment.base_image);
+  }
+  return "";
+}
+
+ImageStatus image_status(const std::string& runtime, const std::string& hash,
+                         const fs::path& environments_dir) {
+  ImageStatus status;
+  status.image =
+      runtime == "apptainer" ? (environments_dir / sif_name(hash)).string() : image_tag(hash);
+  status.built = image_exists(runtime, status.image);
+  return status;
+}
+
 ImageResult ensure_image(const std::string& runtime, const Environment& environment,
                          const std::string& hash, const fs::path& context_dir,
-                         const fs::path& environments_dir, const fs::path& log_path) {
+                         const fs::path& environments_dir, const fs::path& log_path,
+                         const std::string& log_name) {
   auto start = util::monotonic_ms();
   ImageResult result;
   result.image =
@@ -51,10 +87,11 @@ ImageResult ensure_image(const std::string& runtime, const Environment& environm
   }
   int status = util::run_logged(argv, log_path);
   if (status != 0) {
+    std::string cause = known_cause(runtime, environment, log_path);
     throw EnvironmentBuildError(
-        fmt::format("{} build failed with exit code {}; see "
-                    "logs/system/env_build.txt",
-                    runtime, status));
+        cause.empty()
+            ? fmt::format("{} build failed with exit code {}; see {}", runtime, status, log_name)
+            : fmt::format("{} build failed: {}; see {}", runtime, cause, log_name));
   }
   result.seconds = elapsed();
   return result;

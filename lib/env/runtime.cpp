@@ -1,6 +1,7 @@
 #include "lib/env/runtime.hpp"
 
 #include <fmt/format.h>
+#include <cstdlib>
 
 #include "lib/util/error.hpp"
 #include "lib/util/process.hpp"
@@ -63,7 +64,16 @@ std::vector<std::string> build_command(const std::string& runtime,
     return {"apptainer", "build", "--fakeroot", (sif_dir / sif_name(hash)).string(),
             (context_dir / "amlrun.def").string()};
   }
-  return {runtime, "build", "--tag", image_tag(hash), context_dir.string()};
+  // --force-rm: a failed step's container goes too (the legacy builder keeps it).
+  std::vector<std::string> argv = {runtime,      "build", "--network",    "host",
+                                   "--force-rm", "--tag", image_tag(hash)};
+  for (const char* name :
+       {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}) {
+    // "--build-arg NAME" takes the value from the runtime's environment.
+    if (::getenv(name)) argv.insert(argv.end(), {"--build-arg", name});
+  }
+  argv.push_back(context_dir.string());
+  return argv;
 }
 
 std::vector<std::string> run_command(const ContainerRun& run) {
@@ -83,6 +93,11 @@ std::vector<std::string> run_command(const ContainerRun& run) {
     argv = {run.runtime, "run",        "--rm",       "--init",    "--network",
             "host",      "--shm-size", run.shm_size, "--workdir", run.working_dir.string()};
     if (run.gpu) argv.insert(argv.end(), {"--gpus", "all"});
+    if (!run.name.empty()) argv.insert(argv.end(), {"--name", run.name});
+    if (!run.user.empty()) argv.insert(argv.end(), {"--user", run.user});
+    for (const auto& [key, value] : run.labels) {
+      argv.insert(argv.end(), {"--label", key + "=" + value});
+    }
     for (const auto& [path, read_only] : run.mounts) {
       argv.insert(argv.end(),
                   {"--volume", fmt::format("{0}:{0}:{1}", path.string(), read_only ? "ro" : "rw")});

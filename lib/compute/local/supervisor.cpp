@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "lib/compute/local/container_run.hpp"
 #include "lib/compute/local/local_state.hpp"
 #include "lib/compute/local/process_tree.hpp"
 #include "lib/env/environment.hpp"
@@ -100,6 +101,7 @@ class Supervisor {
     } catch (const std::exception& error) {
       m_owner.log(fmt::format("starting failed: {}", error.what()));
       stop_everything();
+      end_run_containers();
       stop_tracking();
       return finish_without_start(RunState::failed, fmt::format("starting: {}", error.what()));
     }
@@ -111,6 +113,7 @@ class Supervisor {
     transition(RunState::running);
     wait_for_processes();
     transition(RunState::finalizing);
+    end_run_containers();
     stop_everything();
     ingest_metrics(/*final=*/true);
     seal();
@@ -181,9 +184,17 @@ class Supervisor {
     // (unshare copies the mount table, which is not free).
     bool local_inputs = false;
     for (const auto& input : m_spec.inputs) {
-      local_inputs |= input.kind != spec::InputSpec::Kind::literal && input.url.empty();
+      bool local = input.kind != spec::InputSpec::Kind::literal && input.url.empty();
+      local_inputs |= local;
+      if (local) m_container.read_only.push_back(input.path);
     }
-    m_private_mounts = local_inputs && launch::enter_private_mount_namespace();
+    // The container engine does not see this process's mounts: in container
+    // mode inputs are links, and their originals are mounted read-only.
+    m_environment_mode =
+        env::mode_from_string(nlohmann::json::parse(util::read_file(m_layout.environment_record()))
+                                  .value("mode", "host"));
+    bool in_container = m_environment_mode == env::Mode::container;
+    m_private_mounts = local_inputs && !in_container && launch::enter_private_mount_namespace();
 
     std::atomic<bool> done = false;
     std::exception_ptr failure;
@@ -278,13 +289,16 @@ class Supervisor {
           fmt::format("environment {}: venv {} ({})", hash.substr(0, 12), venv.directory.string(),
                       venv.cache_hit ? "cached" : fmt::format("built in {:.1f} s", venv.seconds)));
     } else if (m_environment_mode == env::Mode::container) {
-      m_container.runtime = settings.runtime;
-      m_container.gpu = environment.gpu;
-      m_container.shm_size = environment.shm_size;
+      m_container.base.runtime = settings.runtime;
+      m_container.base.gpu = environment.gpu;
+      m_container.base.shm_size = environment.shm_size;
+      m_container.run_id = m_record.id;
+      m_container.workspace_root = m_workspace.root().string();
+      m_state.container_runtime = settings.runtime;
       auto image =
           env::ensure_image(settings.runtime, environment, hash, m_layout.environment_context(),
                             m_workspace.environments_dir(), build_log);
-      m_container.image = image.image;
+      m_container.base.image = image.image;
       prepared = {image.cache_hit, image.seconds, image.image, ""};
       m_owner.log(fmt::format(
           "environment {}: image {} ({})", hash.substr(0, 12), image.image,
@@ -304,28 +318,33 @@ class Supervisor {
 
   // In container mode every rank's program runs inside the image, with the
   // working directory, the metrics files and inputs mounted where they are
-  // on the host.
+  // on the host (container_run.hpp). rank -2: ranks that mpirun starts.
   std::vector<std::string> wrap_for_container(const std::vector<std::string>& program,
-                                              const std::vector<std::string>& environment) const {
+                                              const std::vector<std::string>& environment,
+                                              int rank) const {
     if (m_environment_mode != env::Mode::container) return program;
-    env::ContainerRun run = m_container;
-    run.working_dir = m_layout.working_dir();
-    run.mounts = {{m_layout.working_dir(), false}, {m_layout.metrics(), false}};
-    if (fs::exists(m_layout.inputs())) run.mounts.emplace_back(m_layout.inputs(), true);
+    ContainerPlan plan = m_container;
+    plan.working_dir = m_layout.working_dir();
+    plan.metrics_dir = m_layout.metrics();
+    if (fs::exists(m_layout.inputs())) plan.inputs_dir = m_layout.inputs();
     // The azureml shim, where PYTHONPATH names it (not covered by a test yet).
-    if (!m_python_shim.empty()) run.mounts.emplace_back(m_python_shim, true);
-    static const std::vector<std::string> host_only = {"PATH",  "HOME",   "HOSTNAME", "PWD",
-                                                       "SHLVL", "OLDPWD", "TERM",     "_"};
-    auto base = util::current_environment();
-    for (const auto& entry : environment) {
-      std::string name = entry.substr(0, entry.find('='));
-      bool inherited = std::find(base.begin(), base.end(), entry) != base.end();
-      if (!inherited && std::find(host_only.begin(), host_only.end(), name) == host_only.end()) {
-        run.variables.push_back(name);
-      }
-    }
-    run.program = program;
-    return env::run_command(run);
+    if (!m_python_shim.empty()) plan.read_only.push_back(m_python_shim);
+    bool only_one = m_spec.instance_count * m_spec.distribution.process_count_per_instance == 1;
+    return container_command(plan, program, environment, only_one ? -1 : rank, rank != -2);
+  }
+
+  // Ends the ranks' process groups; in container mode a SIGTERM reaches the
+  // container through the runtime's client (it forwards signals), a SIGKILL
+  // would stop only the client, so the containers are killed and removed.
+  void signal_ranks(int signal) {
+    signal_all(m_groups, signal);
+    if (signal == SIGKILL) end_run_containers();
+  }
+
+  void end_run_containers() {
+    if (m_environment_mode != env::Mode::container || m_container.base.image.empty()) return;
+    std::string line = end_containers(m_container);
+    if (!line.empty()) m_owner.log(line);
   }
 
   launch::RunContext context() const {
@@ -433,7 +452,7 @@ class Supervisor {
                              "--processes-per-node",
                              std::to_string(c.processes_per_instance),
                              "--"};
-      auto wrapped = wrap_for_container(m_program, environment);
+      auto wrapped = wrap_for_container(m_program, environment, -2);
       launch.rank_command.insert(launch.rank_command.end(), wrapped.begin(), wrapped.end());
       if (c.distribution != spec::DistributionType::none) {
         util::set_env(environment, "MASTER_ADDR", c.master_address);
@@ -462,7 +481,7 @@ class Supervisor {
       util::UniqueFd log_fd =
           user_logs.open_file(store::RunTree::rank_log_name(rank), O_WRONLY | O_CREAT | O_APPEND);
       util::SpawnOptions options;
-      options.argv = wrap_for_container(m_program, rank_environment);
+      options.argv = wrap_for_container(m_program, rank_environment, rank);
       options.cwd = m_layout.working_dir();
       options.environment = rank_environment;
       options.stdout_fd = log_fd.get();
@@ -507,19 +526,19 @@ class Supervisor {
   }
 
   void end_run(Ending why, const std::string& message) {
-    if (m_owner.begin_ending(why, message)) signal_all(m_groups, SIGTERM);
+    if (m_owner.begin_ending(why, message)) signal_ranks(SIGTERM);
   }
 
   void handle_signal(int signal) {
     if (signal == SIGUSR1 && m_owner.cancel_requested()) {
       if (m_owner.begin_ending(Ending::canceled, "canceled by user (amlrun cancel)")) {
-        signal_all(m_groups, SIGTERM);
+        signal_ranks(SIGTERM);
       }
     } else if (signal == SIGTERM || signal == SIGINT || signal == SIGHUP) {
       if (m_owner.begin_ending(Ending::interrupted,
                                fmt::format("interrupted: the supervisor received {}",
                                            launch::signal_name(signal)))) {
-        signal_all(m_groups, SIGTERM);
+        signal_ranks(SIGTERM);
       }
     }
   }
@@ -536,7 +555,7 @@ class Supervisor {
       if (m_owner.kill_due(now)) {
         m_owner.log(fmt::format("processes still running {} s after SIGTERM; sending SIGKILL",
                                 m_owner.kill_grace_seconds()));
-        signal_all(m_groups, SIGKILL);
+        signal_ranks(SIGKILL);
         m_owner.mark_killed();
       }
       if (m_owner.ending() == Ending::none && m_owner.cancel_requested()) {
@@ -684,7 +703,7 @@ class Supervisor {
   std::vector<std::string> m_program;
   env::Mode m_environment_mode = env::Mode::host;
   fs::path m_venv;
-  env::ContainerRun m_container;
+  ContainerPlan m_container;
   std::vector<Rank> m_ranks;
   std::vector<pid_t> m_groups;
   long m_first_failure = -1;
