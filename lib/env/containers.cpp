@@ -1,5 +1,7 @@
 #include "lib/env/containers.hpp"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "lib/util/error.hpp"
@@ -71,6 +73,15 @@ std::size_t end_run_containers(const std::string& runtime, const std::string& wo
                                const std::string& run_id) {
   auto containers = list_run_containers(runtime, workspace_root, run_id);
   remove_containers(runtime, containers);
+  // A container that `--rm` was removing already makes `rm --force` return
+  // before it is gone ("removal already in progress"): wait for it, so that
+  // when the run's end is recorded no container of it is left.
+  for (int attempt = 0; attempt < 100 && !containers.empty(); ++attempt) {
+    auto left = list_run_containers(runtime, workspace_root, run_id);
+    if (left.empty()) break;
+    remove_containers(runtime, left);
+    ::usleep(100000);
+  }
   return containers.size();
 }
 

@@ -1,6 +1,7 @@
 #include "lib/env/runtime.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cstdlib>
 
 #include "lib/util/error.hpp"
@@ -107,6 +108,27 @@ std::vector<std::string> run_command(const ContainerRun& run) {
     for (const auto& name : run.variables) argv.insert(argv.end(), {"--env", name});
     argv.push_back(run.image);
   }
+  argv.insert(argv.end(), run.program.begin(), run.program.end());
+  return argv;
+}
+
+std::vector<std::string> start_command(const ContainerRun& run) {
+  ContainerRun idle = run;
+  idle.variables.clear();
+  idle.program = {"sleep", "infinity"};
+  auto argv = run_command(idle);
+  // Removed by whoever ends it (`rm --force` waits for the removal), not by
+  // the engine in the background: a removal still in progress is listed.
+  argv.erase(std::find(argv.begin(), argv.end(), "--rm"));
+  argv.insert(argv.begin() + 2, "--detach");
+  return argv;
+}
+
+std::vector<std::string> exec_command(const ContainerRun& run) {
+  std::vector<std::string> argv = {run.runtime, "exec", "--workdir", run.working_dir.string()};
+  if (!run.user.empty()) argv.insert(argv.end(), {"--user", run.user});
+  for (const auto& name : run.variables) argv.insert(argv.end(), {"--env", name});
+  argv.push_back(run.name);
   argv.insert(argv.end(), run.program.begin(), run.program.end());
   return argv;
 }

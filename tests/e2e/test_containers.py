@@ -10,6 +10,7 @@ carries a random TEST_NONCE, so each test process builds its own
 images (a first run is really a first build) and removes them at the end."""
 import json
 import os
+import signal
 import subprocess
 import textwrap
 import time
@@ -265,6 +266,82 @@ class ImageTest(ContainerTest):
         self.assertEqual(again.stderr.splitlines()[-1], "amlrun: %s already exists" % tag)
 
 
+class DistributedTest(ContainerTest):
+    """Two processes in one container: `mpi` (mpirun of the image, inside
+    it) and `pytorch` (each rank enters the container). The ranks meet over
+    MASTER_ADDR:MASTER_PORT as torch.distributed would (no torch in the
+    image: a socket)."""
+
+    SCRIPT = """
+        import os, socket, sys, time
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        with open("outputs/mnt_ns_%d" % rank, "w") as f:
+            f.write(os.readlink("/proc/self/ns/mnt"))
+        address = (os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
+        if rank == 0:
+            server = socket.create_server(address)
+            peer, _ = server.accept()
+            heard = peer.recv(100).decode()
+        else:
+            for _ in range(200):
+                try:
+                    socket.create_connection(address).sendall(b"hello from rank 1")
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            heard = "-"
+        print("rank %d of %d" % (rank, world), os.environ["AMLRUN_METRICS_FILE"].rsplit("/", 1)[1],
+              os.environ["MLFLOW_TRACKING_URI"].rsplit("/", 2)[1:], heard)
+        if os.environ.get("FAIL_RANK") == str(rank):
+            sys.exit(3)
+        if os.environ.get("FAIL_RANK"):
+            time.sleep(60)
+    """
+
+    def run_two(self, kind, extra=""):
+        self.project.write("src/dist.py", self.SCRIPT)
+        result = self.submit("""
+            code: src
+            command: python dist.py
+            distribution: {type: %s, process_count_per_instance: 2}
+            environment_variables: {TEST_NONCE: %s%s}
+        """ % (kind, NONCE, extra), timeout=600)
+        return result, self.last_run()
+
+    def rank_log(self, run_id, rank):
+        path = os.path.join(self.project.logs(run_id), "user_logs", "std_log_rank_%d.txt" % rank)
+        with open(path) as f:
+            return f.read()
+
+    def assert_one_container(self, run_id):
+        namespaces = set()
+        for rank in (0, 1):
+            with open(os.path.join(self.project.outputs(run_id), "mnt_ns_%d" % rank)) as f:
+                namespaces.add(f.read())
+        self.assertEqual(len(namespaces), 1, namespaces)
+        self.assertNotIn(os.readlink("/proc/self/ns/mnt"), namespaces)
+
+    def test_mpi_and_pytorch_run_two_processes_in_one_container(self):
+        for kind in ("mpi", "pytorch"):
+            with self.subTest(kind=kind):
+                result, run_id = self.run_two(kind)
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual(self.rank_log(run_id, 0),
+                                 "rank 0 of 2 rank_0.jsonl ['rank', '0'] hello from rank 1\n")
+                self.assertEqual(self.rank_log(run_id, 1), "rank 1 of 2 rank_1.jsonl ['rank', '1'] -\n")
+                self.assert_one_container(run_id)
+                self.assertEqual(self.containers(), [])
+
+    def test_a_failing_rank_ends_the_shared_container(self):
+        start = time.time()
+        result, run_id = self.run_two("pytorch", ", FAIL_RANK: '1'")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        record = self.project.show(run_id)
+        self.assertEqual(record["failure_reason"], "rank 1 exited with code 3; stopping the other ranks")
+        self.assertLess(time.time() - start, 60)
+        self.assertEqual(self.containers(), [])
+
+
 class ContainerControlTest(ContainerTest):
     def setUp(self):
         super().setUp()
@@ -313,6 +390,27 @@ class ContainerControlTest(ContainerTest):
         kill_and_wait(supervisor)
         record = self.project.show(run_id)
         self.assertEqual(record["state"], "Failed")
+        self.assertEqual(self.containers(), [])
+
+    def test_ctrl_c_detaches_and_stream_reattaches_to_the_container_run(self):
+        self.project.write("job.yml", self.job.replace(
+            "python -c \"import time; open('outputs/started', 'w').close(); time.sleep(60)\"",
+            "bash -c 'echo first; sleep 2; echo second; exit 5'"))
+        client = self.project.start("submit", "job.yml")
+        self.addCleanup(client.stdout.close)
+        self.addCleanup(client.stderr.close)
+        self.assertEqual(client.stdout.readline(), "first\n")
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=10)
+        self.assertEqual(client.returncode, 130)
+        run_id = self.last_run()
+        self.assertIn("amlrun: detached from %s; the run goes on" % run_id, err)
+        again = self.project.amlrun("stream", run_id)
+        self.assertEqual(again.stdout, "first\nsecond\n")
+        self.assertEqual(again.returncode, 1)
+        record = self.project.show(run_id)
+        self.assertEqual((record["exit_code"], record["failure_reason"]),
+                         (5, "rank 0 exited with code 5"))
         self.assertEqual(self.containers(), [])
 
     def test_doctor_finds_and_removes_a_container_of_a_finished_run(self):

@@ -15,6 +15,7 @@
 #include "lib/compute/local/container_run.hpp"
 #include "lib/compute/local/local_state.hpp"
 #include "lib/compute/local/process_tree.hpp"
+#include "lib/env/containers.hpp"
 #include "lib/env/environment.hpp"
 #include "lib/env/image.hpp"
 #include "lib/env/runtime.hpp"
@@ -35,6 +36,7 @@
 #include "lib/util/process.hpp"
 #include "lib/util/random.hpp"
 #include "lib/util/safe_dir.hpp"
+#include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
 #include "lib/util/timing.hpp"
 
@@ -318,19 +320,39 @@ class Supervisor {
 
   // In container mode every rank's program runs inside the image, with the
   // working directory, the metrics files and inputs mounted where they are
-  // on the host (container_run.hpp). rank -2: ranks that mpirun starts.
-  std::vector<std::string> wrap_for_container(const std::vector<std::string>& program,
-                                              const std::vector<std::string>& environment,
-                                              int rank) const {
-    if (m_environment_mode != env::Mode::container) return program;
+  // on the host (container_run.hpp).
+  ContainerPlan container_plan() const {
     ContainerPlan plan = m_container;
     plan.working_dir = m_layout.working_dir();
     plan.metrics_dir = m_layout.metrics();
     if (fs::exists(m_layout.inputs())) plan.inputs_dir = m_layout.inputs();
     // The azureml shim, where PYTHONPATH names it (not covered by a test yet).
     if (!m_python_shim.empty()) plan.read_only.push_back(m_python_shim);
-    bool only_one = m_spec.instance_count * m_spec.distribution.process_count_per_instance == 1;
-    return container_command(plan, program, environment, only_one ? -1 : rank, rank != -2);
+    if (m_shared_container) plan.user_logs_dir = m_layout.user_logs();
+    return plan;
+  }
+
+  std::vector<std::string> wrap_for_container(const std::vector<std::string>& program,
+                                              const std::vector<std::string>& environment) const {
+    if (m_environment_mode != env::Mode::container) return program;
+    if (m_shared_container) return shared_exec_command(container_plan(), program, environment);
+    return container_command(container_plan(), program, environment);
+  }
+
+  // distribution mpi in a container: mpirun of the image, inside it.
+  pid_t start_mpi_in_container(const launch::RunContext& c,
+                               const std::vector<std::string>& environment, int log_fd) {
+    util::SpawnOptions options;
+    options.argv = wrap_for_container(
+        mpirun_in_container(mpi_ranks(c, environment, m_layout), m_program), environment);
+    options.cwd = m_layout.working_dir();
+    options.environment = environment;
+    options.stdout_fd = log_fd;
+    options.stderr_fd = log_fd;
+    options.new_process_group = true;
+    m_owner.log(fmt::format("starting {} MPI rank{} with mpirun in the container", c.world_size(),
+                            c.world_size() == 1 ? "" : "s"));
+    return util::spawn(options);
   }
 
   // Ends the ranks' process groups; in container mode a SIGTERM reaches the
@@ -338,7 +360,7 @@ class Supervisor {
   // would stop only the client, so the containers are killed and removed.
   void signal_ranks(int signal) {
     signal_all(m_groups, signal);
-    if (signal == SIGKILL) end_run_containers();
+    if (signal == SIGKILL || m_shared_container) end_run_containers();
   }
 
   void end_run_containers() {
@@ -442,7 +464,25 @@ class Supervisor {
     bool in_container = m_environment_mode == env::Mode::container;
     m_program = launch::user_program(m_spec, m_inputs, environment, !in_container);
     m_state.master_port = c.master_port;
-    if (m_spec.distribution.type == spec::DistributionType::mpi) {
+    bool mpi = m_spec.distribution.type == spec::DistributionType::mpi;
+    m_shared_container = in_container && (mpi || c.world_size() > 1);
+    if (m_shared_container) {
+      start_shared_container(container_plan());
+      m_owner.log(fmt::format("container {} started for {} processes",
+                              env::container_name(m_record.id), c.world_size()));
+    }
+    if (mpi && in_container) {
+      if (c.distribution != spec::DistributionType::none) {
+        util::set_env(environment, "MASTER_ADDR", c.master_address);
+        util::set_env(environment, "MASTER_PORT", std::to_string(c.master_port));
+      }
+      util::UniqueFd launcher_log = open_system_log("mpirun.txt");
+      pid_t pid = start_mpi_in_container(c, environment, launcher_log.get());
+      m_ranks.push_back({-1, pid});
+      m_groups.push_back(pid);
+      return;
+    }
+    if (mpi) {
       launch::MpiLaunch launch;
       launch.processes = c.world_size();
       launch.rank_command = {launch::amlrun_executable().string(),
@@ -452,7 +492,7 @@ class Supervisor {
                              "--processes-per-node",
                              std::to_string(c.processes_per_instance),
                              "--"};
-      auto wrapped = wrap_for_container(m_program, environment, -2);
+      auto wrapped = m_program;
       launch.rank_command.insert(launch.rank_command.end(), wrapped.begin(), wrapped.end());
       if (c.distribution != spec::DistributionType::none) {
         util::set_env(environment, "MASTER_ADDR", c.master_address);
@@ -481,7 +521,7 @@ class Supervisor {
       util::UniqueFd log_fd =
           user_logs.open_file(store::RunTree::rank_log_name(rank), O_WRONLY | O_CREAT | O_APPEND);
       util::SpawnOptions options;
-      options.argv = wrap_for_container(m_program, rank_environment, rank);
+      options.argv = wrap_for_container(m_program, rank_environment);
       options.cwd = m_layout.working_dir();
       options.environment = rank_environment;
       options.stdout_fd = log_fd.get();
@@ -704,6 +744,7 @@ class Supervisor {
   env::Mode m_environment_mode = env::Mode::host;
   fs::path m_venv;
   ContainerPlan m_container;
+  bool m_shared_container = false;  // several processes in the run's one container
   std::vector<Rank> m_ranks;
   std::vector<pid_t> m_groups;
   long m_first_failure = -1;

@@ -1,5 +1,6 @@
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <catch2/catch.hpp>
@@ -265,6 +266,19 @@ TEST_CASE("container commands are exact argv, values never on the command line")
                                                           "bash",
                                                           "-c",
                                                           "python train.py"});
+  // Several processes in one container: started idle (no --rm: whoever
+  // ends it removes it), entered with exec.
+  auto start = env::start_command(run);
+  CHECK(std::vector<std::string>(start.begin(), start.begin() + 4) ==
+        std::vector<std::string>{"podman", "run", "--detach", "--init"});
+  CHECK(std::find(start.begin(), start.end(), "--rm") == start.end());
+  CHECK(std::find(start.begin(), start.end(), "--env") == start.end());
+  CHECK(std::vector<std::string>(start.end() - 3, start.end()) ==
+        std::vector<std::string>{"amlrun-env:0123456789abcdef", "sleep", "infinity"});
+  CHECK(env::exec_command(run) ==
+        std::vector<std::string>{"podman", "exec", "--workdir", "/ws/runs/r/wd", "--user",
+                                 "1000:1000", "--env", "AMLRUN_RUN_ID", "--env", "RANK", "amlrun-r",
+                                 "bash", "-c", "python train.py"});
   run.runtime = "apptainer";
   run.image = "/ws/environments/amlrun-env-0123456789abcdef.sif";
   run.gpu = true;
