@@ -57,6 +57,7 @@ std::vector<RunContainer> list_run_containers(const std::string& runtime,
 void remove_containers(const std::string& runtime, const std::vector<RunContainer>& containers) {
   if (containers.empty()) return;
   std::vector<std::string> ids;
+  ids.reserve(containers.size());
   for (const auto& container : containers) ids.push_back(container.id);
   // kill first: `rm --force` alone would do, but kill says what happened in
   // the container's state (137) for anyone inspecting it in between. Both

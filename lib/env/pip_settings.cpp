@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <map>
 
+#include <fmt/format.h>
+
 #include "lib/util/strings.hpp"
 
 namespace amlrun::env {
@@ -61,7 +63,7 @@ PipSettings host_pip_settings(const std::vector<std::string>& environment) {
   out.config =
       "# The host's PIP_* settings, for this build's pip install only (written by amlrun).\n"
       "[global]\n";
-  for (const auto& [key, value] : settings) out.config += key + " = " + value + "\n";
+  for (const auto& [key, value] : settings) out.config += fmt::format("{} = {}\n", key, value);
   return out;
 }
 

@@ -97,7 +97,7 @@ std::vector<std::string> run_command(const ContainerRun& run) {
     if (!run.name.empty()) argv.insert(argv.end(), {"--name", run.name});
     if (!run.user.empty()) argv.insert(argv.end(), {"--user", run.user});
     for (const auto& [key, value] : run.labels) {
-      argv.insert(argv.end(), {"--label", key + "=" + value});
+      argv.insert(argv.end(), {"--label", fmt::format("{}={}", key, value)});
     }
     for (const auto& [path, read_only] : run.mounts) {
       argv.insert(argv.end(),

@@ -129,6 +129,11 @@ std::vector<std::string> mpirun_in_container(const std::vector<MpiRank>& ranks,
   return argv;
 }
 
+bool host_has_gpus() {
+  std::error_code ignored;
+  return fs::exists("/dev/nvidiactl", ignored);
+}
+
 std::string end_containers(const ContainerPlan& plan) {
   try {
     auto ended = env::end_run_containers(plan.base.runtime, plan.workspace_root, plan.run_id);

@@ -61,6 +61,10 @@ std::vector<MpiRank> mpi_ranks(const launch::RunContext& context,
                                const std::vector<std::string>& environment,
                                const store::RunTree& tree);
 
+// Whether the NVIDIA driver's devices are here (`--gpus all` would fail
+// without them).
+bool host_has_gpus();
+
 // Ends and removes the run's containers; failures are returned as a line for
 // the system log, never thrown (the run's result matters more).
 std::string end_containers(const ContainerPlan& plan);

@@ -292,7 +292,10 @@ class Supervisor {
                       venv.cache_hit ? "cached" : fmt::format("built in {:.1f} s", venv.seconds)));
     } else if (m_environment_mode == env::Mode::container) {
       m_container.base.runtime = settings.runtime;
-      m_container.base.gpu = environment.gpu;
+      m_container.base.gpu = environment.gpu && host_has_gpus();
+      if (environment.gpu && !m_container.base.gpu) {
+        m_owner.log("container: the job asks for GPUs but this machine has none; no --gpus");
+      }
       m_container.base.shm_size = environment.shm_size;
       m_container.run_id = m_record.id;
       m_container.workspace_root = m_workspace.root().string();
