@@ -23,27 +23,34 @@ static bool image_exists(const std::string& runtime, const std::string& image) {
 }
 
 // Said in place of the build's exit code when the log shows why.
-static std::string known_cause(const std::string& runtime, const Environment& environment,
-                               const fs::path& log_path) {
+// Said in place of the build's exit code when the log of this build (from
+// its last "$ <command>" line on) shows why.
+static std::string known_cause(const Environment& environment, const fs::path& log_path) {
   std::string log;
   try {
     log = util::read_file(log_path);
   } catch (const std::exception&) {
     return "";
   }
+  if (auto last = log.rfind("\n$ "); last != std::string::npos) log.erase(0, last + 1);
   if (environment.has_conda && log.find("conda: not found") != std::string::npos) {
     return fmt::format(
         "the image {} has no conda, which conda_file and conda_packages need; name an image "
         "with conda (environment.image) or list the packages in pip_packages",
         environment.base_image);
   }
-  if (log.find("pull access denied") != std::string::npos ||
-      log.find("failed to resolve source metadata") != std::string::npos ||
-      log.find("registry-1.docker.io") != std::string::npos) {
+  // The legacy builder's first step is the FROM: a line other than
+  // " ---> <id>" after it is why the base image could not be had.
+  auto lines = util::split(log, '\n');
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+    auto from = lines[i].find(" : FROM ");
+    if (lines[i].rfind("Step 1/", 0) != 0 || from == std::string::npos) continue;
+    if (lines[i + 1].rfind(" ---> ", 0) == 0) break;
     return fmt::format(
-        "{} could not pull the base image {}; build or load it on this machine first (e.g. "
-        "scripts/base-image.sh) and set environments.cpu_image or the job's image to its tag",
-        runtime, environment.base_image);
+        "the base image {} is not on this machine and could not be pulled ({}); build or load "
+        "it here (scripts/base-image.sh makes a local one) and set environments.cpu_image or the "
+        "job's image to its tag",
+        util::trim(lines[i].substr(from + 8)), util::trim(lines[i + 1]));
   }
   return "";
 }
@@ -87,7 +94,7 @@ ImageResult ensure_image(const std::string& runtime, const Environment& environm
   }
   int status = util::run_logged(argv, log_path);
   if (status != 0) {
-    std::string cause = known_cause(runtime, environment, log_path);
+    std::string cause = known_cause(environment, log_path);
     throw EnvironmentBuildError(
         cause.empty()
             ? fmt::format("{} build failed with exit code {}; see {}", runtime, status, log_name)

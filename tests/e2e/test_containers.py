@@ -193,6 +193,20 @@ class ImageTest(ContainerTest):
                          ["Queued", "Preparing", "Finalizing", "Failed"])
         self.assertIn("the build step of %s fails" % NONCE, self.build_log(self.last_run()))
 
+    def test_a_base_image_that_cannot_be_pulled_fails_clearly(self):
+        image = "amlrun-no-such-image-%s:1" % NONCE
+        result = self.submit("command: 'true'\nenvironment: {image: %s}\n" % image, timeout=600)
+        self.assertEqual(result.returncode, 1)
+        reason = self.project.show(self.last_run())["failure_reason"]
+        # Between the parentheses: docker's own words (they name this machine's resolver).
+        self.assertTrue(reason.startswith(
+            "preparing: docker build failed: the base image %s is not on this machine and could "
+            "not be pulled (" % image), reason)
+        self.assertTrue(reason.endswith(
+            "); build or load it here (scripts/base-image.sh makes a local one) and set "
+            "environments.cpu_image or the job's image to its tag; see "
+            "logs/system/env_build.txt"), reason)
+
     def test_a_conda_file_on_an_image_without_conda_fails_clearly(self):
         self.project.write("conda.yml", """
             channels: [conda-forge]
