@@ -260,6 +260,38 @@ class ImageTest(ContainerTest):
         self.assertEqual(result.stdout, "%r\nTrue\nTrue True\n"
                          % "line one\nline \"two\" $HOME 'x' \t end")
 
+    def test_an_azureml_script_in_the_container_logs_into_the_run(self):
+        # amlrun's azureml shim (mounted read-only, first on PYTHONPATH) and
+        # the run's MLflow endpoint on the host's loopback (--network host).
+        self.project.write("src/train.py", """
+            from azureml.core import Run
+            run = Run.get_context()
+            for epoch in range(3):
+                run.log("loss", 1.0 / (epoch + 1))
+            run.tag("where", "container")
+            with open("model.txt", "w") as f:
+                f.write("weights")
+            run.upload_file("outputs/model.txt", "model.txt")
+            run.complete()
+            print("logged")
+        """)
+        result = self.submit("""
+            code: src
+            command: python train.py
+            environment_variables: {TEST_NONCE: %s}
+        """ % NONCE, timeout=600)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, "logged\n")
+        run_id = self.last_run()
+        shown = self.project.amlrun("metrics", run_id, "--output", "json")
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        points = json.loads(shown.stdout)["runs"][0]["metrics"]["loss"]
+        self.assertEqual([(p["step"], p["value"]) for p in points],
+                         [(0, 1.0), (1, 0.5), (2, 1.0 / 3)])
+        self.assertEqual(self.project.show(run_id)["tags"], {"where": "container"})
+        with open(os.path.join(self.project.outputs(run_id), "model.txt")) as f:
+            self.assertEqual(f.read(), "weights")
+
     def test_env_build_then_env_show_says_built(self):
         self.project.write("job.yml", """
             command: 'true'

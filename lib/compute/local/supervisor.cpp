@@ -329,7 +329,7 @@ class Supervisor {
     plan.working_dir = m_layout.working_dir();
     plan.metrics_dir = m_layout.metrics();
     if (fs::exists(m_layout.inputs())) plan.inputs_dir = m_layout.inputs();
-    // The azureml shim, where PYTHONPATH names it (not covered by a test yet).
+    // The azureml shim, where PYTHONPATH names it.
     if (!m_python_shim.empty()) plan.read_only.push_back(m_python_shim);
     if (m_shared_container) plan.user_logs_dir = m_layout.user_logs();
     return plan;
