@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "lib/env/context.hpp"
+#include "lib/env/engine_api.hpp"
 #include "lib/env/runtime.hpp"
 #include "lib/env/venv.hpp"
 #include "lib/util/file_lock.hpp"
@@ -17,6 +18,11 @@ namespace fs = std::filesystem;
 
 static bool image_exists(const std::string& runtime, const std::string& image) {
   if (runtime == "apptainer") return fs::exists(image);
+  if (runtime == "docker") {
+    auto status = docker_engine_status("/images/" + image + "/json");
+    if (status == 200) return true;
+    if (status == 404) return false;
+  }
   util::SpawnOptions options;
   options.argv = {runtime, "image", "inspect", image};
   return util::run_capture(options, "", std::chrono::seconds(30)).exit_code == 0;

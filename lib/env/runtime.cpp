@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "lib/env/engine_api.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/process.hpp"
 #include "lib/util/strings.hpp"
@@ -14,6 +15,11 @@ RuntimeProbe probe_runtime(const std::string& name) {
   RuntimeProbe probe{name, false, ""};
   if (!util::find_executable(name)) {
     probe.detail = "not installed";
+    return probe;
+  }
+  // The engine's own answer on its socket, when it can be asked that way.
+  if (name == "docker" && docker_engine_status("/_ping") == 200) {
+    probe.works = true;
     return probe;
   }
   util::SpawnOptions options;

@@ -8,6 +8,7 @@
 #include "../spec/spec_test_support.hpp"
 #include "../test_support.hpp"
 #include "lib/env/context.hpp"
+#include "lib/env/engine_api.hpp"
 #include "lib/env/environment.hpp"
 #include "lib/env/pip_settings.hpp"
 #include "lib/env/runtime.hpp"
@@ -301,6 +302,20 @@ TEST_CASE("container commands are exact argv, values never on the command line")
         std::vector<std::string>{"apptainer", "build", "--fakeroot",
                                  "/ws/environments/amlrun-env-0123456789abcdef.sif",
                                  "/ctx/amlrun.def"});
+}
+
+TEST_CASE("the engine's socket is asked only where the docker client would use it") {
+  // Another host, a context, a socket that is not there: the caller asks
+  // the docker client instead (nothing is returned).
+  ::unsetenv("DOCKER_CONTEXT");
+  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);
+  CHECK_FALSE(env::docker_engine_status("/_ping").has_value());
+  ::setenv("DOCKER_HOST", "unix:///nonexistent/amlrun-test.sock", 1);
+  CHECK_FALSE(env::docker_engine_status("/_ping").has_value());
+  ::unsetenv("DOCKER_HOST");
+  ::setenv("DOCKER_CONTEXT", "elsewhere", 1);
+  CHECK_FALSE(env::docker_engine_status("/_ping").has_value());
+  ::unsetenv("DOCKER_CONTEXT");
 }
 
 TEST_CASE("a runtime that is not installed is reported as such") {
