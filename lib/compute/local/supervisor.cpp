@@ -331,7 +331,11 @@ class Supervisor {
     if (fs::exists(m_layout.inputs())) plan.inputs_dir = m_layout.inputs();
     // The azureml shim, where PYTHONPATH names it.
     if (!m_python_shim.empty()) plan.read_only.push_back(m_python_shim);
-    if (m_shared_container) plan.user_logs_dir = m_layout.user_logs();
+    // mpirun's ranks write their own logs in there; other ranks' logs are
+    // written by the supervisor, out of the job's reach.
+    if (m_shared_container && m_spec.distribution.type == spec::DistributionType::mpi) {
+      plan.user_logs_dir = m_layout.user_logs();
+    }
     return plan;
   }
 
