@@ -121,7 +121,9 @@ std::vector<std::string> run_command(const ContainerRun& run) {
 std::vector<std::string> start_command(const ContainerRun& run) {
   ContainerRun idle = run;
   idle.variables.clear();
-  idle.program = {"sleep", "infinity"};
+  // It ignores SIGTERM, so that `kill -TERM -1` inside (terminate_command)
+  // reaches the ranks and leaves the container up while they end.
+  idle.program = {"sh", "-c", "trap '' TERM INT HUP; exec sleep infinity"};
   auto argv = run_command(idle);
   // Removed by whoever ends it (`rm --force` waits for the removal), not by
   // the engine in the background: a removal still in progress is listed.

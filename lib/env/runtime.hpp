@@ -61,8 +61,9 @@ struct ContainerRun {
 std::vector<std::string> run_command(const ContainerRun& run);
 
 // docker/podman: `run --detach` of the container with `sleep infinity` as
-// its program, for processes that enter it with exec_command (several
-// ranks in one container). Its variables and program are not used.
+// its program (ignoring SIGTERM), for processes that enter it with
+// exec_command (several ranks in one container). Its variables and program
+// are not used.
 std::vector<std::string> start_command(const ContainerRun& run);
 // `<runtime> exec` of run.program in the running container run.name, in
 // the working directory, as run.user, with run.variables passed by name.

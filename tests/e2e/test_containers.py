@@ -319,8 +319,12 @@ class DistributedTest(ContainerTest):
     image: a socket)."""
 
     SCRIPT = """
-        import os, socket, sys, time
+        import os, signal, socket, sys, time
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        def on_term(*_):
+            open("outputs/terminated_%d" % rank, "w").close()
+            sys.exit(143)
+        signal.signal(signal.SIGTERM, on_term)
         with open("outputs/mnt_ns_%d" % rank, "w") as f:
             f.write(os.readlink("/proc/self/ns/mnt"))
         address = (os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
@@ -384,6 +388,8 @@ class DistributedTest(ContainerTest):
         self.assertEqual(result.returncode, 1, result.stderr)
         record = self.project.show(run_id)
         self.assertEqual(record["failure_reason"], "rank 1 exited with code 3; stopping the other ranks")
+        # The other rank was asked first (SIGTERM inside the container), not killed outright.
+        self.assertTrue(os.path.exists(os.path.join(self.project.outputs(run_id), "terminated_0")))
         self.assertLess(time.time() - start, 60)
         self.assertEqual(self.containers(), [])
 

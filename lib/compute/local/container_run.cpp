@@ -129,6 +129,15 @@ std::vector<std::string> mpirun_in_container(const std::vector<MpiRank>& ranks,
   return argv;
 }
 
+bool terminate_shared_container(const ContainerPlan& plan) {
+  env::ContainerRun run = describe(plan, {});
+  run.name = env::container_name(plan.run_id);
+  run.program = {"sh", "-c", "kill -TERM -1"};
+  util::SpawnOptions options;
+  options.argv = env::exec_command(run);
+  return util::run_capture(options, "", std::chrono::seconds(10)).exit_code == 0;
+}
+
 bool host_has_gpus() {
   std::error_code ignored;
   return fs::exists("/dev/nvidiactl", ignored);

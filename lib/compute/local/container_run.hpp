@@ -61,6 +61,12 @@ std::vector<MpiRank> mpi_ranks(const launch::RunContext& context,
                                const std::vector<std::string>& environment,
                                const store::RunTree& tree);
 
+// SIGTERM to every process in the shared container but its idle keeper
+// (`<runtime> exec ... sh -c 'kill -TERM -1'` as the run's user): a signal
+// to an exec client does not reach the process it started. Best effort:
+// false when the runtime failed (the caller kills the container later).
+bool terminate_shared_container(const ContainerPlan& plan);
+
 // Whether the NVIDIA driver's devices are here (`--gpus all` would fail
 // without them).
 bool host_has_gpus();

@@ -363,11 +363,14 @@ class Supervisor {
   }
 
   // Ends the ranks' process groups; in container mode a SIGTERM reaches the
-  // container through the runtime's client (it forwards signals), a SIGKILL
-  // would stop only the client, so the containers are killed and removed.
+  // container through the runtime's client (it forwards signals; a shared
+  // container's exec clients do not, so it is sent inside), a SIGKILL would
+  // stop only the clients, so the containers are killed and removed.
   void signal_ranks(int signal) {
     signal_all(m_groups, signal);
-    if (signal == SIGKILL || m_shared_container) end_run_containers();
+    bool terminated =
+        signal == SIGTERM && m_shared_container && terminate_shared_container(container_plan());
+    if (signal == SIGKILL || (m_shared_container && !terminated)) end_run_containers();
   }
 
   void end_run_containers() {

@@ -274,8 +274,9 @@ TEST_CASE("container commands are exact argv, values never on the command line")
         std::vector<std::string>{"podman", "run", "--detach", "--init"});
   CHECK(std::find(start.begin(), start.end(), "--rm") == start.end());
   CHECK(std::find(start.begin(), start.end(), "--env") == start.end());
-  CHECK(std::vector<std::string>(start.end() - 3, start.end()) ==
-        std::vector<std::string>{"amlrun-env:0123456789abcdef", "sleep", "infinity"});
+  CHECK(std::vector<std::string>(start.end() - 4, start.end()) ==
+        std::vector<std::string>{"amlrun-env:0123456789abcdef", "sh", "-c",
+                                 "trap '' TERM INT HUP; exec sleep infinity"});
   CHECK(env::exec_command(run) ==
         std::vector<std::string>{"podman", "exec", "--workdir", "/ws/runs/r/wd", "--user",
                                  "1000:1000", "--env", "AMLRUN_RUN_ID", "--env", "RANK", "amlrun-r",
