@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/amlrun/commands.hpp"
+#include "lib/compute/local/stale_containers.hpp"
 #include "lib/compute/unsealed_runs.hpp"
 #include "lib/registry/registry_doctor.hpp"
 #include "lib/store/doctor.hpp"
@@ -24,6 +25,7 @@ void add_doctor(CLI::App& app, GlobalOptions& global, Handler& handler) {
       registry::ModelRegistry models(store);
       store::check_runs(store, *repair, report);
       compute::check_unsealed_runs(store, *repair, report);
+      compute::check_run_containers(store, *repair, report);
       registry::check_models(models, store, *repair, report);
     }
     for (const auto& finding : report.findings) {

@@ -2,6 +2,7 @@
 // hash, its container build context, and its image.
 #include <fmt/format.h>
 #include <cstdio>
+#include <optional>
 
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/option_checks.hpp"
@@ -77,13 +78,25 @@ void add_env(CLI::App& app, GlobalOptions& global, Handler& handler) {
     if (show->parsed()) {
       auto mode = env::choose_mode(loaded.environment, settings);
       auto canonical = env::canonical_form(loaded.environment);
+      // In container mode: the image a run would use, and whether it is built.
+      std::optional<env::ImageStatus> image;
+      if (mode == env::Mode::container) {
+        image =
+            env::image_status(settings.runtime, loaded.hash, loaded.workspace.environments_dir());
+      }
       if (options->format == "json") {
         nlohmann::json out = {
             {"hash", loaded.hash}, {"mode", env::to_string(mode)}, {"canonical", canonical}};
+        if (image) out["image"] = {{"name", image->image}, {"built", image->built}};
         std::printf("%s\n", out.dump(2).c_str());
       } else {
-        std::printf("hash       %s\nmode       %s\ncanonical  %s\n", loaded.hash.c_str(),
-                    env::to_string(mode).c_str(), canonical.dump().c_str());
+        std::printf("hash       %s\nmode       %s\n", loaded.hash.c_str(),
+                    env::to_string(mode).c_str());
+        if (image) {
+          std::printf("image      %s (%s)\n", image->image.c_str(),
+                      image->built ? "built" : "not built; amlrun env build builds it");
+        }
+        std::printf("canonical  %s\n", canonical.dump().c_str());
       }
       return ExitCode::ok;
     }
@@ -102,7 +115,7 @@ void add_env(CLI::App& app, GlobalOptions& global, Handler& handler) {
                  loaded.hash.substr(0, 16).c_str(), runtime.c_str(), log.c_str());
     auto image = env::ensure_image(runtime, loaded.environment, loaded.hash,
                                    environments / ("context-" + loaded.hash.substr(0, 16)),
-                                   environments, log);
+                                   environments, log, log.string());
     std::printf("%s\n", image.image.c_str());
     std::fprintf(stderr, "amlrun: %s %s\n", image.image.c_str(),
                  image.cache_hit ? "already exists"

@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 
+#include "lib/env/pip_settings.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
+#include "lib/util/process.hpp"
 #include "lib/util/strings.hpp"
 
 namespace amlrun::env {
@@ -15,17 +18,28 @@ namespace fs = std::filesystem;
 
 namespace {
 
+bool has_control_character(const std::string& value) {
+  return std::any_of(value.begin(), value.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+// A variable whose value no ENV line can hold (a newline, a tab) is left out
+// of the image, saying so: amlrun sets it when the container runs (by name,
+// from its own environment), byte for byte.
+std::string left_out(const std::string& indent, const std::string& name) {
+  return fmt::format(
+      "{}# {} is set when the container runs: its value has a control character, which this "
+      "file cannot hold\n",
+      indent, name);
+}
+
 // A value inside double quotes in a Dockerfile ENV line: Docker expands $
 // there and treats \ and " specially, so all three are escaped.
-std::string dockerfile_quoted(const std::string& name, const std::string& value) {
+std::string dockerfile_quoted(const std::string& value) {
   std::string out = "\"";
   for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f) {
-      throw util::InputError(fmt::format(
-          "environment_variables.{}: the value contains a control character, which a Dockerfile "
-          "ENV line cannot hold",
-          name));
-    }
     if (c == '"' || c == '\\' || c == '$') out.push_back('\\');
     out.push_back(static_cast<char>(c));
   }
@@ -81,12 +95,17 @@ std::string dockerfile_text(const Environment& e, const std::string& hash) {
         "RUN conda env update --name base --file /amlrun/conda.yml && conda clean --all --yes\n";
   }
   if (!e.pip_requirements.empty() || !e.pip_options.empty()) {
+    // pip/ holds the host's pip settings (pip_settings.hpp), for this step only.
     out +=
         "COPY requirements.txt /amlrun/requirements.txt\n"
-        "RUN python -m pip install --no-cache-dir --requirement /amlrun/requirements.txt\n";
+        "COPY pip/ /amlrun/pip/\n"
+        "RUN PIP_CONFIG_FILE=/amlrun/pip/pip.conf python -m pip install --no-cache-dir "
+        "--requirement /amlrun/requirements.txt\n";
   }
   for (const auto& [name, value] : e.variables) {
-    out += fmt::format("ENV {}={}\n", name, dockerfile_quoted(name, value));
+    out += has_control_character(value)
+               ? left_out("", name)
+               : fmt::format("ENV {}={}\n", name, dockerfile_quoted(value));
   }
   out += "WORKDIR /workspace\n";
   return out;
@@ -115,7 +134,9 @@ std::string apptainer_text(const Environment& e, const std::string& hash) {
   if (!e.variables.empty()) {
     out += "\n%environment\n";
     for (const auto& [name, value] : e.variables) {
-      out += fmt::format("    export {}={}\n", name, dockerfile_quoted(name, value));
+      out += has_control_character(value)
+                 ? left_out("    ", name)
+                 : fmt::format("    export {}={}\n", name, dockerfile_quoted(value));
     }
   }
   out += fmt::format("\n%labels\n    org.amlrun.environment {}\n", hash);
@@ -189,6 +210,20 @@ std::vector<std::string> write_build_context(const Environment& e, const std::st
     util::write_file_atomic(directory / file.name, file.content, 0644);
     pin_time(directory / file.name);
     written.push_back(file.name);
+  }
+  if (!e.pip_requirements.empty() || !e.pip_options.empty()) {
+    auto pip = host_pip_settings(util::current_environment());
+    fs::create_directories(directory / "pip");
+    util::write_file_atomic(directory / "pip" / "pip.conf", pip.config, 0644);
+    pin_time(directory / "pip" / "pip.conf");
+    written.push_back("pip/pip.conf");
+    for (const auto& [name, host_file] : pip.files) {
+      fs::copy_file(host_file, directory / "pip" / name);
+      fs::permissions(directory / "pip" / name, fs::perms(0644));
+      pin_time(directory / "pip" / name);
+      written.push_back("pip/" + name);
+    }
+    pin_time(directory / "pip");
   }
   return written;
 }

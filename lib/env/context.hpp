@@ -26,8 +26,10 @@ std::string conda_file_text(const Environment& environment);
 std::vector<ContextFile> generated_context(const Environment& environment, const std::string& hash);
 
 // Writes the context into `directory` (created; must be empty if it exists)
-// and returns the relative paths written. Throws util::InputError naming a
-// variable whose value a Dockerfile cannot hold (control characters).
+// and returns the relative paths written; with pip packages also pip/: the
+// host's pip settings (pip_settings.hpp), which the Dockerfile's pip step uses. A variable whose
+// value has a control character is left out of the files (a comment says so): the run passes it to
+// the container by name.
 std::vector<std::string> write_build_context(const Environment& environment,
                                              const std::string& hash,
                                              const std::filesystem::path& directory);

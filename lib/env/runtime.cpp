@@ -1,7 +1,10 @@
 #include "lib/env/runtime.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <cstdlib>
 
+#include "lib/env/engine_api.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/process.hpp"
 #include "lib/util/strings.hpp"
@@ -12,6 +15,11 @@ RuntimeProbe probe_runtime(const std::string& name) {
   RuntimeProbe probe{name, false, ""};
   if (!util::find_executable(name)) {
     probe.detail = "not installed";
+    return probe;
+  }
+  // The engine's own answer on its socket, when it can be asked that way.
+  if (name == "docker" && docker_engine_status("/_ping") == 200) {
+    probe.works = true;
     return probe;
   }
   util::SpawnOptions options;
@@ -63,7 +71,16 @@ std::vector<std::string> build_command(const std::string& runtime,
     return {"apptainer", "build", "--fakeroot", (sif_dir / sif_name(hash)).string(),
             (context_dir / "amlrun.def").string()};
   }
-  return {runtime, "build", "--tag", image_tag(hash), context_dir.string()};
+  // --force-rm: a failed step's container goes too (the legacy builder keeps it).
+  std::vector<std::string> argv = {runtime,      "build", "--network",    "host",
+                                   "--force-rm", "--tag", image_tag(hash)};
+  for (const char* name :
+       {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}) {
+    // "--build-arg NAME" takes the value from the runtime's environment.
+    if (::getenv(name)) argv.insert(argv.end(), {"--build-arg", name});
+  }
+  argv.push_back(context_dir.string());
+  return argv;
 }
 
 std::vector<std::string> run_command(const ContainerRun& run) {
@@ -83,6 +100,11 @@ std::vector<std::string> run_command(const ContainerRun& run) {
     argv = {run.runtime, "run",        "--rm",       "--init",    "--network",
             "host",      "--shm-size", run.shm_size, "--workdir", run.working_dir.string()};
     if (run.gpu) argv.insert(argv.end(), {"--gpus", "all"});
+    if (!run.name.empty()) argv.insert(argv.end(), {"--name", run.name});
+    if (!run.user.empty()) argv.insert(argv.end(), {"--user", run.user});
+    for (const auto& [key, value] : run.labels) {
+      argv.insert(argv.end(), {"--label", fmt::format("{}={}", key, value)});
+    }
     for (const auto& [path, read_only] : run.mounts) {
       argv.insert(argv.end(),
                   {"--volume", fmt::format("{0}:{0}:{1}", path.string(), read_only ? "ro" : "rw")});
@@ -92,6 +114,29 @@ std::vector<std::string> run_command(const ContainerRun& run) {
     for (const auto& name : run.variables) argv.insert(argv.end(), {"--env", name});
     argv.push_back(run.image);
   }
+  argv.insert(argv.end(), run.program.begin(), run.program.end());
+  return argv;
+}
+
+std::vector<std::string> start_command(const ContainerRun& run) {
+  ContainerRun idle = run;
+  idle.variables.clear();
+  // It ignores SIGTERM, so that `kill -TERM -1` inside (terminate_command)
+  // reaches the ranks and leaves the container up while they end.
+  idle.program = {"sh", "-c", "trap '' TERM INT HUP; exec sleep infinity"};
+  auto argv = run_command(idle);
+  // Removed by whoever ends it (`rm --force` waits for the removal), not by
+  // the engine in the background: a removal still in progress is listed.
+  argv.erase(std::find(argv.begin(), argv.end(), "--rm"));
+  argv.insert(argv.begin() + 2, "--detach");
+  return argv;
+}
+
+std::vector<std::string> exec_command(const ContainerRun& run) {
+  std::vector<std::string> argv = {run.runtime, "exec", "--workdir", run.working_dir.string()};
+  if (!run.user.empty()) argv.insert(argv.end(), {"--user", run.user});
+  for (const auto& name : run.variables) argv.insert(argv.end(), {"--env", name});
+  argv.push_back(run.name);
   argv.insert(argv.end(), run.program.begin(), run.program.end());
   return argv;
 }

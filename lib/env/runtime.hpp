@@ -28,6 +28,10 @@ std::string choose_runtime(const std::string& preferred);
 std::string image_tag(const std::string& hash);
 std::string sif_name(const std::string& hash);
 
+// docker/podman build with the host's network (pip reaches the package
+// index the way it does on the host; the default bridge may have no route
+// out) and the host's proxy variables (build arguments every Dockerfile
+// knows without declaring them).
 std::vector<std::string> build_command(const std::string& runtime,
                                        const std::filesystem::path& context_dir,
                                        const std::string& hash,
@@ -36,6 +40,11 @@ std::vector<std::string> build_command(const std::string& runtime,
 struct ContainerRun {
   std::string runtime;
   std::string image;  // a tag for docker/podman, a .sif path for apptainer
+  // docker/podman: the container's name, its labels, and "uid:gid" to run
+  // as (the submitting user's, so what the job writes is theirs, not root's).
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::string user;
   std::filesystem::path working_dir;
   // (host path, container path, read-only) mounted at the same place, so
   // paths the run sees are the same inside and out.
@@ -50,5 +59,14 @@ struct ContainerRun {
 };
 
 std::vector<std::string> run_command(const ContainerRun& run);
+
+// docker/podman: `run --detach` of the container with `sleep infinity` as
+// its program (ignoring SIGTERM), for processes that enter it with
+// exec_command (several ranks in one container). Its variables and program
+// are not used.
+std::vector<std::string> start_command(const ContainerRun& run);
+// `<runtime> exec` of run.program in the running container run.name, in
+// the working directory, as run.user, with run.variables passed by name.
+std::vector<std::string> exec_command(const ContainerRun& run);
 
 }  // namespace amlrun::env

@@ -155,9 +155,10 @@ class EnvCommandTest(ProjectTest):
         self.assertEqual(info["canonical"]["pip"], ["torch==1.13.1"])
         self.assertEqual(len(info["hash"]), 64)
         out = os.path.join(self.project.root, "ctx")
-        context = self.project.amlrun("env", "context", "job.yml", "-o", out)
+        # (PIP_CERT empty: the host's cert, where it has one, would be copied in too)
+        context = self.project.amlrun("env", "context", "job.yml", "-o", out, env={"PIP_CERT": ""})
         self.assertEqual(context.returncode, 0, context.stderr)
-        self.assertEqual(context.stdout, "Dockerfile\namlrun.def\nrequirements.txt\n")
+        self.assertEqual(context.stdout, "Dockerfile\namlrun.def\nrequirements.txt\npip/pip.conf\n")
         with open(os.path.join(out, "Dockerfile")) as f:
             self.assertIn("FROM python:3.11-slim\n", f.read())
         again = self.project.amlrun("env", "context", "job.yml", "-o", out)

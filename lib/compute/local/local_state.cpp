@@ -20,6 +20,7 @@ LocalState local_state_from_json(const nlohmann::json& json) {
   if (json.contains("timeout_seconds") && json["timeout_seconds"].is_number_integer()) {
     state.timeout_seconds = json["timeout_seconds"].get<std::int64_t>();
   }
+  state.container_runtime = json.value("container_runtime", "");
   return state;
 }
 
@@ -35,6 +36,7 @@ nlohmann::json to_json(const LocalState& state) {
   }
   if (state.master_port) json["master_port"] = *state.master_port;
   if (state.timeout_seconds) json["timeout_seconds"] = *state.timeout_seconds;
+  if (!state.container_runtime.empty()) json["container_runtime"] = state.container_runtime;
   return json;
 }
 

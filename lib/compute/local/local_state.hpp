@@ -26,6 +26,9 @@ struct LocalState {
   std::vector<ProcessGroup> process_groups;  // set once the ranks started
   std::optional<int> master_port;
   std::optional<std::int64_t> timeout_seconds;  // when the run timed out
+  // docker or podman in container mode: whoever finds the supervisor dead
+  // ends the run's containers with it (env/containers.hpp).
+  std::string container_runtime;
 };
 
 LocalState local_state_from_json(const nlohmann::json& json);

@@ -9,6 +9,7 @@
 
 #include "lib/compute/local/local_state.hpp"
 #include "lib/compute/local/process_tree.hpp"
+#include "lib/env/containers.hpp"
 #include "lib/launch/program.hpp"
 #include "lib/launch/seal.hpp"
 #include "lib/store/metric_ingest.hpp"
@@ -111,6 +112,15 @@ store::RunRecord LocalTarget::refresh(store::RunStore& store, store::RunRecord r
   for (const auto& group : state.process_groups) {
     if (group.pgid > 1 && process_start_time(group.pgid) == group.start_time) {
       ended_now |= ::kill(-group.pgid, SIGKILL) == 0;
+    }
+  }
+  // Its containers, which killing their clients does not end.
+  if (!state.container_runtime.empty()) {
+    try {
+      ended_now |= env::end_run_containers(state.container_runtime,
+                                           store.workspace().root().string(), record.id) > 0;
+    } catch (const std::exception&) {
+      // The runtime does not answer: `amlrun doctor` removes them later.
     }
   }
   // What the run left is sealed here, as the supervisor would have: the

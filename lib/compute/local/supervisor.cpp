@@ -12,8 +12,10 @@
 #include <optional>
 #include <thread>
 
+#include "lib/compute/local/container_run.hpp"
 #include "lib/compute/local/local_state.hpp"
 #include "lib/compute/local/process_tree.hpp"
+#include "lib/env/containers.hpp"
 #include "lib/env/environment.hpp"
 #include "lib/env/image.hpp"
 #include "lib/env/runtime.hpp"
@@ -34,6 +36,7 @@
 #include "lib/util/process.hpp"
 #include "lib/util/random.hpp"
 #include "lib/util/safe_dir.hpp"
+#include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
 #include "lib/util/timing.hpp"
 
@@ -100,6 +103,7 @@ class Supervisor {
     } catch (const std::exception& error) {
       m_owner.log(fmt::format("starting failed: {}", error.what()));
       stop_everything();
+      end_run_containers();
       stop_tracking();
       return finish_without_start(RunState::failed, fmt::format("starting: {}", error.what()));
     }
@@ -111,6 +115,7 @@ class Supervisor {
     transition(RunState::running);
     wait_for_processes();
     transition(RunState::finalizing);
+    end_run_containers();
     stop_everything();
     ingest_metrics(/*final=*/true);
     seal();
@@ -181,9 +186,17 @@ class Supervisor {
     // (unshare copies the mount table, which is not free).
     bool local_inputs = false;
     for (const auto& input : m_spec.inputs) {
-      local_inputs |= input.kind != spec::InputSpec::Kind::literal && input.url.empty();
+      bool local = input.kind != spec::InputSpec::Kind::literal && input.url.empty();
+      local_inputs |= local;
+      if (local) m_container.read_only.push_back(input.path);
     }
-    m_private_mounts = local_inputs && launch::enter_private_mount_namespace();
+    // The container engine does not see this process's mounts: in container
+    // mode inputs are links, and their originals are mounted read-only.
+    m_environment_mode =
+        env::mode_from_string(nlohmann::json::parse(util::read_file(m_layout.environment_record()))
+                                  .value("mode", "host"));
+    bool in_container = m_environment_mode == env::Mode::container;
+    m_private_mounts = local_inputs && !in_container && launch::enter_private_mount_namespace();
 
     std::atomic<bool> done = false;
     std::exception_ptr failure;
@@ -278,13 +291,19 @@ class Supervisor {
           fmt::format("environment {}: venv {} ({})", hash.substr(0, 12), venv.directory.string(),
                       venv.cache_hit ? "cached" : fmt::format("built in {:.1f} s", venv.seconds)));
     } else if (m_environment_mode == env::Mode::container) {
-      m_container.runtime = settings.runtime;
-      m_container.gpu = environment.gpu;
-      m_container.shm_size = environment.shm_size;
+      m_container.base.runtime = settings.runtime;
+      m_container.base.gpu = environment.gpu && host_has_gpus();
+      if (environment.gpu && !m_container.base.gpu) {
+        m_owner.log("container: the job asks for GPUs but this machine has none; no --gpus");
+      }
+      m_container.base.shm_size = environment.shm_size;
+      m_container.run_id = m_record.id;
+      m_container.workspace_root = m_workspace.root().string();
+      m_state.container_runtime = settings.runtime;
       auto image =
           env::ensure_image(settings.runtime, environment, hash, m_layout.environment_context(),
                             m_workspace.environments_dir(), build_log);
-      m_container.image = image.image;
+      m_container.base.image = image.image;
       prepared = {image.cache_hit, image.seconds, image.image, ""};
       m_owner.log(fmt::format(
           "environment {}: image {} ({})", hash.substr(0, 12), image.image,
@@ -304,28 +323,60 @@ class Supervisor {
 
   // In container mode every rank's program runs inside the image, with the
   // working directory, the metrics files and inputs mounted where they are
-  // on the host.
+  // on the host (container_run.hpp).
+  ContainerPlan container_plan() const {
+    ContainerPlan plan = m_container;
+    plan.working_dir = m_layout.working_dir();
+    plan.metrics_dir = m_layout.metrics();
+    if (fs::exists(m_layout.inputs())) plan.inputs_dir = m_layout.inputs();
+    // The azureml shim, where PYTHONPATH names it.
+    if (!m_python_shim.empty()) plan.read_only.push_back(m_python_shim);
+    // mpirun's ranks write their own logs in there; other ranks' logs are
+    // written by the supervisor, out of the job's reach.
+    if (m_shared_container && m_spec.distribution.type == spec::DistributionType::mpi) {
+      plan.user_logs_dir = m_layout.user_logs();
+    }
+    return plan;
+  }
+
   std::vector<std::string> wrap_for_container(const std::vector<std::string>& program,
                                               const std::vector<std::string>& environment) const {
     if (m_environment_mode != env::Mode::container) return program;
-    env::ContainerRun run = m_container;
-    run.working_dir = m_layout.working_dir();
-    run.mounts = {{m_layout.working_dir(), false}, {m_layout.metrics(), false}};
-    if (fs::exists(m_layout.inputs())) run.mounts.emplace_back(m_layout.inputs(), true);
-    // The azureml shim, where PYTHONPATH names it (not covered by a test yet).
-    if (!m_python_shim.empty()) run.mounts.emplace_back(m_python_shim, true);
-    static const std::vector<std::string> host_only = {"PATH",  "HOME",   "HOSTNAME", "PWD",
-                                                       "SHLVL", "OLDPWD", "TERM",     "_"};
-    auto base = util::current_environment();
-    for (const auto& entry : environment) {
-      std::string name = entry.substr(0, entry.find('='));
-      bool inherited = std::find(base.begin(), base.end(), entry) != base.end();
-      if (!inherited && std::find(host_only.begin(), host_only.end(), name) == host_only.end()) {
-        run.variables.push_back(name);
-      }
-    }
-    run.program = program;
-    return env::run_command(run);
+    if (m_shared_container) return shared_exec_command(container_plan(), program, environment);
+    return container_command(container_plan(), program, environment);
+  }
+
+  // distribution mpi in a container: mpirun of the image, inside it.
+  pid_t start_mpi_in_container(const launch::RunContext& c,
+                               const std::vector<std::string>& environment, int log_fd) {
+    util::SpawnOptions options;
+    options.argv = wrap_for_container(
+        mpirun_in_container(mpi_ranks(c, environment, m_layout), m_program), environment);
+    options.cwd = m_layout.working_dir();
+    options.environment = environment;
+    options.stdout_fd = log_fd;
+    options.stderr_fd = log_fd;
+    options.new_process_group = true;
+    m_owner.log(fmt::format("starting {} MPI rank{} with mpirun in the container", c.world_size(),
+                            c.world_size() == 1 ? "" : "s"));
+    return util::spawn(options);
+  }
+
+  // Ends the ranks' process groups; in container mode a SIGTERM reaches the
+  // container through the runtime's client (it forwards signals; a shared
+  // container's exec clients do not, so it is sent inside), a SIGKILL would
+  // stop only the clients, so the containers are killed and removed.
+  void signal_ranks(int signal) {
+    signal_all(m_groups, signal);
+    bool terminated =
+        signal == SIGTERM && m_shared_container && terminate_shared_container(container_plan());
+    if (signal == SIGKILL || (m_shared_container && !terminated)) end_run_containers();
+  }
+
+  void end_run_containers() {
+    if (m_environment_mode != env::Mode::container || m_container.base.image.empty()) return;
+    std::string line = end_containers(m_container);
+    if (!line.empty()) m_owner.log(line);
   }
 
   launch::RunContext context() const {
@@ -423,7 +474,25 @@ class Supervisor {
     bool in_container = m_environment_mode == env::Mode::container;
     m_program = launch::user_program(m_spec, m_inputs, environment, !in_container);
     m_state.master_port = c.master_port;
-    if (m_spec.distribution.type == spec::DistributionType::mpi) {
+    bool mpi = m_spec.distribution.type == spec::DistributionType::mpi;
+    m_shared_container = in_container && (mpi || c.world_size() > 1);
+    if (m_shared_container) {
+      start_shared_container(container_plan());
+      m_owner.log(fmt::format("container {} started for {} processes",
+                              env::container_name(m_record.id), c.world_size()));
+    }
+    if (mpi && in_container) {
+      if (c.distribution != spec::DistributionType::none) {
+        util::set_env(environment, "MASTER_ADDR", c.master_address);
+        util::set_env(environment, "MASTER_PORT", std::to_string(c.master_port));
+      }
+      util::UniqueFd launcher_log = open_system_log("mpirun.txt");
+      pid_t pid = start_mpi_in_container(c, environment, launcher_log.get());
+      m_ranks.push_back({-1, pid});
+      m_groups.push_back(pid);
+      return;
+    }
+    if (mpi) {
       launch::MpiLaunch launch;
       launch.processes = c.world_size();
       launch.rank_command = {launch::amlrun_executable().string(),
@@ -433,7 +502,7 @@ class Supervisor {
                              "--processes-per-node",
                              std::to_string(c.processes_per_instance),
                              "--"};
-      auto wrapped = wrap_for_container(m_program, environment);
+      auto wrapped = m_program;
       launch.rank_command.insert(launch.rank_command.end(), wrapped.begin(), wrapped.end());
       if (c.distribution != spec::DistributionType::none) {
         util::set_env(environment, "MASTER_ADDR", c.master_address);
@@ -507,19 +576,19 @@ class Supervisor {
   }
 
   void end_run(Ending why, const std::string& message) {
-    if (m_owner.begin_ending(why, message)) signal_all(m_groups, SIGTERM);
+    if (m_owner.begin_ending(why, message)) signal_ranks(SIGTERM);
   }
 
   void handle_signal(int signal) {
     if (signal == SIGUSR1 && m_owner.cancel_requested()) {
       if (m_owner.begin_ending(Ending::canceled, "canceled by user (amlrun cancel)")) {
-        signal_all(m_groups, SIGTERM);
+        signal_ranks(SIGTERM);
       }
     } else if (signal == SIGTERM || signal == SIGINT || signal == SIGHUP) {
       if (m_owner.begin_ending(Ending::interrupted,
                                fmt::format("interrupted: the supervisor received {}",
                                            launch::signal_name(signal)))) {
-        signal_all(m_groups, SIGTERM);
+        signal_ranks(SIGTERM);
       }
     }
   }
@@ -536,7 +605,7 @@ class Supervisor {
       if (m_owner.kill_due(now)) {
         m_owner.log(fmt::format("processes still running {} s after SIGTERM; sending SIGKILL",
                                 m_owner.kill_grace_seconds()));
-        signal_all(m_groups, SIGKILL);
+        signal_ranks(SIGKILL);
         m_owner.mark_killed();
       }
       if (m_owner.ending() == Ending::none && m_owner.cancel_requested()) {
@@ -684,7 +753,8 @@ class Supervisor {
   std::vector<std::string> m_program;
   env::Mode m_environment_mode = env::Mode::host;
   fs::path m_venv;
-  env::ContainerRun m_container;
+  ContainerPlan m_container;
+  bool m_shared_container = false;  // several processes in the run's one container
   std::vector<Rank> m_ranks;
   std::vector<pid_t> m_groups;
   long m_first_failure = -1;

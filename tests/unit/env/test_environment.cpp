@@ -1,12 +1,18 @@
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <catch2/catch.hpp>
 
 #include "../spec/spec_test_support.hpp"
 #include "../test_support.hpp"
 #include "lib/env/context.hpp"
+#include "lib/env/engine_api.hpp"
 #include "lib/env/environment.hpp"
+#include "lib/env/pip_settings.hpp"
 #include "lib/env/runtime.hpp"
+#include "lib/util/fs.hpp"
 
 using namespace amlrun;
 namespace fs = std::filesystem;
@@ -158,7 +164,9 @@ TEST_CASE("the build context is exact and byte-for-byte reproducible") {
             hash +
             "\"\n"
             "COPY requirements.txt /amlrun/requirements.txt\n"
-            "RUN python -m pip install --no-cache-dir --requirement /amlrun/requirements.txt\n"
+            "COPY pip/ /amlrun/pip/\n"
+            "RUN PIP_CONFIG_FILE=/amlrun/pip/pip.conf python -m pip install --no-cache-dir "
+            "--requirement /amlrun/requirements.txt\n"
             "ENV OMP_NUM_THREADS=\"2\"\n"
             "ENV TOKEN=\"a\\$b\\\"c\"\n"
             "WORKDIR /workspace\n");
@@ -168,8 +176,10 @@ TEST_CASE("the build context is exact and byte-for-byte reproducible") {
 
   auto first = dir.path / "ctx1";
   auto second = dir.path / "ctx2";
+  ::unsetenv("PIP_CERT");  // (a copied cert file is covered by the test below)
+  ::unsetenv("PIP_CLIENT_CERT");
   CHECK(env::write_build_context(environment, hash, first) ==
-        std::vector<std::string>{"Dockerfile", "amlrun.def", "requirements.txt"});
+        std::vector<std::string>{"Dockerfile", "amlrun.def", "requirements.txt", "pip/pip.conf"});
   env::write_build_context(environment, hash, second);
   for (const char* name : {"Dockerfile", "amlrun.def", "requirements.txt"}) {
     CHECK(unit_test::read(first / name) == unit_test::read(second / name));
@@ -184,13 +194,37 @@ TEST_CASE("the build context is exact and byte-for-byte reproducible") {
         first.string() + " is not an empty directory; give a new or empty one");
 }
 
-TEST_CASE("a value a Dockerfile cannot hold is refused when writing the context") {
+TEST_CASE("the host's PIP_* settings become the build's pip.conf, host paths left out") {
   spec_test::JobDir dir;
-  auto loaded = spec_test::load(dir, "command: x\nenvironment_variables: {MULTI: \"a\\nb\"}\n");
+  auto cert = dir.path / "ca.pem";
+  util::write_file_atomic(cert, "-----BEGIN CERTIFICATE-----\n", 0644);
+  auto pip = env::host_pip_settings(
+      {"PIP_INDEX_URL=https://pypi.example/simple", "PIP_CERT=" + cert.string(),
+       "PIP_FIND_LINKS=/opt/wheels https://wheels.example/", "PIP_CACHE_DIR=/root/.cache/pip",
+       "PIP_TIMEOUT=a\nb", "PIPX_HOME=/x", "PATH=/bin"});
+  CHECK(pip.config ==
+        "# The host's PIP_* settings, for this build's pip install only (written by amlrun).\n"
+        "[global]\n"
+        "cert = /amlrun/pip/cert.pem\n"
+        "find-links = https://wheels.example/\n"
+        "index-url = https://pypi.example/simple\n");
+  REQUIRE(pip.files.size() == 1);
+  CHECK(pip.files[0].first == "cert.pem");
+  CHECK(pip.files[0].second == cert);
+}
+
+TEST_CASE("a value a Dockerfile cannot hold is left out of the context, saying so") {
+  spec_test::JobDir dir;
+  auto loaded = spec_test::load(
+      dir, "command: x\nenvironment_variables: {MULTI: \"a\\nb\", ONE: \"a $b\"}\n");
   auto environment = env::resolve_environment(loaded.spec, settings());
-  CHECK(message_of([&] { env::generated_context(environment, "0123456789abcdef0123"); }) ==
-        "environment_variables.MULTI: the value contains a control character, which a Dockerfile "
-        "ENV line cannot hold");
+  auto files = env::generated_context(environment, "0123456789abcdef0123");
+  REQUIRE(files.at(0).name == "Dockerfile");
+  CHECK(files[0].content.find(
+            "# MULTI is set when the container runs: its value has a control character, which "
+            "this file cannot hold\nENV ONE=\"a \\$b\"\n") != std::string::npos);
+  REQUIRE(files.at(1).name == "amlrun.def");
+  CHECK(files[1].content.find("    # MULTI is set when the container runs") != std::string::npos);
 }
 
 TEST_CASE("container commands are exact argv, values never on the command line") {
@@ -200,6 +234,9 @@ TEST_CASE("container commands are exact argv, values never on the command line")
   run.working_dir = "/ws/runs/r/wd";
   run.mounts = {{"/ws/runs/r/wd", false}, {"/ws/runs/r/inputs", true}};
   run.shm_size = "2g";
+  run.name = "amlrun-r";
+  run.user = "1000:1000";
+  run.labels = {{"org.amlrun.run", "r"}};
   run.variables = {"AMLRUN_RUN_ID", "RANK"};
   run.program = {"bash", "-c", "python train.py"};
   CHECK(env::run_command(run) == std::vector<std::string>{"podman",
@@ -212,6 +249,12 @@ TEST_CASE("container commands are exact argv, values never on the command line")
                                                           "2g",
                                                           "--workdir",
                                                           "/ws/runs/r/wd",
+                                                          "--name",
+                                                          "amlrun-r",
+                                                          "--user",
+                                                          "1000:1000",
+                                                          "--label",
+                                                          "org.amlrun.run=r",
                                                           "--volume",
                                                           "/ws/runs/r/wd:/ws/runs/r/wd:rw",
                                                           "--volume",
@@ -224,6 +267,20 @@ TEST_CASE("container commands are exact argv, values never on the command line")
                                                           "bash",
                                                           "-c",
                                                           "python train.py"});
+  // Several processes in one container: started idle (no --rm: whoever
+  // ends it removes it), entered with exec.
+  auto start = env::start_command(run);
+  CHECK(std::vector<std::string>(start.begin(), start.begin() + 4) ==
+        std::vector<std::string>{"podman", "run", "--detach", "--init"});
+  CHECK(std::find(start.begin(), start.end(), "--rm") == start.end());
+  CHECK(std::find(start.begin(), start.end(), "--env") == start.end());
+  CHECK(std::vector<std::string>(start.end() - 4, start.end()) ==
+        std::vector<std::string>{"amlrun-env:0123456789abcdef", "sh", "-c",
+                                 "trap '' TERM INT HUP; exec sleep infinity"});
+  CHECK(env::exec_command(run) ==
+        std::vector<std::string>{"podman", "exec", "--workdir", "/ws/runs/r/wd", "--user",
+                                 "1000:1000", "--env", "AMLRUN_RUN_ID", "--env", "RANK", "amlrun-r",
+                                 "bash", "-c", "python train.py"});
   run.runtime = "apptainer";
   run.image = "/ws/environments/amlrun-env-0123456789abcdef.sif";
   run.gpu = true;
@@ -232,13 +289,34 @@ TEST_CASE("container commands are exact argv, values never on the command line")
             "apptainer", "exec", "--pwd", "/ws/runs/r/wd", "--nv", "--bind",
             "/ws/runs/r/wd:/ws/runs/r/wd:rw", "--bind", "/ws/runs/r/inputs:/ws/runs/r/inputs:ro",
             "/ws/environments/amlrun-env-0123456789abcdef.sif", "bash", "-c", "python train.py"});
-  CHECK(
-      env::build_command("docker", "/ctx", "0123456789abcdef0123", "/ws/environments") ==
-      std::vector<std::string>{"docker", "build", "--tag", "amlrun-env:0123456789abcdef", "/ctx"});
+  for (const char* name :
+       {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}) {
+    ::unsetenv(name);
+  }
+  ::setenv("https_proxy", "http://proxy.example:3128", 1);
+  CHECK(env::build_command("docker", "/ctx", "0123456789abcdef0123", "/ws/environments") ==
+        std::vector<std::string>{"docker", "build", "--network", "host", "--force-rm", "--tag",
+                                 "amlrun-env:0123456789abcdef", "--build-arg", "https_proxy",
+                                 "/ctx"});
+  ::unsetenv("https_proxy");
   CHECK(env::build_command("apptainer", "/ctx", "0123456789abcdef0123", "/ws/environments") ==
         std::vector<std::string>{"apptainer", "build", "--fakeroot",
                                  "/ws/environments/amlrun-env-0123456789abcdef.sif",
                                  "/ctx/amlrun.def"});
+}
+
+TEST_CASE("the engine's socket is asked only where the docker client would use it") {
+  // Another host, a context, a socket that is not there: the caller asks
+  // the docker client instead (nothing is returned).
+  ::unsetenv("DOCKER_CONTEXT");
+  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);
+  CHECK_FALSE(env::docker_engine_status("/_ping").has_value());
+  ::setenv("DOCKER_HOST", "unix:///nonexistent/amlrun-test.sock", 1);
+  CHECK_FALSE(env::docker_engine_status("/_ping").has_value());
+  ::unsetenv("DOCKER_HOST");
+  ::setenv("DOCKER_CONTEXT", "elsewhere", 1);
+  CHECK_FALSE(env::docker_engine_status("/_ping").has_value());
+  ::unsetenv("DOCKER_CONTEXT");
 }
 
 TEST_CASE("a runtime that is not installed is reported as such") {
