@@ -43,9 +43,11 @@ if [ $# -eq 0 ]; then
   build build-asan -DCMAKE_BUILD_TYPE=Debug -DAMLRUN_SANITIZE=ON -DAMLRUN_WORKER=OFF
   # The unit tests and the end-to-end tests that need neither the worker
   # (not built here) nor the Slurm cluster (its nodes run the normal build's
-  # staged binaries either way).
+  # staged binaries either way). The container tests run once, above: their
+  # time is Docker's image builds (2-4 min), and amlrun's container code is
+  # under the sanitizers in unit.env.
   log "running unit and end-to-end tests under ASan+UBSan (build-asan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -E '^e2e[.]slurm'
+    ctest --test-dir build-asan --output-on-failure -E '^e2e[.](slurm|containers)'
 fi
 log "all tests passed"

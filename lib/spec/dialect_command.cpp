@@ -501,16 +501,7 @@ void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec) {
   read_compute(root, "compute", context, spec);
   read_resources_distribution_limits(root, context, spec);
 
-  if (auto name = root.string("name")) {
-    if (!util::is_valid_name(*name)) {
-      context.diagnostics.error(root.node("name")->mark, "name",
-                                fmt::format("invalid job name {}: use 1-128 characters from "
-                                            "[A-Za-z0-9._-], starting with a letter or digit",
-                                            util::printable(*name)));
-    } else if (spec.display_name.empty()) {
-      spec.display_name = *name;
-    }
-  }
+  read_job_name(root, context, spec);
   root.ignore_with_warning("services",
                            "interactive services (VS Code, Jupyter, TensorBoard, SSH) run only on "
                            "Azure ML; ignored");

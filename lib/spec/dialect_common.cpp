@@ -151,6 +151,19 @@ static bool is_environment_name(const std::string& name) {
   return true;
 }
 
+void read_job_name(MapReader& root, LoadContext& context, JobSpec& spec) {
+  if (auto name = root.string("name")) {
+    if (!util::is_valid_name(*name)) {
+      context.diagnostics.error(root.node("name")->mark, "name",
+                                fmt::format("invalid job name {}: use 1-128 characters from "
+                                            "[A-Za-z0-9._-], starting with a letter or digit",
+                                            util::printable(*name)));
+    } else if (spec.display_name.empty()) {
+      spec.display_name = *name;
+    }
+  }
+}
+
 void read_common(MapReader& root, LoadContext& context, JobSpec& spec) {
   root.accept({"$schema"});
   if (auto name = root.string("experiment_name")) {

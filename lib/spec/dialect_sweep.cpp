@@ -108,16 +108,7 @@ void check_unused(const Node& space_node, const sweep::SearchSpace& space,
 void read_sweep(MapReader& root, LoadContext& context, JobSpec& spec) {
   root.choice("type", {"sweep"});
   read_common(root, context, spec);
-  if (auto name = root.string("name")) {
-    if (!util::is_valid_name(*name)) {
-      context.diagnostics.error(root.node("name")->mark, "name",
-                                fmt::format("invalid job name {}: use 1-128 characters from "
-                                            "[A-Za-z0-9._-], starting with a letter or digit",
-                                            util::printable(*name)));
-    } else if (spec.display_name.empty()) {
-      spec.display_name = *name;
-    }
-  }
+  read_job_name(root, context, spec);
   auto settings = read_sweep_settings(root, context.diagnostics);
   // The sweep's inputs and outputs come first: the trial's command names them.
   JobSpec trial;

@@ -46,6 +46,8 @@ bool refuse_remote_reference(const Node& node, const std::string& key_path, cons
 
 // experiment_name, display_name, description, tags, environment_variables, $schema.
 void read_common(MapReader& root, LoadContext& context, JobSpec& spec);
+// name: the job's name (a valid name), its display name unless one is given.
+void read_job_name(MapReader& root, LoadContext& context, JobSpec& spec);
 // compute (command and trainer), with Azure compute references refused.
 void read_compute(MapReader& root, const std::string& key, LoadContext& context, JobSpec& spec);
 // resources, distribution, limits (command and trainer).

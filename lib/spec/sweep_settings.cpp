@@ -427,18 +427,6 @@ namespace {
 
 using nlohmann::ordered_json;
 
-ordered_json value_json(const sweep::Value& value) {
-  switch (value.kind) {
-    case sweep::Value::Kind::integer:
-      return value.integer;
-    case sweep::Value::Kind::real:
-      return value.real;
-    case sweep::Value::Kind::text:
-      break;
-  }
-  return value.text;
-}
-
 ordered_json space_json(const sweep::SearchSpace& space, bool nested);
 
 ordered_json distribution_json(const sweep::Distribution& d) {
@@ -451,7 +439,7 @@ ordered_json distribution_json(const sweep::Distribution& d) {
           ordered_json values = ordered_json::array();
           for (const auto& option : x.options) {
             values.push_back(option.space ? space_json(*option.space, true)
-                                          : value_json(*option.value));
+                                          : to_json(*option.value));
           }
           j["values"] = values;
         } else if constexpr (std::is_same_v<T, sweep::RandInt>) {
@@ -485,7 +473,7 @@ ordered_json space_json(const sweep::SearchSpace& space, bool nested) {
     const auto* choice = std::get_if<sweep::Choice>(&parameter.distribution);
     // Inside an option a fixed value is written as the value itself.
     if (nested && choice != nullptr && choice->options.size() == 1 && choice->options[0].value) {
-      j[parameter.name] = value_json(*choice->options[0].value);
+      j[parameter.name] = to_json(*choice->options[0].value);
     } else {
       j[parameter.name] = distribution_json(parameter.distribution);
     }
@@ -494,6 +482,18 @@ ordered_json space_json(const sweep::SearchSpace& space, bool nested) {
 }
 
 }  // namespace
+
+ordered_json to_json(const sweep::Value& value) {
+  switch (value.kind) {
+    case sweep::Value::Kind::integer:
+      return value.integer;
+    case sweep::Value::Kind::real:
+      return value.real;
+    case sweep::Value::Kind::text:
+      break;
+  }
+  return value.text;
+}
 
 ordered_json to_json(const SweepSettings& settings) {
   ordered_json j;

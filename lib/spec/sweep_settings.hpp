@@ -47,6 +47,8 @@ std::optional<SweepSettings> read_sweep_settings(MapReader& root, Diagnostics& d
 // the JSON is read by read_sweep_settings; util::InfraError naming `origin`
 // when it does not read.
 nlohmann::ordered_json to_json(const SweepSettings& settings);
+// A trial's value as JSON: a number stays a number, an integer an integer.
+nlohmann::ordered_json to_json(const sweep::Value& value);
 SweepSettings sweep_settings_from_json(const nlohmann::ordered_json& json,
                                        const std::string& origin);
 

@@ -4,7 +4,7 @@ and cancel."""
 import time
 
 from slurm_e2e import SlurmTest, final_job_state, slurm
-from test_sweeps import TRIAL, max_overlap
+from test_sweeps import TRIAL, last_sweep, max_overlap
 
 PYTHON = "/usr/bin/python3"
 
@@ -15,11 +15,7 @@ class SlurmSweepTest(SlurmTest):
         self.project.write("src/trial.py", TRIAL)
 
     def sweep(self):
-        for run_id in reversed(self.project.run_ids()):
-            record = self.project.show(run_id)
-            if record.get("kind") == "sweep":
-                return record
-        raise AssertionError("no sweep run")
+        return last_sweep(self.project)
 
     def test_each_trial_is_a_slurm_job_within_the_concurrency(self):
         result = self.submit("""

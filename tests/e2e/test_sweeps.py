@@ -58,6 +58,15 @@ def processes_under(root):
     return found
 
 
+def last_sweep(project):
+    """The newest sweep of the project's workspace, as show prints it."""
+    for run_id in reversed(project.run_ids()):
+        record = project.show(run_id)
+        if record.get("kind") == "sweep":
+            return record
+    raise AssertionError("no sweep run in the workspace")
+
+
 def max_overlap(trials):
     """The most trials running at one moment, from their start and end times."""
     events = []
@@ -79,11 +88,7 @@ class SweepTest(ProjectTest):
         self.project.write("src/trial.py", TRIAL)
 
     def last_sweep(self):
-        for run_id in reversed(self.project.run_ids()):
-            record = self.project.show(run_id)
-            if record.get("kind") == "sweep":
-                return record
-        raise AssertionError("no sweep run in the workspace")
+        return last_sweep(self.project)
 
     def test_grid_sweep_runs_every_combination_and_names_the_best(self):
         result = self.submit("""

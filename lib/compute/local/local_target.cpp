@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "lib/compute/detached_owner.hpp"
 #include "lib/compute/local/local_state.hpp"
 #include "lib/compute/local/process_tree.hpp"
 #include "lib/env/containers.hpp"
@@ -46,33 +47,7 @@ std::optional<util::TimePoint> last_sign_of_life(const store::RunLayout& layout)
 }  // namespace
 
 void LocalTarget::submit(store::RunStore& store, store::RunRecord& record, util::FileLock lock) {
-  store::RunLayout layout(store.run_dir(record.id));
-  // amlrun's captures live outside the job's working directory from the
-  // start (store/run_layout.hpp); the supervisor's own log is one of them.
-  auto root = util::SafeDir::open(layout.root());
-  for (const auto& dir : {store::RunTree::relative_user_logs(), store::RunTree::relative_metrics(),
-                          store::RunTree::relative_system_logs()}) {
-    root.make_dirs(dir);
-  }
-  util::UniqueFd log = root.dir(store::RunTree::relative_system_logs())
-                           .open_file(k_supervisor_log_name, O_WRONLY | O_CREAT | O_APPEND);
-  util::SpawnOptions options;
-  options.argv = {launch::amlrun_executable().string(),
-                  "_supervise",
-                  "--root",
-                  store.workspace().root().string(),
-                  "--run",
-                  record.id,
-                  "--lock-fd",
-                  std::to_string(lock.fd())};
-  options.stdout_fd = log.get();
-  options.stderr_fd = log.get();
-  // Its own session: the submitter's Ctrl-C, hang-up or death never reaches it.
-  options.new_session = true;
-  options.inherit_fds = {lock.fd()};
-  util::spawn(options);
-  // The supervisor now holds the lock through the inherited descriptor;
-  // ours closes when `lock` goes out of scope.
+  start_detached_owner(store, record, lock, "_supervise", k_supervisor_log_name);
 }
 
 void LocalTarget::request_cancel(store::RunStore& store, const store::RunRecord& record) {

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/spec/sweep_settings.hpp"
 #include "lib/util/error.hpp"
 
 namespace amlrun::compute {
@@ -17,18 +18,6 @@ using json = nlohmann::ordered_json;
 
 // Journals are a line per decision; a sweep of 100,000 trials is ~20 MB.
 constexpr std::uint64_t k_max_journal_bytes = std::uint64_t{1} << 30;
-
-json value_json(const sweep::Value& value) {
-  switch (value.kind) {
-    case sweep::Value::Kind::integer:
-      return value.integer;
-    case sweep::Value::Kind::real:
-      return value.real;
-    case sweep::Value::Kind::text:
-      break;
-  }
-  return value.text;
-}
 
 sweep::Value value_from_json(const json& j) {
   if (j.is_number_integer()) return sweep::Value::of_integer(j.get<std::int64_t>());
@@ -120,7 +109,7 @@ void SweepJournal::seed(std::uint64_t seed) {
 
 void SweepJournal::trial(const JournaledTrial& trial) {
   json params = json::object();
-  for (const auto& [name, value] : trial.params) params[name] = value_json(value);
+  for (const auto& [name, value] : trial.params) params[name] = spec::to_json(value);
   json entry = {{"op", "trial"}, {"k", trial.k}, {"id", trial.id}, {"params", params}};
   if (!trial.point.empty()) entry["point"] = trial.point;
   append(entry.dump());

@@ -86,15 +86,7 @@ SweepSummary summarize_sweep(const store::RunStore& store, const store::RunRecor
 
 nlohmann::ordered_json to_json(const TrialSummary& trial) {
   nlohmann::ordered_json params = nlohmann::ordered_json::object();
-  for (const auto& [name, value] : trial.params) {
-    if (auto number = value.number()) {
-      params[name] = value.kind == sweep::Value::Kind::integer
-                         ? nlohmann::ordered_json(value.integer)
-                         : nlohmann::ordered_json(*number);
-    } else {
-      params[name] = value.text;
-    }
-  }
+  for (const auto& [name, value] : trial.params) params[name] = spec::to_json(value);
   nlohmann::ordered_json j;
   j["id"] = trial.id;
   j["trial"] = trial.k;

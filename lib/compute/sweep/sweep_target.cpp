@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "lib/compute/detached_owner.hpp"
 #include "lib/compute/sweep/sweep_state.hpp"
 #include "lib/launch/program.hpp"
 #include "lib/store/run_layout.hpp"
@@ -23,29 +24,7 @@ constexpr const char* k_controller_log_name = "sweep_controller.txt";
 
 void SweepTarget::start_controller(store::RunStore& store, const store::RunRecord& record,
                                    util::FileLock lock) {
-  store::RunLayout layout(store.run_dir(record.id));
-  auto root = util::SafeDir::open(layout.root());
-  for (const auto& dir : {store::RunTree::relative_user_logs(), store::RunTree::relative_metrics(),
-                          store::RunTree::relative_system_logs()}) {
-    root.make_dirs(dir);
-  }
-  util::UniqueFd log = root.dir(store::RunTree::relative_system_logs())
-                           .open_file(k_controller_log_name, O_WRONLY | O_CREAT | O_APPEND);
-  util::SpawnOptions options;
-  options.argv = {launch::amlrun_executable().string(),
-                  "_sweep",
-                  "--root",
-                  store.workspace().root().string(),
-                  "--run",
-                  record.id,
-                  "--lock-fd",
-                  std::to_string(lock.fd())};
-  options.stdout_fd = log.get();
-  options.stderr_fd = log.get();
-  // Its own session: the submitter's Ctrl-C, hang-up or death never reaches it.
-  options.new_session = true;
-  options.inherit_fds = {lock.fd()};
-  util::spawn(options);
+  start_detached_owner(store, record, lock, "_sweep", k_controller_log_name);
 }
 
 void SweepTarget::submit(store::RunStore& store, store::RunRecord& record, util::FileLock lock) {
