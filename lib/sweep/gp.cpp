@@ -232,7 +232,9 @@ std::vector<double> gp_propose(const SearchSpace& space, Goal goal, std::uint64_
   auto top = scored.front();
   for (std::size_t s = 0; s < std::min<std::size_t>(5, scored.size()); ++s) {
     auto current = scored[s];
-    for (double step = 0.05; step > 0.002; step *= 0.5) {
+    // Steps of 0.05, 0.025, ... down to 0.003.
+    for (int halving = 0; halving < 5; ++halving) {
+      const double step = 0.05 / static_cast<double>(1 << halving);
       bool moved = true;
       while (moved) {
         moved = false;
