@@ -180,6 +180,8 @@ class SweepTest(ProjectTest):
         for k in range(20):
             self.assertIn("[trial %d] epoch 0 loss " % k, result.stdout)
         self.assertEqual(lines[-1], "[sweep] sweep Completed: 20 trials (20 Completed)")
+        text = self.project.amlrun("show", sweep["id"]).stdout
+        self.assertIn("sampling         bayesian (Gaussian process, seed ", text)
         # The trials' curves, and the parameters against the objective.
         chart = os.path.join(self.project.root, "sweep.svg")
         result = self.project.amlrun("metrics", sweep["id"], "--plot", "loss", "--plot-file", chart)

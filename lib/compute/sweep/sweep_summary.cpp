@@ -115,9 +115,17 @@ std::vector<std::pair<std::string, std::string>> describe_settings(
       out.emplace_back("sampling", fmt::format("grid ({} combinations)",
                                                sweep::grid_size(settings.search_space)));
       break;
-    case spec::SamplingAlgorithm::bayesian:
-      out.emplace_back("sampling", fmt::format("bayesian (TPE, seed {})", seed));
+    case spec::SamplingAlgorithm::bayesian: {
+      // What gp.hpp's bayesian_propose picks for this space.
+      const auto kinds = sweep::dimension_options(settings.search_space);
+      const bool choice =
+          std::any_of(kinds.begin(), kinds.end(), [](std::size_t count) { return count > 0; });
+      out.emplace_back(
+          "sampling",
+          fmt::format("bayesian ({}, seed {})",
+                      choice ? "tree-structured Parzen estimator" : "Gaussian process", seed));
       break;
+    }
   }
   out.emplace_back(
       "objective",
