@@ -9,28 +9,29 @@
 
 namespace amlrun::cli {
 
-void add_supervise(CLI::App& app, GlobalOptions&, Handler& handler) {
-  auto options = std::make_shared<compute::SupervisorOptions>();
+namespace {
+
+// The command line compute::start_detached_owner gives a run's owner.
+void add_owner(CLI::App& app, Handler& handler, int (*own)(const compute::OwnerOptions&)) {
+  auto options = std::make_shared<compute::OwnerOptions>();
   auto root = std::make_shared<std::string>();
   app.add_option("--root", *root)->required();
   app.add_option("--run", options->run_id)->required();
   app.add_option("--lock-fd", options->lock_fd)->required();
-  handler = [options, root]() {
+  handler = [options, root, own]() {
     options->workspace_root = *root;
-    return static_cast<ExitCode>(compute::supervise_run(*options));
+    return static_cast<ExitCode>(own(*options));
   };
 }
 
+}  // namespace
+
+void add_supervise(CLI::App& app, GlobalOptions&, Handler& handler) {
+  add_owner(app, handler, compute::supervise_run);
+}
+
 void add_sweep_controller(CLI::App& app, GlobalOptions&, Handler& handler) {
-  auto options = std::make_shared<compute::SweepControllerOptions>();
-  auto root = std::make_shared<std::string>();
-  app.add_option("--root", *root)->required();
-  app.add_option("--run", options->run_id)->required();
-  app.add_option("--lock-fd", options->lock_fd)->required();
-  handler = [options, root]() {
-    options->workspace_root = *root;
-    return static_cast<ExitCode>(compute::control_sweep(*options));
-  };
+  add_owner(app, handler, compute::control_sweep);
 }
 
 void add_rank_exec(CLI::App& app, GlobalOptions&, Handler& handler) {

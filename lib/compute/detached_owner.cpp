@@ -1,11 +1,14 @@
 #include "lib/compute/detached_owner.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "lib/launch/program.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/util/process.hpp"
 #include "lib/util/safe_dir.hpp"
+#include "lib/util/time.hpp"
 
 namespace amlrun::compute {
 
@@ -36,6 +39,21 @@ void start_detached_owner(const store::RunStore& store, const store::RunRecord& 
   options.new_session = true;
   options.inherit_fds = {lock.fd()};
   util::spawn(options);
+}
+
+void request_owner_cancel(const store::RunStore& store, const store::RunRecord& record,
+                          std::optional<pid_t> pid) {
+  store::RunLayout layout(store.run_dir(record.id));
+  util::SafeDir::open(layout.root()).write_file(store::k_cancel_request_file, "canceled by user\n");
+  if (util::is_locked(layout.owner_lock()) && pid) ::kill(*pid, SIGUSR1);
+}
+
+void wait_for_owner_exit(const store::RunStore& store, const store::RunRecord& record) {
+  store::RunLayout layout(store.run_dir(record.id));
+  const std::int64_t deadline = util::monotonic_ms() + 10000;
+  while (util::is_locked(layout.owner_lock()) && util::monotonic_ms() < deadline) {
+    ::usleep(1000);
+  }
 }
 
 }  // namespace amlrun::compute

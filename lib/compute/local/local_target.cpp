@@ -51,22 +51,11 @@ void LocalTarget::submit(store::RunStore& store, store::RunRecord& record, util:
 }
 
 void LocalTarget::request_cancel(store::RunStore& store, const store::RunRecord& record) {
-  store::RunLayout layout(store.run_dir(record.id));
-  util::SafeDir::open(layout.root()).write_file(store::k_cancel_request_file, "canceled by user\n");
-  // Only signal a supervisor that provably still lives: it holds the lock.
-  auto state = local_state_from_json(record.target);
-  if (util::is_locked(layout.owner_lock()) && state.supervisor_pid) {
-    ::kill(*state.supervisor_pid, SIGUSR1);
-  }
+  request_owner_cancel(store, record, local_state_from_json(record.target).supervisor_pid);
 }
 
 void LocalTarget::settle(const store::RunStore& store, const store::RunRecord& record) const {
-  // The supervisor exits right after recording the end: milliseconds.
-  store::RunLayout layout(store.run_dir(record.id));
-  std::int64_t deadline = util::monotonic_ms() + 10000;
-  while (util::is_locked(layout.owner_lock()) && util::monotonic_ms() < deadline) {
-    ::usleep(1000);
-  }
+  wait_for_owner_exit(store, record);
 }
 
 store::RunRecord LocalTarget::refresh(store::RunStore& store, store::RunRecord record) {

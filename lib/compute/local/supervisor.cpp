@@ -64,7 +64,7 @@ class PreparingStopped : public std::runtime_error {
 
 class Supervisor {
  public:
-  Supervisor(const SupervisorOptions& options)
+  Supervisor(const OwnerOptions& options)
       : m_workspace(workspace::open_workspace({options.workspace_root, "/", false, nullptr})),
         m_store(m_workspace),
         m_record(m_store.load(options.run_id)),
@@ -777,7 +777,7 @@ class Supervisor {
 
 }  // namespace
 
-int supervise_run(const SupervisorOptions& options) {
+int supervise_run(const OwnerOptions& options) {
   // The lock stays held for as long as this process lives; readers take its
   // absence as "the supervisor is gone". The run's processes must not
   // inherit it, or they would keep a dead supervisor looking alive.

@@ -55,7 +55,7 @@ enum class SweepEnd { none, canceled, timeout, interrupted };
 
 class Controller {
  public:
-  explicit Controller(const SweepControllerOptions& options)
+  explicit Controller(const OwnerOptions& options)
       : m_lock_fd(options.lock_fd),
         m_workspace(workspace::open_workspace({options.workspace_root, "/", false, nullptr})),
         m_store(m_workspace),
@@ -561,7 +561,7 @@ class Controller {
 
 }  // namespace
 
-int control_sweep(const SweepControllerOptions& options) {
+int control_sweep(const OwnerOptions& options) {
   try {
     Controller controller(options);
     return controller.run();

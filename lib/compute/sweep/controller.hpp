@@ -13,18 +13,11 @@
 // Every decision goes to the sweep journal before it is acted on, so a
 // controller killed at any moment and started again (SweepTarget::refresh)
 // resumes without running a trial twice or losing one.
-#include <filesystem>
-#include <string>
+#include "lib/compute/detached_owner.hpp"
 
 namespace amlrun::compute {
 
-struct SweepControllerOptions {
-  std::filesystem::path workspace_root;  // the .amlrun directory
-  std::string run_id;
-  int lock_fd = -1;  // the sweep's owner lock, held by whoever started us
-};
-
 // Returns 0 once the sweep's terminal state is recorded.
-int control_sweep(const SweepControllerOptions& options);
+int control_sweep(const OwnerOptions& options);
 
 }  // namespace amlrun::compute

@@ -32,20 +32,11 @@ void SweepTarget::submit(store::RunStore& store, store::RunRecord& record, util:
 }
 
 void SweepTarget::request_cancel(store::RunStore& store, const store::RunRecord& record) {
-  store::RunLayout layout(store.run_dir(record.id));
-  util::SafeDir::open(layout.root()).write_file(store::k_cancel_request_file, "canceled by user\n");
-  auto state = sweep_state_from_json(record.target);
-  if (util::is_locked(layout.owner_lock()) && state.controller_pid) {
-    ::kill(*state.controller_pid, SIGUSR1);
-  }
+  request_owner_cancel(store, record, sweep_state_from_json(record.target).controller_pid);
 }
 
 void SweepTarget::settle(const store::RunStore& store, const store::RunRecord& record) const {
-  store::RunLayout layout(store.run_dir(record.id));
-  std::int64_t deadline = util::monotonic_ms() + 10000;
-  while (util::is_locked(layout.owner_lock()) && util::monotonic_ms() < deadline) {
-    ::usleep(1000);
-  }
+  wait_for_owner_exit(store, record);
 }
 
 store::RunRecord SweepTarget::refresh(store::RunStore& store, store::RunRecord record) {
