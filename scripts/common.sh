@@ -24,6 +24,7 @@ AMLRUN_PACKAGES=(
   clang-format clang-tidy
   libcpp-httplib-dev
   slurm-wlm munge
+  openssh-server openssh-client tcsh
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

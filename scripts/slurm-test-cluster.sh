@@ -3,7 +3,13 @@
 #   scripts/slurm-test-cluster.sh up       start it (idempotent: up twice is fine)
 #   scripts/slurm-test-cluster.sh down     stop it and remove what up created
 #   scripts/slurm-test-cluster.sh status   say whether it runs (exit 0 when it does)
-#   scripts/slurm-test-cluster.sh env      print the variables clients need
+#   scripts/slurm-test-cluster.sh env      print the variables clients need,
+#                                          one NAME=value a line
+# and, for the SSH tests (issue 14):
+#   scripts/slurm-test-cluster.sh sshd-stop   stop the login node's sshd listener
+#   scripts/slurm-test-cluster.sh sshd-start  start it again
+#   scripts/slurm-test-cluster.sh link-down   drop every packet to and from the login node
+#   scripts/slurm-test-cluster.sh link-up     let them through again
 #
 # Debian's slurm-wlm and munge, as root: munged, slurmctld, and two slurmd
 # "hosts" n1 and n2, each in its own network namespace (so each has its own
@@ -14,6 +20,16 @@
 # cgroups. Every file lives under $AMLRUN_SLURM_STATE; /etc is touched only
 # for two marked lines in /etc/hosts (so the nodes resolve each other's names,
 # as MASTER_ADDR needs) and a link /etc/slurm/slurm.conf when none exists.
+#
+# A login node stands in for a cluster reached over SSH from a laptop:
+# Debian's sshd in a network namespace of its own (amlrun-login, LOGIN_ADDRESS
+# on the bridge), with its own config, host key and test key pair under
+# $STATE/ssh, and a client config there ($STATE/ssh/config, hosts
+# amlrun-login for root and amlrun-login-tcsh for the test user
+# amlruntcsh, whose login shell is tcsh: commands amlrun sends must not
+# assume a POSIX login shell). $STATE/laptop-bin holds links to every
+# command except Slurm's and munge's, for tests that play the laptop
+# (tests/e2e/ssh_e2e.py).
 set -euo pipefail
 
 STATE="${AMLRUN_SLURM_STATE:-/var/lib/amlrun-slurm-test}"
@@ -23,6 +39,13 @@ SUBNET=10.213.77
 HOST_ADDRESS="$SUBNET.1"
 NODES=(n1 n2)
 HOSTS_MARKER="# amlrun-slurm-test"
+LOGIN_NS=amlrun-login
+LOGIN_VETH=amlrun-loginh  # the host's end, the one link-down takes down
+LOGIN_ADDRESS="$SUBNET.20"
+SSH_DIR="$STATE/ssh"
+SSHD_PID="$STATE/sshd.pid"
+TEST_USER=amlruntcsh
+TEST_SHELL=/usr/bin/tcsh
 
 say() { printf 'slurm-test-cluster: %s\n' "$*" >&2; }
 die() {
@@ -37,8 +60,9 @@ node_address() {  # n1 -> 10.213.77.11
 require_root() {
   [ "$(id -u)" -eq 0 ] || die "must run as root (it starts munged, slurmctld and slurmd and creates network namespaces)"
   local tool
-  for tool in munged slurmctld slurmd scontrol sinfo ip nsenter unshare; do
-    command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install slurm-wlm munge iproute2 util-linux)"
+  for tool in munged slurmctld slurmd scontrol sinfo ip nsenter unshare /usr/sbin/sshd ssh-keygen "$TEST_SHELL"; do
+    command -v "$tool" >/dev/null ||
+      die "$tool is not installed (apt-get install slurm-wlm munge iproute2 util-linux openssh-server openssh-client tcsh)"
   done
 }
 
@@ -147,6 +171,21 @@ remove_bridge_forwarding() {
   while iptables -D "$chain" -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; do :; done
 }
 
+# add_namespace NS HOST_END ADDRESS: a network namespace joined to the bridge
+# by a veth pair (HOST_END on the bridge, eth0 inside), with ADDRESS/24.
+add_namespace() {
+  local ns="$1" host_end="$2" address="$3"
+  [ -e "/var/run/netns/$ns" ] || ip netns add "$ns"
+  if ! ip link show "$host_end" >/dev/null 2>&1; then
+    ip link add "$host_end" type veth peer name eth0 netns "$ns"
+  fi
+  ip link set "$host_end" master "$BRIDGE"
+  ip link set "$host_end" up
+  ip -n "$ns" addr replace "$address/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+}
+
 setup_network() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
@@ -155,17 +194,9 @@ setup_network() {
   ip link set "$BRIDGE" up
   local node
   for node in "${NODES[@]}"; do
-    local ns="amlrun-$node" host_end="amlrun-${node}h"
-    [ -e "/var/run/netns/$ns" ] || ip netns add "$ns"
-    if ! ip link show "$host_end" >/dev/null 2>&1; then
-      ip link add "$host_end" type veth peer name eth0 netns "$ns"
-    fi
-    ip link set "$host_end" master "$BRIDGE"
-    ip link set "$host_end" up
-    ip -n "$ns" addr replace "$(node_address "$node")/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" link set lo up
+    add_namespace "amlrun-$node" "amlrun-${node}h" "$(node_address "$node")"
   done
+  add_namespace "$LOGIN_NS" "$LOGIN_VETH" "$LOGIN_ADDRESS"
   allow_bridge_forwarding
   # Node names resolve everywhere (MASTER_ADDR is the first node's name).
   local tmp
@@ -174,6 +205,7 @@ setup_network() {
   for node in "${NODES[@]}"; do
     printf '%s %s %s\n' "$(node_address "$node")" "$node" "$HOSTS_MARKER" >>"$tmp"
   done
+  printf '%s %s %s\n' "$LOGIN_ADDRESS" "$LOGIN_NS" "$HOSTS_MARKER" >>"$tmp"
   cat "$tmp" >/etc/hosts  # in place: /etc/hosts may be a bind mount
   rm -f "$tmp"
 }
@@ -195,6 +227,159 @@ start_slurmd() {
   nsenter --net="/var/run/netns/amlrun-$node" unshare --uts \
     sh -c 'hostname "$1" && exec slurmd -f "$2" -N "$1"' sh "$node" "$CONF" ||
     die "slurmd $node did not start; see $STATE/log/slurmd-$node.log"
+}
+
+# The login node's test user: tcsh as login shell (commands amlrun sends
+# over SSH run under the user's shell, which need not be POSIX), a home under
+# $STATE, and the password field '*': with UsePAM no, sshd refuses an
+# account whose password is locked ('!', what useradd leaves), even for a key.
+ensure_test_user() {
+  local home="$STATE/home/$TEST_USER"
+  if ! id "$TEST_USER" >/dev/null 2>&1; then
+    useradd --home-dir "$home" --no-create-home --shell "$TEST_SHELL" --user-group "$TEST_USER"
+  fi
+  usermod --home "$home" --shell "$TEST_SHELL" --password '*' "$TEST_USER"
+  mkdir -p "$home"
+  chown "$TEST_USER:" "$home"
+  chmod 0755 "$home"
+}
+
+# Keys are made once and kept by 'down' (a client that trusted the host key
+# keeps trusting it); the configs are rewritten by every 'up'.
+write_ssh_config() {
+  mkdir -p "$SSH_DIR" "$STATE/log"
+  # sshd's StrictModes: no directory on the way to authorized_keys may be
+  # writable by others.
+  chmod 0755 "$STATE" "$SSH_DIR"
+  local key
+  for key in ssh_host_ed25519_key id_ed25519; do
+    [ -s "$SSH_DIR/$key" ] || ssh-keygen -q -t ed25519 -N '' -C "amlrun-test $key" -f "$SSH_DIR/$key"
+    chmod 0600 "$SSH_DIR/$key"
+  done
+  # sshd reads authorized_keys as the user logging in.
+  install -m 0644 "$SSH_DIR/id_ed25519.pub" "$SSH_DIR/authorized_keys"
+  printf '%s %s\n' "$LOGIN_ADDRESS" "$(cut -d' ' -f1,2 "$SSH_DIR/ssh_host_ed25519_key.pub")" \
+    >"$SSH_DIR/known_hosts"
+  cat >"$SSH_DIR/sshd_config.tmp" <<EOF
+# Written by scripts/slurm-test-cluster.sh; rewritten by every 'up'.
+# The test cluster's login node: keys only, for root and $TEST_USER.
+ListenAddress $LOGIN_ADDRESS:22
+HostKey $SSH_DIR/ssh_host_ed25519_key
+PidFile $SSHD_PID
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowUsers root $TEST_USER
+# Debian's PAM stack wants a login uid a container may not grant.
+UsePAM no
+LogLevel VERBOSE
+# amlrun multiplexes its sessions over one connection (ControlMaster).
+MaxSessions 64
+MaxStartups 64:30:128
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+# Slurm's commands find the test cluster in every session, whatever
+# /etc/slurm/slurm.conf is.
+SetEnv SLURM_CONF=$CONF
+Subsystem sftp internal-sftp
+EOF
+  mv "$SSH_DIR/sshd_config.tmp" "$SSH_DIR/sshd_config"
+  local host user
+  : >"$SSH_DIR/config.tmp"
+  for host in amlrun-login amlrun-login-tcsh; do
+    user=root
+    [ "$host" = amlrun-login ] || user="$TEST_USER"
+    cat >>"$SSH_DIR/config.tmp" <<EOF
+Host $host
+  HostName $LOGIN_ADDRESS
+  User $user
+  Port 22
+  IdentityFile $SSH_DIR/id_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile $SSH_DIR/known_hosts
+  StrictHostKeyChecking yes
+  UpdateHostKeys no
+  BatchMode yes
+
+EOF
+  done
+  chmod 0644 "$SSH_DIR/config.tmp"
+  mv "$SSH_DIR/config.tmp" "$SSH_DIR/config"
+}
+
+# sshd forks into the background (writing $SSHD_PID) once it listens. Like
+# slurmd it is started with nsenter --net, plus a UTS namespace so that
+# `hostname` on the login node says amlrun-login.
+start_sshd() {
+  mkdir -p /run/sshd  # its privilege separation directory
+  chmod 0755 /run/sshd
+  if pid_alive "$SSHD_PID"; then
+    return 0
+  fi
+  /usr/sbin/sshd -t -f "$SSH_DIR/sshd_config" || die "sshd rejects $SSH_DIR/sshd_config"
+  # shellcheck disable=SC2016
+  nsenter --net="/var/run/netns/$LOGIN_NS" unshare --uts \
+    sh -c 'hostname "$1" && exec /usr/sbin/sshd -f "$2" -E "$3"' \
+    sh "$LOGIN_NS" "$SSH_DIR/sshd_config" "$STATE/log/sshd.log" ||
+    die "sshd did not start; see $STATE/log/sshd.log"
+  wait_for_ssh
+}
+
+wait_for_ssh() {
+  local deadline=$((SECONDS + 20)) host
+  for host in amlrun-login amlrun-login-tcsh; do
+    until ssh -F "$SSH_DIR/config" -o ConnectTimeout=2 "$host" true </dev/null 2>/dev/null; do
+      if [ $SECONDS -ge $deadline ]; then
+        ssh -F "$SSH_DIR/config" -o ConnectTimeout=2 "$host" true </dev/null || true
+        tail -n 15 "$STATE/log/sshd.log" >&2 || true
+        die "cannot log in to the login node as $host (see $STATE/log/sshd.log)"
+      fi
+      sleep 0.2
+    done
+  done
+}
+
+# $STATE/laptop-bin: a link to every command in /usr/local/bin, /usr/bin and
+# /bin but Slurm's and munge's, for a PATH on which no Slurm command is found
+# (tests/e2e/ssh_e2e.py's laptop). Made again by every 'up', so a package
+# installed since shows.
+make_laptop_bin() {
+  local dir="$STATE/laptop-bin" tmp="$STATE/laptop-bin.tmp"
+  local -A hidden=()
+  local path name directory
+  while IFS= read -r path; do
+    hidden["${path##*/}"]=1
+  done < <(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' 'slurm*' munge 2>/dev/null |
+    awk '$1 == "ii" { print $2 }' | xargs -r dpkg -L 2>/dev/null | grep -E '/bin/[^/]+$' || true)
+  [ -n "${hidden[sbatch]:-}" ] || die "dpkg does not list sbatch among Slurm's commands"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  for directory in /usr/local/bin /usr/bin /bin; do
+    for path in "$directory"/*; do
+      [ -e "$path" ] || continue
+      name="${path##*/}"
+      [ -z "${hidden[$name]:-}" ] || continue
+      [ -e "$tmp/$name" ] || [ -L "$tmp/$name" ] || ln -s "$path" "$tmp/$name"
+    done
+  done
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+}
+
+stop_login_node() {
+  stop_pid_file "$SSHD_PID" sshd
+  # The sessions' sshd processes and what they started.
+  if [ -e "/var/run/netns/$LOGIN_NS" ]; then
+    local pids
+    pids="$(ip netns pids "$LOGIN_NS" 2>/dev/null || true)"
+    # shellcheck disable=SC2086
+    [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+    ip netns del "$LOGIN_NS" 2>/dev/null || true
+  fi
+  ip link del "$LOGIN_VETH" 2>/dev/null || true
 }
 
 show_logs() {
@@ -239,7 +424,11 @@ up() {
   for node in "${NODES[@]}"; do
     scontrol -f "$CONF" update NodeName="$node" State=RESUME >/dev/null 2>&1 || true
   done
-  say "up: nodes ${NODES[*]} ready (export SLURM_CONF=$CONF)"
+  ensure_test_user
+  write_ssh_config
+  start_sshd
+  make_laptop_bin
+  say "up: nodes ${NODES[*]} ready, login node $LOGIN_ADDRESS (ssh -F $SSH_DIR/config amlrun-login)"
 }
 
 stop_pid_file() {
@@ -266,6 +455,7 @@ down() {
     stop_pid_file "$STATE/slurmd-$node.pid" "slurmd $node"
   done
   stop_pid_file "$STATE/slurmctld.pid" slurmctld
+  stop_login_node
   # Jobs' leftover processes (slurmstepd and what it started) in the nodes'
   # namespaces: end them so the namespaces can go.
   for node in "${NODES[@]}"; do
@@ -299,21 +489,60 @@ down() {
 }
 
 status() {
-  if pid_alive "$STATE/slurmctld.pid" && SLURM_CONF="$CONF" sinfo >/dev/null 2>&1; then
-    SLURM_CONF="$CONF" sinfo >&2
-    return 0
+  if ! pid_alive "$STATE/slurmctld.pid" || ! SLURM_CONF="$CONF" sinfo >/dev/null 2>&1; then
+    say "not running"
+    return 1
   fi
-  say "not running"
-  return 1
+  SLURM_CONF="$CONF" sinfo >&2
+  if ! pid_alive "$SSHD_PID"; then
+    say "the login node's sshd is not running (scripts/slurm-test-cluster.sh sshd-start)"
+    return 1
+  fi
+  if ! ip link show "$LOGIN_VETH" 2>/dev/null | grep -q '[<,]UP[,>]'; then
+    say "the login node's link is down (scripts/slurm-test-cluster.sh link-up)"
+    return 1
+  fi
+  say "login node: sshd pid $(cat "$SSHD_PID") at $LOGIN_ADDRESS (ssh -F $SSH_DIR/config amlrun-login)"
+}
+
+sshd_stop() {
+  require_root
+  # The listener only: sessions already open (each has its own sshd process,
+  # in a session of its own) go on, as on a login node whose sshd restarts.
+  stop_pid_file "$SSHD_PID" sshd
+}
+
+sshd_start() {
+  require_root
+  [ -e "/var/run/netns/$LOGIN_NS" ] || die "the cluster is not up (scripts/slurm-test-cluster.sh up)"
+  start_sshd
+}
+
+# The host's end of the login node's veth: down, the bridge drops every
+# packet to and from the login node (nothing answers, no reset is sent),
+# like a network cable pulled.
+set_link() {
+  require_root
+  ip link show "$LOGIN_VETH" >/dev/null 2>&1 || die "the cluster is not up (scripts/slurm-test-cluster.sh up)"
+  ip link set "$LOGIN_VETH" "$1"
 }
 
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  env) echo "SLURM_CONF=$CONF" ;;
+  env)
+    # One NAME=value a line; callers export each line.
+    echo "SLURM_CONF=$CONF"
+    echo "AMLRUN_TEST_SSH_CONFIG=$SSH_DIR/config"
+    echo "AMLRUN_TEST_SSH_HOST=amlrun-login"
+    ;;
+  sshd-stop) sshd_stop ;;
+  sshd-start) sshd_start ;;
+  link-down) set_link down ;;
+  link-up) set_link up ;;
   *)
-    echo "usage: $0 up|down|status|env" >&2
+    echo "usage: $0 up|down|status|env|sshd-stop|sshd-start|link-down|link-up" >&2
     exit 2
     ;;
 esac

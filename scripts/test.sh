@@ -30,7 +30,8 @@ if [ "$(id -u)" -eq 0 ]; then
     scripts/slurm-test-cluster.sh up
     trap 'scripts/slurm-test-cluster.sh down' EXIT
   fi
-  export "$(scripts/slurm-test-cluster.sh env)"
+  # One NAME=value a line (SLURM_CONF, and the login node's for the SSH tests).
+  while IFS= read -r line; do export "$line"; done < <(scripts/slurm-test-cluster.sh env)
   export AMLRUN_SLURM_TESTS=required  # fail, not skip, when the cluster does not answer
 else
   log "not root: the Slurm end-to-end tests are skipped (they need scripts/slurm-test-cluster.sh up)"

@@ -24,7 +24,7 @@ if ! "$cluster" status 2>/dev/null; then
 else
   trap 'rm -rf "$project"' EXIT
 fi
-export "$("$cluster" env)"
+while IFS= read -r line; do export "$line"; done < <("$cluster" env)
 
 project="$(mktemp -d /tmp/amlrun-bench-slurm-XXXXXX)"
 mkdir -p "$project/src" "$project/shared" "$project/plain"
