@@ -46,6 +46,7 @@ SSH_DIR="$STATE/ssh"
 SSHD_PID="$STATE/sshd.pid"
 TEST_USER=amlruntcsh
 TEST_SHELL=/usr/bin/tcsh
+SSHD_CONFIG_CHANGED=""
 
 say() { printf 'slurm-test-cluster: %s\n' "$*" >&2; }
 die() {
@@ -286,6 +287,8 @@ X11Forwarding no
 SetEnv SLURM_CONF=$CONF
 Subsystem sftp internal-sftp
 EOF
+  # A running sshd rereads its config on SIGHUP (start_sshd sends it).
+  cmp -s "$SSH_DIR/sshd_config.tmp" "$SSH_DIR/sshd_config" || SSHD_CONFIG_CHANGED=1
   mv "$SSH_DIR/sshd_config.tmp" "$SSH_DIR/sshd_config"
   local host user
   : >"$SSH_DIR/config.tmp"
@@ -317,6 +320,12 @@ start_sshd() {
   mkdir -p /run/sshd  # its privilege separation directory
   chmod 0755 /run/sshd
   if pid_alive "$SSHD_PID"; then
+    if [ -n "${SSHD_CONFIG_CHANGED:-}" ]; then
+      kill -HUP "$(cat "$SSHD_PID")"
+      say "sshd rereads its changed config"
+      sleep 0.5
+      wait_for_ssh
+    fi
     return 0
   fi
   /usr/sbin/sshd -t -f "$SSH_DIR/sshd_config" || die "sshd rejects $SSH_DIR/sshd_config"
