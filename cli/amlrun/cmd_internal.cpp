@@ -4,6 +4,7 @@
 #include "cli/amlrun/commands.hpp"
 #include "lib/compute/local/supervisor.hpp"
 #include "lib/compute/slurm/driver.hpp"
+#include "lib/compute/slurm/ssh/agent.hpp"
 #include "lib/compute/sweep/controller.hpp"
 #include "lib/launch/rank_exec.hpp"
 
@@ -54,6 +55,13 @@ void add_slurm_run(CLI::App& app, GlobalOptions&, Handler& handler) {
   auto run_dir = std::make_shared<std::string>();
   app.add_option("--run-dir", *run_dir)->required();
   handler = [run_dir]() { return static_cast<ExitCode>(compute::run_slurm_job(*run_dir)); };
+}
+
+void add_slurm_agent(CLI::App& app, GlobalOptions&, Handler& handler) {
+  auto options = std::make_shared<compute::AgentOptions>();
+  app.add_option("--workspace", options->workspace)->required();
+  app.add_option("--target", options->target)->required();
+  handler = [options]() { return static_cast<ExitCode>(compute::serve_slurm_agent(*options)); };
 }
 
 }  // namespace amlrun::cli

@@ -45,6 +45,7 @@ void add_supervise(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_sweep_controller(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_rank_exec(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_slurm_run(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_slurm_agent(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_runs(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_download(CLI::App& app, GlobalOptions& global, Handler& handler);

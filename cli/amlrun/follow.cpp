@@ -93,6 +93,7 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
   auto initial = store.load(run_id);
   auto target = compute::target_of(store.workspace(), initial);
   stream::StreamOptions stream_options;
+  target->start_following(store, initial);
   stream_options.log_roots = target->log_roots(store, initial);
   stream_options.state_dirs = target->state_directories(store, initial);
   stream_options.all_ranks = options.all_ranks;

@@ -44,6 +44,8 @@ const Command k_commands[] = {
      amlrun::cli::add_rank_exec},
     {"_slurm-run", "internal: run a Slurm job on its first node (the batch script)", true,
      amlrun::cli::add_slurm_run},
+    {"_slurm-agent", "internal: serve a Slurm target reached over ssh (on its login node)", true,
+     amlrun::cli::add_slurm_agent},
 };
 
 int fail(ExitCode code, const std::string& message) {

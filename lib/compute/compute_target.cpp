@@ -4,6 +4,7 @@
 #include <map>
 
 #include "lib/compute/local/local_target.hpp"
+#include "lib/compute/slurm/ssh/ssh_target.hpp"
 #include "lib/compute/slurm/target.hpp"
 #include "lib/compute/sweep/sweep_target.hpp"
 #include "lib/util/error.hpp"
@@ -57,7 +58,9 @@ std::unique_ptr<ComputeTarget> make_target(const workspace::Workspace& workspace
   for (const auto& target : workspace.config().compute) known.push_back(target.name);
   if (const auto* target = workspace.config().find_target(name)) {
     if (target->type == "slurm") {
-      return std::make_unique<SlurmTarget>(workspace, read_slurm_settings(*target));
+      auto settings = read_slurm_settings(*target);
+      if (settings.ssh) return std::make_unique<SshSlurmTarget>(workspace, std::move(settings));
+      return std::make_unique<SlurmTarget>(workspace, std::move(settings));
     }
     throw util::InputError(
         fmt::format("compute target '{}' has type {}, which this amlrun cannot "

@@ -55,6 +55,10 @@ class ComputeTarget {
       const store::RunStore& store, const store::RunRecord& record) const {
     return {};
   }
+  // `amlrun stream` is about to follow the run: a target whose logs arrive
+  // from elsewhere starts bringing them into log_roots() (the SSH transport
+  // of a Slurm target); the others have them where they are written.
+  virtual void start_following(store::RunStore& store, const store::RunRecord& record) {}
   // What `amlrun show` prints about the run besides the record's fields, as
   // label and text ("slurm", "job 12, RUNNING on n1,n2").
   virtual std::vector<std::pair<std::string, std::string>> describe(

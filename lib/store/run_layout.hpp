@@ -104,6 +104,9 @@ class RunLayout : public RunTree {
   fs::path slurm_refresh_lock() const { return root() / "slurm.lock"; }
   // Where a Slurm run's artifacts are gathered before they take their place.
   fs::path collecting() const { return root() / "artifacts.collecting"; }
+  // A run on a Slurm target reached over SSH: the logs as they arrive from
+  // the login node, a RunTree of its own until the artifacts come home.
+  fs::path ssh_mirror() const { return root() / "mirror"; }
 };
 
 // <shared_dir>/runs/<id>/ for a Slurm run.

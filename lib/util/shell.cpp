@@ -44,4 +44,41 @@ std::string shell_join(const std::vector<std::string>& argv) {
   return out;
 }
 
+namespace {
+
+std::string base64(std::string_view data) {
+  static const char* k_alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= data.size(); i += 3) {
+    unsigned v = static_cast<unsigned char>(data[i]) << 16 |
+                 static_cast<unsigned char>(data[i + 1]) << 8 |
+                 static_cast<unsigned char>(data[i + 2]);
+    for (int shift : {18, 12, 6, 0}) out.push_back(k_alphabet[(v >> shift) & 63]);
+  }
+  if (std::size_t rest = data.size() - i; rest > 0) {
+    unsigned v = static_cast<unsigned char>(data[i]) << 16;
+    if (rest == 2) v |= static_cast<unsigned char>(data[i + 1]) << 8;
+    out.push_back(k_alphabet[(v >> 18) & 63]);
+    out.push_back(k_alphabet[(v >> 12) & 63]);
+    out.push_back(rest == 2 ? k_alphabet[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string login_shell_command(std::string_view script) {
+  // A subshell, so an `exit` in the script still reaches the mapping.
+  std::string wrapped = "(\n" + std::string(script) +
+                        "\n); s=$?; if [ \"$s\" -eq 255 ]; then s=254; fi; exit \"$s\"\n";
+  // base64 (coreutils) is on every Linux login node; -d is its POSIX-ish
+  // spelling there. The word has only [A-Za-z0-9+/=], spaces, $ ( ) | " and
+  // the outer single quotes: literal inside '...' for every shell above.
+  return "/bin/sh -c 'eval \"$(echo " + base64(wrapped) + " | base64 -d)\"'";
+}
+
 }  // namespace amlrun::util

@@ -148,6 +148,8 @@ SlurmSettings read_slurm_settings(const workspace::ComputeTargetConfig& config) 
   }
   container.finish();
 
+  settings.ssh = read_ssh_settings(target, diagnostics);
+
   auto shared = target.string("shared_dir");
   if (!shared && target.present()) {
     diagnostics.error(target.mark(), path,

@@ -12,6 +12,7 @@
 //       constraint: a100
 //       extra_sbatch_args: [--mem=64G, --exclusive]
 //       container: {runtime: pyxis, image: nvcr.io/nvidia/pytorch:24.01-py3}
+//       ssh: login.example.org       # submit from elsewhere (ssh/ssh_settings.hpp)
 //
 // Read with spec::MapReader, so every error names config.yml:line:column and
 // the key, and unknown keys get a suggestion.
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "lib/compute/slurm/run_directory.hpp"
+#include "lib/compute/slurm/ssh/ssh_settings.hpp"
 #include "lib/workspace/workspace.hpp"
 
 namespace amlrun::compute {
@@ -35,6 +37,9 @@ struct SlurmSettings {
   std::optional<int> gpus_per_node;
   std::vector<std::string> extra_sbatch_args;
   std::optional<ContainerLaunch> container;
+  // Set: the cluster is reached over SSH (ssh/ssh_target.hpp); else this
+  // machine is a login node (sbatch here, shared_dir mounted).
+  std::optional<SshSettings> ssh;
 };
 
 // Throws spec::SpecError with every problem of the target's settings.

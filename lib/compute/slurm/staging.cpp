@@ -73,10 +73,10 @@ void check_private_to_user(const fs::path& path, const std::string& what) {
   }
 }
 
-fs::path stage_amlrun(const fs::path& shared_dir) {
+StagedFiles amlrun_files_to_stage() {
   fs::path self = launch::amlrun_executable();
-  if (util::is_within(shared_dir, self)) return self;
-  std::map<std::string, fs::path> sources;
+  StagedFiles files;
+  auto& sources = files.sources;
   for (const char* name : k_binaries) {
     fs::path source = std::string(name) == "amlrun" ? self : self.parent_path() / name;
     std::error_code error;
@@ -96,8 +96,19 @@ fs::path stage_amlrun(const fs::path& shared_dir) {
       if (name.starts_with("python/")) shim_hashes += name + cached_sha256(source);
     }
   }
-  std::string key = fmt::format("{}-{}", AMLRUN_VERSION,
-                                util::sha256_hex(cached_sha256(self) + shim_hashes).substr(0, 16));
+  files.key = fmt::format("{}-{}", AMLRUN_VERSION,
+                          util::sha256_hex(cached_sha256(self) + shim_hashes).substr(0, 16));
+  return files;
+}
+
+std::string staged_source_sha256(const fs::path& source) {
+  return cached_sha256(source);
+}
+
+fs::path stage_amlrun(const fs::path& shared_dir) {
+  fs::path self = launch::amlrun_executable();
+  if (util::is_within(shared_dir, self)) return self;
+  auto [key, sources] = amlrun_files_to_stage();
   fs::path bin = shared_dir / "bin";
   fs::path staged = bin / key;
   std::error_code error;

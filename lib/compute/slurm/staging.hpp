@@ -9,8 +9,20 @@
 // promises (<version>-<sha256 prefix>/); one that fails the check is staged
 // again when it is ours, refused when it is someone else's.
 #include <filesystem>
+#include <map>
+#include <string>
 
 namespace amlrun::compute {
+
+// What is staged, and under which name: <shared_dir>/bin/<key>/ holds each
+// of `sources` (amlrun, amlrun-worker, python/...) by its name.
+struct StagedFiles {
+  std::string key;  // <version>-<sha256 prefix of amlrun and the shim>
+  std::map<std::string, std::filesystem::path> sources;
+};
+StagedFiles amlrun_files_to_stage();
+// sha256 of a file of amlrun_files_to_stage() (computed once per process).
+std::string staged_source_sha256(const std::filesystem::path& source);
 
 // Returns the staged amlrun; throws util::InfraError when the staged copy
 // cannot be trusted and cannot be replaced.

@@ -64,11 +64,12 @@ class SlurmTarget : public ComputeTarget {
   std::string progress_note(const store::RunRecord& record) const override;
 
   const SlurmSettings& settings() const { return m_settings; }
+  const workspace::Workspace& workspace() const { return m_workspace; }
   const SlurmClient& client() const { return m_client; }
   // <shared_dir>/runs/<run id>
   std::filesystem::path shared_run_dir(const std::string& run_id) const;
   // Reachability (sinfo), partitions with their idle nodes, and shared_dir.
-  SlurmTargetReport report() const;
+  virtual SlurmTargetReport report() const;
 
  private:
   store::SlurmRunLayout shared_layout(const store::RunRecord& record,
