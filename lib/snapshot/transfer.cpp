@@ -74,6 +74,84 @@ Manifest receive_manifest(const fs::path& store_dir, const std::string& snapshot
   return manifest;
 }
 
+std::string manifest_delta(std::string_view base, std::string_view target) {
+  auto base_entries = parse_manifest(base, "the base manifest");
+  auto target_entries = parse_manifest(target, "the new manifest");
+  // One entry a line, after the header line, in the same order.
+  auto base_lines = util::split(base, '\n');
+  auto target_lines = util::split(target, '\n');
+  std::string script;
+  char last = 0;
+  std::size_t run = 0;
+  auto flush = [&] {
+    if (run > 0) script += fmt::format("{}{}\n", last, run);
+    run = 0;
+  };
+  auto step = [&](char op) {
+    if (op != last) flush();
+    last = op;
+    ++run;
+  };
+  auto add = [&](const std::string& line) {
+    flush();
+    last = '+';
+    script += "+" + line + "\n";
+  };
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < base_entries.size() || j < target_entries.size()) {
+    if (i < base_entries.size() && j < target_entries.size() &&
+        base_entries[i].path == target_entries[j].path) {
+      if (base_lines[i + 1] == target_lines[j + 1]) {
+        step('=');
+      } else {
+        step('-');
+        add(target_lines[j + 1]);
+      }
+      ++i;
+      ++j;
+    } else if (j == target_entries.size() ||
+               (i < base_entries.size() && base_entries[i].path < target_entries[j].path)) {
+      step('-');
+      ++i;
+    } else {
+      add(target_lines[j + 1]);
+      ++j;
+    }
+  }
+  flush();
+  return script;
+}
+
+std::string apply_manifest_delta(std::string_view base, std::string_view delta) {
+  auto base_lines = util::split(base, '\n');
+  if (!base_lines.empty() && base_lines.back().empty()) base_lines.pop_back();
+  if (base_lines.empty()) throw SnapshotError("the base manifest is empty");
+  std::string out = base_lines[0] + "\n";
+  std::size_t at = 1;
+  auto bad = [] { return SnapshotError("a manifest edit script does not fit its base"); };
+  for (const auto& line : util::split(delta, '\n')) {
+    if (line.empty()) continue;
+    if (line[0] == '+') {
+      out += line.substr(1) + "\n";
+      continue;
+    }
+    std::size_t count = 0;
+    try {
+      count = std::stoull(line.substr(1));
+    } catch (const std::exception&) {
+      throw bad();
+    }
+    if (at + count > base_lines.size() || (line[0] != '=' && line[0] != '-')) throw bad();
+    if (line[0] == '=') {
+      for (std::size_t k = 0; k < count; ++k) out += base_lines[at + k] + "\n";
+    }
+    at += count;
+  }
+  if (at != base_lines.size()) throw bad();
+  return out;
+}
+
 std::vector<ObjectRef> missing_objects(const fs::path& store_dir,
                                        const std::vector<ObjectRef>& wanted) {
   detail::Store store(store_dir);

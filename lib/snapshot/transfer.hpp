@@ -31,6 +31,15 @@ std::string manifest_text(const std::filesystem::path& store_dir, const std::str
 Manifest receive_manifest(const std::filesystem::path& store_dir, const std::string& snapshot_id,
                           std::string_view text);
 
+// An edit script that turns the text of manifest `base` into that of
+// `target` (lines kept, dropped and added, in order): a re-submit with one
+// changed file sends a line or two instead of the whole manifest. Both must
+// be valid manifests (SnapshotError else).
+std::string manifest_delta(std::string_view base, std::string_view target);
+// The text the script makes of `base`; SnapshotError when the script does
+// not fit it. receive_manifest then checks the result against its id.
+std::string apply_manifest_delta(std::string_view base, std::string_view delta);
+
 // Those of `wanted` the store does not hold intact.
 std::vector<ObjectRef> missing_objects(const std::filesystem::path& store_dir,
                                        const std::vector<ObjectRef>& wanted);

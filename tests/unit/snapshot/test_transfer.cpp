@@ -71,3 +71,23 @@ TEST_CASE("damaged objects, manifests and names are refused") {
   CHECK(message_of([&] { snapshot::object_path(there, "../../etc/passwd"); }) ==
         "'../../etc/passwd' is not an object name");
 }
+
+TEST_CASE("a manifest travels as an edit of one sent before") {
+  TempDir dir;
+  for (int i = 0; i < 50; ++i) dir.write("src/f" + std::to_string(i) + ".txt", std::to_string(i));
+  dir.write("src/sub/x.txt", "x");
+  auto base = take(dir, "src", "here");
+  dir.write("src/f7.txt", "changed");
+  fs::remove(dir.path / "src/f30.txt");
+  dir.write("src/new/y.txt", "y");
+  auto next = take(dir, "src", "here");
+  auto base_text = snapshot::manifest_text(dir.path / "here", base.id);
+  auto next_text = snapshot::manifest_text(dir.path / "here", next.id);
+  auto delta = snapshot::manifest_delta(base_text, next_text);
+  CHECK(delta.size() < 600);  // a few lines, not the 52 entries
+  CHECK(snapshot::apply_manifest_delta(base_text, delta) == next_text);
+  CHECK(snapshot::apply_manifest_delta(base_text, snapshot::manifest_delta(base_text, base_text)) ==
+        base_text);
+  CHECK(message_of([&] { snapshot::apply_manifest_delta(next_text + "f\textra\n", delta); }) ==
+        "a manifest edit script does not fit its base");
+}

@@ -181,9 +181,27 @@ class Agent {
     return {{"ok", true}, {"version", AMLRUN_VERSION}, {"host", host}};
   }
 
+  // The manifest comes whole, or as an edit of one sent before ("base");
+  // a store that has it already uses its own.
   json missing(const Frame& request) {
-    auto manifest = snapshot::receive_manifest(m_workspace->snapshots_dir(),
-                                               request.header.at("snapshot"), request.payload);
+    fs::path store_dir = m_workspace->snapshots_dir();
+    std::string id = request.header.at("snapshot");
+    std::string text;
+    try {
+      text = snapshot::manifest_text(store_dir, id);
+    } catch (const std::exception&) {
+      if (!request.header.contains("base")) {
+        text = request.payload;
+      } else {
+        try {
+          text = snapshot::apply_manifest_delta(
+              snapshot::manifest_text(store_dir, request.header.at("base")), request.payload);
+        } catch (const std::exception&) {
+          return {{"ok", true}, {"need_full", true}};
+        }
+      }
+    }
+    auto manifest = snapshot::receive_manifest(store_dir, id, text);
     json names = json::array();
     for (const auto& ref :
          snapshot::missing_objects(m_workspace->snapshots_dir(), snapshot::objects_of(manifest))) {

@@ -11,6 +11,7 @@
 #include "lib/compute/slurm/collection.hpp"
 #include "lib/compute/slurm/slurm_state.hpp"
 #include "lib/compute/slurm/staging.hpp"
+#include "lib/snapshot/error.hpp"
 #include "lib/snapshot/snapshot.hpp"
 #include "lib/snapshot/transfer.hpp"
 #include "lib/store/metric_ingest.hpp"
@@ -36,8 +37,6 @@ namespace {
 // gives up with the error (sshd restarted, a short network drop); the
 // keep-alives decide how soon a dead link counts as lost.
 constexpr std::int64_t k_reconnect_window_ms = 30000;
-// Objects go up in frames of about this many bytes' worth of files.
-constexpr std::size_t k_upload_batch = 8 << 20;
 
 bool before(RunState state, RunState other) {
   return static_cast<int>(state) < static_cast<int>(other);
@@ -268,22 +267,46 @@ AgentSession& SshSlurmTarget::session() const {
 void SshSlurmTarget::upload_snapshot(const std::string& snapshot_id) const {
   fs::path store_dir = workspace().snapshots_dir();
   std::string text = snapshot::manifest_text(store_dir, snapshot_id);
-  auto reply = session().call({{"op", "missing"}, {"snapshot", snapshot_id}}, text);
+  // The last snapshot this workspace sent to the cluster's: the manifest
+  // goes as an edit of it (a line per changed file), whole when there is none.
+  fs::path sent = workspace().cache_dir() / "ssh" /
+                  util::sha256_hex(name() + "\n" + m_remote_workspace).substr(0, 16);
+  std::optional<json> reply_header;
+  std::error_code absent;
+  if (fs::exists(sent, absent)) try {
+      std::string raw = util::read_file(sent);
+      std::string base(util::trim(raw));
+      std::string delta = snapshot::manifest_delta(snapshot::manifest_text(store_dir, base), text);
+      auto reply =
+          session().call({{"op", "missing"}, {"snapshot", snapshot_id}, {"base", base}}, delta);
+      if (!reply.header.value("need_full", false)) reply_header = reply.header;
+    } catch (const snapshot::SnapshotError&) {
+    } catch (const util::InfraError&) {
+      if (!m_session || !m_session->alive()) throw;  // the link, not the base
+    }
+  if (!reply_header) {
+    reply_header = session().call({{"op", "missing"}, {"snapshot", snapshot_id}}, text).header;
+  }
+  const json& reply = *reply_header;
   std::vector<snapshot::ObjectRef> missing;
-  for (const auto& item : reply.header.at("missing")) {
+  for (const auto& item : reply.at("missing")) {
     missing.push_back({item.at("name"), item.at("size")});
   }
-  if (missing.empty()) return;
+  auto remember = [&] {
+    std::error_code error;
+    fs::create_directories(sent.parent_path(), error);
+    util::write_file_atomic(sent, snapshot_id + "\n");
+  };
+  if (missing.empty()) return remember();
   // One stream: the request, then each object as a frame, then one reply.
   auto& agent = session();
   agent.send({{"op", "put"}, {"count", missing.size()}});
-  std::string batch;
   for (const auto& ref : missing) {
     std::string data = util::read_file(snapshot::object_path(store_dir, ref.name));
     agent.send({{"name", ref.name}, {"size", ref.size}}, data);
   }
   check_reply(agent.receive(std::chrono::seconds(600)).header);
-  (void)k_upload_batch;
+  remember();
 }
 
 void SshSlurmTarget::submit(store::RunStore& store, store::RunRecord& record, util::FileLock lock) {
