@@ -151,6 +151,7 @@ class Agent {
     if (op == "files") return files(request);
     if (op == "get") return get(request);
     if (op == "report") return report();
+    if (op == "forget") return forget(request);
     throw util::InfraError(fmt::format("the agent does not know the request '{}'", op));
   }
 
@@ -337,6 +338,17 @@ class Agent {
       }
     }
     return {{"ok", true}, {"done", true}};
+  }
+
+  // The submitting side has the run's files and record: this copy goes.
+  json forget(const Frame& request) {
+    auto record = load(request);
+    if (!store::is_terminal(record.state)) {
+      throw util::InputError(fmt::format("run {} has not ended; it is not forgotten", record.id));
+    }
+    m_store->unindex(record.id);
+    fs::remove_all(m_store->run_dir(record.id));
+    return {{"ok", true}};
   }
 
   json report() {

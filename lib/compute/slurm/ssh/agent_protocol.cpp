@@ -37,11 +37,12 @@ bool FrameReader::fill(std::int64_t deadline_ms) {
     m_start = 0;
   }
   for (;;) {
-    if (deadline_ms >= 0) {
-      std::int64_t left = deadline_ms - util::monotonic_ms();
+    if (deadline_ms >= 0 || m_cancel) {
+      if (m_cancel && *m_cancel) throw util::InfraError("stopped");
+      std::int64_t left = deadline_ms < 0 ? 100 : deadline_ms - util::monotonic_ms();
       if (left <= 0) throw util::InfraError("no answer in time");
       struct pollfd fd = {m_fd, POLLIN, 0};
-      int ready = ::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left, 1000)));
+      int ready = ::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left, 100)));
       if (ready < 0 && errno != EINTR) util::throw_errno("cannot wait for the ssh session");
       if (ready <= 0) continue;
     }

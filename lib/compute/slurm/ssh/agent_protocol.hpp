@@ -11,6 +11,7 @@
 // Requests are {"op": ..., ...}; each gets one reply {"ok": true, ...} or
 // {"ok": false, "error": "...", "exit": 2|3}, except where an op says it
 // streams several frames (files).
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -34,6 +35,8 @@ struct Frame {
 class FrameReader {
  public:
   explicit FrameReader(int fd) : m_fd(fd) {}
+  // Once *cancel is true, a read waiting for input throws within 100 ms.
+  void set_cancel(const std::atomic<bool>* cancel) { m_cancel = cancel; }
   // nullopt at end of input (before a frame starts). Throws util::InfraError
   // on a malformed frame, a cut one, or (timeout_ms >= 0) no frame in time.
   std::optional<Frame> read(std::int64_t timeout_ms = -1);
@@ -44,6 +47,7 @@ class FrameReader {
  private:
   bool fill(std::int64_t deadline_ms);  // false at end of input
   int m_fd;
+  const std::atomic<bool>* m_cancel = nullptr;
   std::string m_buffer;
   std::size_t m_start = 0;
 };
@@ -69,6 +73,9 @@ class AgentSession {
   Frame receive(std::chrono::milliseconds timeout);
   // False once the session broke (ssh ended, a timeout): make a new one.
   bool alive() const { return m_alive; }
+  // A waiting receive() gives up (util::InfraError) soon after *cancel turns
+  // true: a follower told to stop does not wait out a long poll.
+  void set_cancel(const std::atomic<bool>* cancel) { m_reader->set_cancel(cancel); }
 
  private:
   [[noreturn]] void fail(const std::string& what);

@@ -24,6 +24,7 @@
 #include "lib/util/shell.hpp"
 #include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
+#include "lib/util/timing.hpp"
 
 namespace amlrun::compute {
 
@@ -245,9 +246,11 @@ std::string SshSlurmTarget::stage_binaries() const {
 }
 
 std::unique_ptr<AgentSession> SshSlurmTarget::open_session() const {
+  std::unique_lock guard(m_connect_mutex);
   if (!m_connection) m_connection = std::make_unique<SshConnection>(name(), *settings().ssh);
   m_connection->ensure_master();
   if (m_remote_amlrun.empty()) m_remote_amlrun = stage_binaries();
+  guard.unlock();
   std::string script = fmt::format(
       "exec {} _slurm-agent --workspace {} --target {}", util::shell_quote(m_remote_amlrun),
       util::shell_quote(m_remote_workspace), util::shell_quote(name()));
@@ -325,7 +328,9 @@ void SshSlurmTarget::submit(store::RunStore& store, store::RunRecord& record, ut
           input.name, input.path, name(), settings().shared_dir.string()));
     }
     auto& agent = session();
+    util::timing_mark("ssh: agent ready");
     if (!record.snapshot_id.empty()) upload_snapshot(record.snapshot_id);
+    util::timing_mark("ssh: snapshot uploaded");
     // Saved before the agent creates the run: whatever happens next, a
     // later command knows where to ask.
     record.target = with_ssh_state(json::object(), {m_remote_workspace, m_remote_amlrun});
@@ -338,6 +343,7 @@ void SshSlurmTarget::submit(store::RunStore& store, store::RunRecord& record, ut
       request["environment"] = util::read_file(local.environment_record());
     }
     auto reply = agent.call(request, {}, std::chrono::seconds(600));
+    util::timing_mark("ssh: submitted on the cluster");
     adopt(store, record, reply.header.at("record"));
   } catch (const std::exception& error) {
     if (!store::is_terminal(record.state)) {
@@ -395,6 +401,8 @@ void SshSlurmTarget::write_chunks(store::RunStore& store, const std::string& run
   const auto& chunks = reply.header.at("chunks");
   if (chunks.empty()) return;
   store::RunLayout local(store.run_dir(run_id));
+  // Home already: the mirror is gone and must not come back.
+  if (is_collected(local)) return;
   auto root = util::SafeDir::open(local.root()).make_dirs(local.ssh_mirror().filename().string());
   std::size_t at = 0;
   for (const auto& chunk : chunks) {
@@ -421,7 +429,10 @@ void SshSlurmTarget::follow_loop(store::RunStore* store, std::string run_id) {
   std::int64_t failing_since = -1;
   while (!m_stop) {
     try {
-      if (!own || !own->alive()) own = open_session();
+      if (!own || !own->alive()) {
+        own = open_session();
+        own->set_cancel(&m_stop);
+      }
       auto reply =
           own->call(sync_request(*store, run_id, digest, 1000), {}, std::chrono::seconds(45));
       failing_since = -1;
@@ -465,7 +476,12 @@ store::RunRecord SshSlurmTarget::refresh(store::RunStore& store, store::RunRecor
           "is back",
           m_follow_error, record.id));
     }
-    if (m_follower.joinable()) remote = m_followed;
+    if (m_follower.joinable()) {
+      // The follower brings the record with the logs; until its first
+      // answer there is nothing new to say.
+      if (!m_followed) return record;
+      remote = m_followed;
+    }
   }
   auto lock = util::FileLock::acquire(local.slurm_refresh_lock());
   record = store.load(record.id);
@@ -603,10 +619,21 @@ void SshSlurmTarget::bring_home(store::RunStore& store, store::RunRecord& record
   }
   std::error_code error;
   fs::remove_all(local.ssh_mirror(), error);
-  for (auto& problem : tracking::merge_tracking_journal(store, record, local.root())) {
-    record.warnings.push_back(std::move(problem));
+  std::vector<std::string> warnings;
+  // Home and complete: the cluster's copy would only fill the shared
+  // filesystem twice.
+  try {
+    agent.call({{"op", "forget"}, {"run", record.id}});
+  } catch (const util::Error& problem) {
+    warnings.push_back(
+        fmt::format("the run's copy on the cluster could not be removed: {}", problem.what()));
   }
+  for (auto& problem : tracking::merge_tracking_journal(store, record, local.root())) {
+    warnings.push_back(std::move(problem));
+  }
+  // The journal's params and tags are in the stored record now.
   record = store.load(record.id);
+  for (auto& warning : warnings) record.warnings.push_back(std::move(warning));
   try {
     store::MetricIngestor(store, record.id, local.metrics())
         .ingest(true, store::MetricIngestor::k_unlimited);

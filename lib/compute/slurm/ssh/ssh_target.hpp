@@ -66,6 +66,9 @@ class SshSlurmTarget : public SlurmTarget {
   void follow_loop(store::RunStore* store, std::string run_id);
 
   std::string m_remote_workspace;  // <shared_dir>/workspaces/<id>/.amlrun
+  // Guards the connection's lazy start: the follower and the caller's
+  // thread may both open a session first.
+  mutable std::mutex m_connect_mutex;
   mutable std::unique_ptr<SshConnection> m_connection;
   mutable std::unique_ptr<AgentSession> m_session;
   mutable std::string m_remote_amlrun;
