@@ -248,6 +248,11 @@ class Agent {
 
   json sync(const Frame& request) {
     std::string id = request.header.at("run");
+    std::error_code error;
+    // A submission whose reply was lost before the run was created here.
+    if (!fs::exists(store::RunLayout(m_store->run_dir(id)).record(), error)) {
+      return {{"ok", true}, {"unknown", true}};
+    }
     std::string known = request.header.value("record_digest", "");
     std::int64_t wait_ms = request.header.value("wait_ms", std::int64_t{0});
     std::map<std::string, std::uint64_t> offsets;

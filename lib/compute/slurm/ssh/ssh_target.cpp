@@ -436,6 +436,7 @@ void SshSlurmTarget::follow_loop(store::RunStore* store, std::string run_id) {
       auto reply =
           own->call(sync_request(*store, run_id, digest, 1000), {}, std::chrono::seconds(45));
       failing_since = -1;
+      if (reply.header.value("unknown", false)) break;  // refresh() says what that means
       {
         auto lock =
             util::FileLock::acquire(store::RunLayout(store->run_dir(run_id)).slurm_refresh_lock());
@@ -447,7 +448,7 @@ void SshSlurmTarget::follow_loop(store::RunStore* store, std::string run_id) {
       m_followed = remote;
       m_follow_error.clear();
       auto state = store::run_state_from_string(remote.value("state", ""));
-      if (state && store::is_terminal(*state)) return;
+      if (state && store::is_terminal(*state)) break;
     } catch (const std::exception& error) {
       own.reset();
       std::int64_t now = util::monotonic_ms();
@@ -455,13 +456,14 @@ void SshSlurmTarget::follow_loop(store::RunStore* store, std::string run_id) {
       if (now - failing_since > k_reconnect_window_ms) {
         std::lock_guard guard(m_mutex);
         m_follow_error = error.what();
-        return;
+        break;
       }
       for (int i = 0; i < 10 && !m_stop; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
   }
+  m_follower_done = true;
 }
 
 store::RunRecord SshSlurmTarget::refresh(store::RunStore& store, store::RunRecord record) {
@@ -476,12 +478,12 @@ store::RunRecord SshSlurmTarget::refresh(store::RunStore& store, store::RunRecor
           "is back",
           m_follow_error, record.id));
     }
-    if (m_follower.joinable()) {
+    if (m_follower.joinable() && !m_follower_done) {
       // The follower brings the record with the logs; until its first
       // answer there is nothing new to say.
       if (!m_followed) return record;
-      remote = m_followed;
     }
+    remote = m_followed;
   }
   auto lock = util::FileLock::acquire(local.slurm_refresh_lock());
   record = store.load(record.id);

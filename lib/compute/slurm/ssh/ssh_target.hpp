@@ -76,6 +76,7 @@ class SshSlurmTarget : public SlurmTarget {
   // The follower (while streaming): its own session, its latest record.
   std::thread m_follower;
   std::atomic<bool> m_stop{false};
+  std::atomic<bool> m_follower_done{false};  // it left its loop (end, error, unknown run)
   std::mutex m_mutex;
   std::optional<nlohmann::json> m_followed;  // the latest record it got
   std::string m_follow_error;                // why it gave up
