@@ -35,6 +35,18 @@ nlohmann::ordered_json settings_json(const compute::SlurmSettings& settings) {
   } else {
     j["container"] = nullptr;
   }
+  if (settings.ssh) {
+    const auto& ssh = *settings.ssh;
+    j["ssh"] = {{"host", ssh.host},
+                {"user", ssh.user},
+                {"port", ssh.port ? nlohmann::ordered_json(*ssh.port) : nlohmann::ordered_json()},
+                {"identity_file", ssh.identity_file},
+                {"proxy_jump", ssh.proxy_jump},
+                {"config_file", ssh.config_file},
+                {"options", ssh.options}};
+  } else {
+    j["ssh"] = nullptr;
+  }
   return j;
 }
 
@@ -113,6 +125,12 @@ ExitCode show_slurm(const compute::SlurmTarget& target, OutputFormat output) {
     };
     line("name", settings.name);
     line("type", "slurm");
+    if (settings.ssh) {
+      const auto& ssh = *settings.ssh;
+      line("ssh", fmt::format("{}{}{}{}", ssh.user.empty() ? "" : ssh.user + "@", ssh.host,
+                              ssh.port ? fmt::format(":{}", *ssh.port) : "",
+                              ssh.config_file.empty() ? "" : " (config " + ssh.config_file + ")"));
+    }
     line("shared_dir", settings.shared_dir.string() +
                            (report.shared_dir_problem.empty() ? " (exists, writable)" : ""));
     line("partition", settings.partition.empty() ? "(Slurm's default)" : settings.partition);

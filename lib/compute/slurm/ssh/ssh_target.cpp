@@ -698,6 +698,9 @@ SlurmTargetReport SshSlurmTarget::report() const {
     }
   } catch (const util::Error& error) {
     report.error = error.what();
+    report.shared_dir_problem =
+        fmt::format("shared_dir {} was not checked: the login node was not reached",
+                    settings().shared_dir.string());
   }
   return report;
 }
