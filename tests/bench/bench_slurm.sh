@@ -46,43 +46,18 @@ printf 'compute:\n  cluster:\n    type: slurm\n    shared_dir: %s/shared\n' "$pr
   >"$project/.amlrun/config.yml"
 
 # Measured with the build lock held, so no compile runs beside it.
-with_build_lock /usr/bin/python3 - "$AMLRUN_ROOT/build/bin/amlrun" "$project" "$runs" <<'PY'
+with_build_lock /usr/bin/python3 - "$AMLRUN_ROOT/build/bin/amlrun" "$project" "$runs" \
+  "$AMLRUN_ROOT/tests/bench/python" <<'PY'
 import os, statistics, subprocess, sys, time
+sys.path.insert(0, sys.argv[4])
+from slurm_bench import amlrun_first_line, percentile, sbatch_first_line
 amlrun, project, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 plain = os.path.join(project, "plain")
-
-def amlrun_first_line():
-    start = time.perf_counter()
-    process = subprocess.Popen([amlrun, "submit", "--stream", "first.yml"], cwd=project,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()
-    elapsed = time.perf_counter() - start
-    assert line == "first\n", line
-    assert process.wait() == 0
-    return elapsed
-
-def sbatch_first_line():
-    start = time.perf_counter()
-    out = subprocess.run(["sbatch", "--parsable", "--output=" + plain + "/slurm-%j.out", "first.sh"],
-                         cwd=plain, capture_output=True, text=True, check=True).stdout
-    path = os.path.join(plain, "slurm-%s.out" % out.strip().split(";")[0])
-    while True:
-        try:
-            with open(path) as f:
-                if f.readline() == "first\n":
-                    return time.perf_counter() - start
-        except OSError:
-            pass
-        time.sleep(0.005)
 
 def wait_for_idle():
     while subprocess.run(["squeue", "--noheader", "--me", "--states=PENDING,RUNNING,COMPLETING"],
                          capture_output=True, text=True).stdout.strip():
         time.sleep(0.1)
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 def latencies(lines):
     out = []
@@ -104,13 +79,13 @@ def follow(argv, cwd, stop):
     return seen
 
 wait_for_idle()
-amlrun_first_line()  # warm the snapshot store and the staged binary
+amlrun_first_line(amlrun, project)  # warm the snapshot store and the staged binary
 ours, baseline = [], []
 for _ in range(runs):
     wait_for_idle()
-    ours.append(amlrun_first_line())
+    ours.append(amlrun_first_line(amlrun, project))
     wait_for_idle()
-    baseline.append(sbatch_first_line())
+    baseline.append(sbatch_first_line(plain))
 m_ours, m_base = statistics.median(ours), statistics.median(baseline)
 
 wait_for_idle()

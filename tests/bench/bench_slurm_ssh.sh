@@ -39,8 +39,11 @@ while IFS= read -r line; do export "$line"; done < <("$cluster" env)
 
 project="$(mktemp -d /tmp/amlrun-bench-ssh-XXXXXX)"
 chmod 755 "$project"
-with_build_lock /usr/bin/python3 - "$AMLRUN_ROOT/build/bin/amlrun" "$project" "$runs" "$lines" <<'PY'
+with_build_lock /usr/bin/python3 - "$AMLRUN_ROOT/build/bin/amlrun" "$project" "$runs" "$lines" \
+  "$AMLRUN_ROOT/tests/bench/python" <<'PY'
 import os, re, shutil, statistics, subprocess, sys, time
+sys.path.insert(0, sys.argv[5])
+from slurm_bench import amlrun_first_line, percentile, sbatch_first_line, wait_for_idle
 amlrun, project, runs, lines = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 config, host = os.environ["AMLRUN_TEST_SSH_CONFIG"], os.environ["AMLRUN_TEST_SSH_HOST"]
 LINK = "/sys/class/net/amlrun-loginh/statistics/"
@@ -89,15 +92,6 @@ def rsync(source, target):
                    check=True)
     return time.perf_counter() - start, wire_bytes() - before
 
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-def wait_for_idle():
-    while subprocess.run(["squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING"],
-                         capture_output=True, text=True).stdout.strip():
-        time.sleep(0.1)
-
 # 1. submit to first line
 small = os.path.join(project, "small")
 make_workspace(small, os.path.join(project, "shared-small"))
@@ -108,38 +102,14 @@ plain = os.path.join(project, "plain")
 os.makedirs(plain)
 open(os.path.join(plain, "first.sh"), "w").write("#!/bin/sh\nsrun --ntasks=1 --unbuffered echo first\n")
 
-def amlrun_first_line():
-    start = time.perf_counter()
-    process = subprocess.Popen([amlrun, "submit", "--stream", "first.yml"], cwd=small,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()
-    elapsed = time.perf_counter() - start
-    assert line == "first\n", line
-    assert process.wait() == 0
-    return elapsed
-
-def sbatch_first_line():
-    start = time.perf_counter()
-    out = subprocess.run(["sbatch", "--parsable", "--output=" + plain + "/slurm-%j.out", "first.sh"],
-                         cwd=plain, capture_output=True, text=True, check=True).stdout
-    path = os.path.join(plain, "slurm-%s.out" % out.strip().split(";")[0])
-    while True:
-        try:
-            with open(path) as f:
-                if f.readline() == "first\n":
-                    return time.perf_counter() - start
-        except OSError:
-            pass
-        time.sleep(0.005)
-
 wait_for_idle()
-amlrun_first_line()  # stages amlrun, starts the master connection
+amlrun_first_line(amlrun, small)  # stages amlrun, starts the master connection
 ours, baseline = [], []
 for _ in range(runs):
     wait_for_idle()
-    ours.append(amlrun_first_line())
+    ours.append(amlrun_first_line(amlrun, small))
     wait_for_idle()
-    baseline.append(sbatch_first_line())
+    baseline.append(sbatch_first_line(plain))
 
 # 2 and 3: the 10,000-file trees
 def tree_rows(label, files, size):
