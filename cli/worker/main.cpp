@@ -196,8 +196,7 @@ int command_export(const std::vector<std::string>& args) {
                  fmt::format("ONNX operator set, {} to {} [{}]", train::k_onnx_min_opset,
                              train::k_onnx_max_opset, train::k_onnx_default_opset))
       ->type_name("N");
-  app.add_option("--output", output, "where to write the file [DIR/model.onnx]")
-      ->type_name("FILE");
+  app.add_option("--output", output, "where to write the file [DIR/model.onnx]")->type_name("FILE");
   if (!parse_command(app, args, "export")) {
     return 0;
   }
@@ -211,8 +210,8 @@ int command_export(const std::vector<std::string>& args) {
   }
   options.opset = train::k_onnx_default_opset;
   if (app.count("--opset") > 0) {
-    options.opset = static_cast<int>(train::parse_integer(
-        "--opset", opset, train::k_onnx_min_opset, train::k_onnx_max_opset));
+    options.opset = static_cast<int>(
+        train::parse_integer("--opset", opset, train::k_onnx_min_opset, train::k_onnx_max_opset));
   }
   if (app.count("--output") > 0) {
     if (output.empty()) {

@@ -15,6 +15,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
+#include <type_traits>
 
 #include "lib/train/config.hpp"
 #include "lib/train/messages.hpp"
@@ -107,11 +109,9 @@ class GraphBuilder {
     check_conv(conv_name, conv);
     check_batch_norm(bn_name, bn);
     torch::NoGradGuard no_grad;
-    torch::Tensor scale =
-        bn.weight.to(torch::kDouble) /
-        (bn.running_var.to(torch::kDouble) + bn.options.eps()).sqrt();
-    torch::Tensor weight =
-        conv.weight.to(torch::kDouble) * scale.reshape({-1, 1, 1, 1});
+    torch::Tensor scale = bn.weight.to(torch::kDouble) /
+                          (bn.running_var.to(torch::kDouble) + bn.options.eps()).sqrt();
+    torch::Tensor weight = conv.weight.to(torch::kDouble) * scale.reshape({-1, 1, 1, 1});
     torch::Tensor bias = bn.bias.to(torch::kDouble) - bn.running_mean.to(torch::kDouble) * scale;
     if (conv.bias.defined()) {
       bias = bias + conv.bias.to(torch::kDouble) * scale;
@@ -207,9 +207,9 @@ class GraphBuilder {
     }
     for (const std::string& tensor : m_tensors) {
       if (m_used_tensors.count(tensor) == 0) {
-        throw util::InputError(fmt::format(
-            "cannot export '{}' to ONNX: the {} exporter has no place for this tensor", tensor,
-            m_architecture));
+        throw util::InputError(
+            fmt::format("cannot export '{}' to ONNX: the {} exporter has no place for this tensor",
+                        tensor, m_architecture));
       }
     }
   }
@@ -230,12 +230,12 @@ class GraphBuilder {
     nn::Module& found = module_at(layer);
     auto* typed = found.as<Module>();
     if (typed == nullptr) {
-      throw util::InputError(
-          fmt::format("cannot export layer '{}' ({}) to ONNX: {} has a {} there", layer,
-                      type_name(found), m_architecture,
-                      std::is_same_v<Module, nn::Conv2dImpl>        ? "Conv2d"
-                      : std::is_same_v<Module, nn::BatchNorm2dImpl> ? "BatchNorm2d"
-                                                                    : "Linear"));
+      throw util::InputError(fmt::format("cannot export layer '{}' ({}) to ONNX: {} has a {} there",
+                                         layer, type_name(found), m_architecture,
+                                         std::is_same_v<Module, nn::Conv2dImpl> ? "Conv2d"
+                                         : std::is_same_v<Module, nn::BatchNorm2dImpl>
+                                             ? "BatchNorm2d"
+                                             : "Linear"));
     }
     m_used_modules.insert(layer);
     return *typed;
@@ -247,7 +247,8 @@ class GraphBuilder {
         c10::holds_alternative<torch::ExpandingArray<2>>(options.padding());
     const auto& dilation = options.dilation();
     if (options.groups() != 1 || dilation->at(0) != 1 || dilation->at(1) != 1 ||
-        !explicit_padding || !c10::holds_alternative<torch::enumtype::kZeros>(options.padding_mode())) {
+        !explicit_padding ||
+        !c10::holds_alternative<torch::enumtype::kZeros>(options.padding_mode())) {
       throw util::InputError(fmt::format(
           "cannot export layer '{}' (Conv2d) to ONNX: only ungrouped, undilated convolutions "
           "with explicit zero padding are exported",
@@ -256,8 +257,8 @@ class GraphBuilder {
   }
 
   static void check_batch_norm(const std::string& name, const nn::BatchNorm2dImpl& bn) {
-    if (!bn.options.affine() || !bn.options.track_running_stats() ||
-        !bn.running_mean.defined() || !bn.running_var.defined()) {
+    if (!bn.options.affine() || !bn.options.track_running_stats() || !bn.running_mean.defined() ||
+        !bn.running_var.defined()) {
       throw util::InputError(fmt::format(
           "cannot export layer '{}' (BatchNorm2d) to ONNX: it has no running statistics or no "
           "affine parameters, so it has no inference form",
@@ -275,13 +276,13 @@ class GraphBuilder {
                         const std::vector<std::string>& inputs) {
     const auto& options = conv.options;
     const auto& padding = c10::get<torch::ExpandingArray<2>>(options.padding());
-    return node("Conv", name, inputs,
-                {ints_attribute("kernel_shape", {options.kernel_size()->at(0),
-                                                 options.kernel_size()->at(1)}),
-                 ints_attribute("strides", {options.stride()->at(0), options.stride()->at(1)}),
-                 ints_attribute("pads",
-                                {padding->at(0), padding->at(1), padding->at(0), padding->at(1)}),
-                 ints_attribute("dilations", {1, 1}), int_attribute("group", 1)});
+    return node(
+        "Conv", name, inputs,
+        {ints_attribute("kernel_shape",
+                        {options.kernel_size()->at(0), options.kernel_size()->at(1)}),
+         ints_attribute("strides", {options.stride()->at(0), options.stride()->at(1)}),
+         ints_attribute("pads", {padding->at(0), padding->at(1), padding->at(0), padding->at(1)}),
+         ints_attribute("dilations", {1, 1}), int_attribute("group", 1)});
   }
 
   // A float32 initializer named after the torch tensor it comes from.
@@ -348,9 +349,7 @@ std::string build_resnet(GraphBuilder& g, const std::string& input) {
       const std::string p = fmt::format("{}.{}", layer, block);
       const bool bottleneck = g.has(p + ".conv3");
       std::string identity =
-          g.has(p + ".downsample")
-              ? g.conv_bn(p + ".downsample.0", p + ".downsample.1", x)
-              : x;
+          g.has(p + ".downsample") ? g.conv_bn(p + ".downsample.0", p + ".downsample.1", x) : x;
       std::string out = g.relu(g.conv_bn(p + ".conv1", p + ".bn1", x));
       out = g.conv_bn(p + ".conv2", p + ".bn2", out);
       if (bottleneck) {
@@ -427,8 +426,8 @@ void check_onnx(const onnx::ModelProto& model) {
         onnx::ShapeInferenceOptions(/*check_type_val=*/true, /*strict_mode_val=*/1));
   } catch (const std::exception& failure) {
     // The exporter's own mistake, not the user's: exit 1, and no file.
-    throw std::runtime_error(fmt::format("the ONNX checker refused the exported graph: {}",
-                                         failure.what()));
+    throw std::runtime_error(
+        fmt::format("the ONNX checker refused the exported graph: {}", failure.what()));
   }
 }
 
@@ -436,8 +435,8 @@ void check_onnx(const onnx::ModelProto& model) {
 
 std::string export_onnx(ImageClassifierImpl& model, const OnnxModelInfo& info, int opset) {
   if (opset < k_onnx_min_opset || opset > k_onnx_max_opset) {
-    throw util::InputError(fmt::format("ONNX opset {}: must be {} to {}", opset, k_onnx_min_opset,
-                                       k_onnx_max_opset));
+    throw util::InputError(
+        fmt::format("ONNX opset {}: must be {} to {}", opset, k_onnx_min_opset, k_onnx_max_opset));
   }
   onnx::ModelProto proto;
   // IR version 8 came with opset 15 (ONNX 1.10); older opsets get the IR
@@ -446,7 +445,8 @@ std::string export_onnx(ImageClassifierImpl& model, const OnnxModelInfo& info, i
   proto.set_producer_name("amlrun-worker");
   proto.set_producer_version(AMLRUN_VERSION);
   proto.set_model_version(1);
-  proto.set_doc_string(fmt::format("{} image classifier trained by amlrun-worker", info.architecture));
+  proto.set_doc_string(
+      fmt::format("{} image classifier trained by amlrun-worker", info.architecture));
   onnx::OperatorSetIdProto* opset_id = proto.add_opset_import();
   opset_id->set_domain("");
   opset_id->set_version(opset);
@@ -465,8 +465,8 @@ std::string export_onnx(ImageClassifierImpl& model, const OnnxModelInfo& info, i
     features = build_densenet(builder, "input");
     builder.linear("classifier", features, "logits");
   } else {
-    throw util::InputError(
-        fmt::format("cannot export model '{}' to ONNX: not a ResNet or DenseNet", info.architecture));
+    throw util::InputError(fmt::format("cannot export model '{}' to ONNX: not a ResNet or DenseNet",
+                                       info.architecture));
   }
   builder.check_everything_exported();
 
@@ -529,8 +529,8 @@ int run_export(const ExportOptions& options) {
     model->load(archive);
   } catch (const c10::Error& failure) {
     std::string message = failure.what();
-    throw util::InputError(fmt::format("{}: cannot read model.pt as a {} with {} classes: {}",
-                                       what, info.architecture, info.classes.size(),
+    throw util::InputError(fmt::format("{}: cannot read model.pt as a {} with {} classes: {}", what,
+                                       info.architecture, info.classes.size(),
                                        message.substr(0, message.find('\n'))));
   }
   model->eval();

@@ -96,10 +96,9 @@ TEST_CASE("ResNet-18 exports with every BatchNorm folded into its convolution", 
   onnx::ModelProto proto = parse(export_onnx(*model, info_for("resnet18"), 17));
 
   // 1 stem + 8 blocks × 2 + 3 downsamples; no BatchNormalization left.
-  std::map<std::string, int> expected = {{"Conv", 20},     {"Relu", 17},
-                                         {"Add", 8},       {"MaxPool", 1},
-                                         {"GlobalAveragePool", 1}, {"Flatten", 1},
-                                         {"Gemm", 1}};
+  std::map<std::string, int> expected = {
+      {"Conv", 20},   {"Relu", 17}, {"Add", 8}, {"MaxPool", 1}, {"GlobalAveragePool", 1},
+      {"Flatten", 1}, {"Gemm", 1}};
   CHECK(op_counts(proto) == expected);
   // Weights are named after the torch parameters they come from.
   CHECK(to_tensor(initializer(proto, "layer2.0.downsample.0.weight")).sizes() ==
@@ -151,7 +150,8 @@ TEST_CASE("DenseNet-121 keeps the BatchNorms that follow a concatenation", "[onn
         torch::IntArrayRef({1024}));
 }
 
-TEST_CASE("the graph has a dynamic batch and named input and output and carries the metadata", "[onnx]") {
+TEST_CASE("the graph has a dynamic batch and named input and output and carries the metadata",
+          "[onnx]") {
   auto model = make_model("resnet34", 3);
   model->eval();
   onnx::ModelProto proto = parse(export_onnx(*model, info_for("resnet34", 64), 17));
@@ -193,7 +193,8 @@ TEST_CASE("opsets 13 to 17 are accepted and others refused", "[onnx]") {
         "ONNX opset 18: must be 13 to 17");
 }
 
-TEST_CASE("a layer the exporter does not know is refused by name and no file is written", "[onnx]") {
+TEST_CASE("a layer the exporter does not know is refused by name and no file is written",
+          "[onnx]") {
   TempDir dir;
   auto model = make_model("resnet18", 3);
   model->named_modules()["layer1.0"]->register_module("dropout", torch::nn::Dropout(0.5));
@@ -213,7 +214,9 @@ TEST_CASE("a layer of the wrong kind is refused by name", "[onnx]") {
   auto model = make_model("resnet18", 3);
   // A dilated convolution where torchvision has a plain one.
   model->replace_module(
-      "conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).dilation(2).bias(false)));
+      "conv1",
+      torch::nn::Conv2d(
+          torch::nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).dilation(2).bias(false)));
   model->eval();
   CHECK(message_of([&] { export_onnx(*model, info_for("resnet18"), 17); }) ==
         "cannot export layer 'conv1' (Conv2d) to ONNX: only ungrouped, undilated convolutions "
