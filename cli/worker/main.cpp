@@ -15,6 +15,7 @@
 
 #include "lib/train/config.hpp"
 #include "lib/train/messages.hpp"
+#include "lib/train/onnx_export.hpp"
 #include "lib/train/trainer.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/strings.hpp"
@@ -30,6 +31,7 @@ constexpr const char* k_usage =
     "  amlrun-worker train --train-data DIR --validation-data DIR [options]\n"
     "  amlrun-worker continue DIR [--epochs N]\n"
     "  amlrun-worker evaluate --model-dir DIR --data DIR [options]\n"
+    "  amlrun-worker export --model-dir DIR --format onnx [--opset N] [--output FILE]\n"
     "  amlrun-worker loader-benchmark --data DIR [options]\n"
     "  amlrun-worker --help | --version\n"
     "Run 'amlrun-worker COMMAND --help' for a command's options.";
@@ -183,6 +185,43 @@ int command_evaluate(const std::vector<std::string>& args) {
   return train::run_evaluation(options);
 }
 
+int command_export(const std::vector<std::string>& args) {
+  CLI::App app("Export a trained model folder for inference elsewhere (ONNX).",
+               "amlrun-worker export");
+  std::string model_dir, format, opset, output;
+  app.add_option("--model-dir", model_dir, "the model/ folder a training run wrote")
+      ->type_name("DIR");
+  app.add_option("--format", format, "onnx (the only format) [onnx]")->type_name("FORMAT");
+  app.add_option("--opset", opset,
+                 fmt::format("ONNX operator set, {} to {} [{}]", train::k_onnx_min_opset,
+                             train::k_onnx_max_opset, train::k_onnx_default_opset))
+      ->type_name("N");
+  app.add_option("--output", output, "where to write the file [DIR/model.onnx]")->type_name("FILE");
+  if (!parse_command(app, args, "export")) {
+    return 0;
+  }
+  if (model_dir.empty()) {
+    throw UsageError("--model-dir is required (the model/ folder of a training run)", "export");
+  }
+  train::ExportOptions options;
+  options.model_dir = model_dir;
+  if (app.count("--format") > 0) {
+    options.format = train::parse_choice("--format", format, {"onnx"}, "format");
+  }
+  options.opset = train::k_onnx_default_opset;
+  if (app.count("--opset") > 0) {
+    options.opset = static_cast<int>(
+        train::parse_integer("--opset", opset, train::k_onnx_min_opset, train::k_onnx_max_opset));
+  }
+  if (app.count("--output") > 0) {
+    if (output.empty()) {
+      throw UsageError("--output: must not be empty", "export");
+    }
+    options.output = output;
+  }
+  return train::run_export(options);
+}
+
 int command_loader_benchmark(const std::vector<std::string>& args) {
   CLI::App app("Measure the input pipeline alone (decode, augment, batch): images/s.",
                "amlrun-worker loader-benchmark");
@@ -235,6 +274,7 @@ const std::vector<Command>& commands() {
       {"train", "train a model on labelled image folders", command_train},
       {"continue", "resume a run from its last checkpoint", command_continue},
       {"evaluate", "accuracy and confusion matrix of a trained model", command_evaluate},
+      {"export", "export a trained model folder to ONNX", command_export},
       {"loader-benchmark", "measure the image loading pipeline alone", command_loader_benchmark},
   };
   return table;

@@ -190,6 +190,7 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
   trainer.device = root.choice("device", {"auto", "cpu", "cuda"}).value_or("");
   trainer.precision = root.choice("precision", {"fp32", "bf16", "fp16"}).value_or("");
   if (auto v = root.boolean("freeze_backbone")) trainer.freeze_backbone = *v;
+  if (auto v = root.boolean("onnx")) trainer.onnx = *v;
   if (auto weights = root.node("init_weights"); weights && !weights->is_null()) {
     if (auto path = resolve_local_path(*weights, "init_weights", PathKind::either,
                                        "initial weights", context)) {
@@ -253,6 +254,7 @@ void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec) {
   if (!trainer.precision.empty())
     spec.argv.insert(spec.argv.end(), {"--precision", trainer.precision});
   if (trainer.freeze_backbone) spec.argv.push_back("--freeze-backbone");
+  if (!trainer.onnx) spec.argv.push_back("--no-onnx");
   if (spec.find_input("init_weights")) {
     spec.argv.insert(spec.argv.end(), {"--init-weights", "${{inputs.init_weights}}"});
   }

@@ -153,6 +153,7 @@ nlohmann::ordered_json to_json(const JobSpec& spec) {
     trainer["device"] = t.device;
     trainer["precision"] = t.precision;
     trainer["freeze_backbone"] = t.freeze_backbone;
+    trainer["onnx"] = t.onnx;
     j["trainer"] = trainer;
   }
   if (spec.sweep) j["sweep"] = to_json(*spec.sweep);
@@ -241,6 +242,7 @@ JobSpec job_spec_from_json(const nlohmann::ordered_json& j) {
     trainer.device = t.value("device", "");
     trainer.precision = t.value("precision", "");
     trainer.freeze_backbone = t.value("freeze_backbone", false);
+    trainer.onnx = t.value("onnx", true);
     spec.trainer = trainer;
   }
   if (j.contains("sweep") && !j["sweep"].is_null()) {

@@ -75,6 +75,7 @@ struct TrainerSpec {
   std::string device;     // auto|cpu|cuda, "" = worker default
   std::string precision;  // fp32|bf16|fp16, "" = worker default
   bool freeze_backbone = false;
+  bool onnx = true;  // false: --no-onnx (no model/model.onnx)
 };
 
 struct JobSpec {

@@ -221,6 +221,8 @@ const std::vector<TrainOption>& train_options() {
        }},
       {"--strict", "", "stop at the first corrupt image instead of skipping it", nullptr,
        [](TrainConfig& c, const std::string&) { c.strict = true; }},
+      {"--no-onnx", "", "do not write model/model.onnx beside model.pt", nullptr,
+       [](TrainConfig& c, const std::string&) { c.onnx = false; }},
       {"--momentum", "X", "SGD momentum",
        [](const TrainConfig& c) { return number_text(c.momentum); },
        [](TrainConfig& c, const std::string& v) {
@@ -338,6 +340,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
       {"collective_timeout", c.collective_timeout},
       {"cache_size_mb", c.cache_size_mb},
       {"progress_interval", cadence_text(c.progress)},
+      {"onnx", c.onnx},
   };
 }
 
@@ -384,6 +387,11 @@ TrainConfig config_from_json(const nlohmann::json& json) {
     std::string text;
     get("progress_interval", text);
     c.progress = parse_progress_cadence("checkpoint configuration: progress_interval", text);
+  }
+  // Checkpoints written before the ONNX export existed lack it; they get
+  // the default (write it).
+  if (json.contains("onnx")) {
+    get("onnx", c.onnx);
   }
   parse_choice("checkpoint configuration: model", c.model, model_names(), "model");
   return c;

@@ -52,6 +52,7 @@ struct TrainConfig {
   double collective_timeout = 300;  // seconds; 0: no watchdog
   double cache_size_mb = 4096;      // decoded images kept in memory up to this size
   ProgressCadence progress;         // --progress-interval
+  bool onnx = true;                 // also write model/model.onnx (--no-onnx turns it off)
 };
 
 inline const std::vector<std::string>& model_names() {

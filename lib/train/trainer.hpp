@@ -47,4 +47,14 @@ struct LoaderBenchmarkOptions {
 // `amlrun-worker loader-benchmark`: the input pipeline alone, images/s.
 int run_loader_benchmark(const LoaderBenchmarkOptions& options);
 
+struct ExportOptions {
+  std::filesystem::path model_dir;
+  std::string format = "onnx";
+  int opset = 17;                // k_onnx_default_opset
+  std::filesystem::path output;  // "": model_dir/model.onnx
+};
+
+// `amlrun-worker export`: a model folder's model.pt as ONNX (onnx_export.cpp).
+int run_export(const ExportOptions& options);
+
 }  // namespace amlrun::train

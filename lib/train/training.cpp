@@ -18,6 +18,7 @@
 #include "lib/train/messages.hpp"
 #include "lib/train/metrics.hpp"
 #include "lib/train/models.hpp"
+#include "lib/train/onnx_export.hpp"
 #include "lib/train/outputs.hpp"
 #include "lib/train/progress.hpp"
 #include "lib/train/sampler.hpp"
@@ -672,8 +673,11 @@ void Trainer::export_model() {
       {"model",
        {{"name", c.model},
         {"classes", m_train->classes().size()},
+        {"labels", m_train->classes()},
         {"image_size", c.image_size},
-        {"normalization", {{"mean", {0.485, 0.456, 0.406}}, {"std", {0.229, 0.224, 0.225}}}}}},
+        {"normalization", {{"mean", {0.485, 0.456, 0.406}}, {"std", {0.229, 0.224, 0.225}}}},
+        {"onnx", c.onnx ? nlohmann::json{{"file", "model.onnx"}, {"opset", k_onnx_default_opset}}
+                        : nlohmann::json(nullptr)}}},
       {"training",
        {{"epochs_done", m_position.epochs_done},
         {"global_step", m_position.global_step},
@@ -684,6 +688,21 @@ void Trainer::export_model() {
       {"versions", library_versions(m_comm)},
   };
   write_model_folder(m_paths.model, *m_model, m_train->classes(), description);
+  // The same weights in ONNX for inference elsewhere. A leftover model.onnx
+  // of an earlier export would not match these weights, so --no-onnx
+  // removes it.
+  const fs::path onnx_file = m_paths.model / "model.onnx";
+  if (c.onnx) {
+    OnnxModelInfo info;
+    info.architecture = c.model;
+    info.classes = m_train->classes();
+    info.image_size = c.image_size;
+    m_model->eval();
+    write_onnx(onnx_file, *m_model, info, k_onnx_default_opset);
+  } else {
+    std::error_code ignored;
+    fs::remove(onnx_file, ignored);
+  }
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ class TrainerJobTest(ProjectTest):
 
         model = os.path.join(self.project.outputs(run_id), "model")
         self.assertEqual(sorted(os.listdir(model)),
-                         ["config.json", "labels.json", "model.pt", "state_dict.pt"])
+                         ["config.json", "labels.json", "model.onnx", "model.pt", "state_dict.pt"])
         with open(os.path.join(model, "config.json")) as f:
             config = json.load(f)
         self.assertEqual(config["resolved"]["processes"], 2)

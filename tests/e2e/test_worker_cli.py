@@ -35,7 +35,7 @@ class WorkerCommandLineTest(ws.WorkerTest):
     def test_help_lists_the_commands_and_exits_0(self):
         result = ws.run_worker(["--help"])
         self.assertEqual(result.returncode, 0)
-        for command in ("train", "continue", "evaluate", "loader-benchmark"):
+        for command in ("train", "continue", "evaluate", "export", "loader-benchmark"):
             self.assertIn(command, result.stdout)
         train_help = ws.run_worker(["train", "--help"])
         self.assertEqual(train_help.returncode, 0)

@@ -46,7 +46,7 @@ class TrainedRunTest(unittest.TestCase):
 
     def test_the_model_folder_has_archive_state_dict_labels_and_config(self):
         model = os.path.join(self.out, "model")
-        self.assertEqual(sorted(os.listdir(model)), ["config.json", "labels.json", "model.pt", "state_dict.pt"])
+        self.assertEqual(sorted(os.listdir(model)), ["config.json", "labels.json", "model.onnx", "model.pt", "state_dict.pt"])
         with open(os.path.join(model, "labels.json")) as f:
             self.assertEqual(json.load(f)["classes"], sorted(os.listdir(ws.data("small", "train"))))
         with open(os.path.join(model, "config.json")) as f:

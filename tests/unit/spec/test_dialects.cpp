@@ -382,6 +382,12 @@ distribution: {type: mpi, process_count_per_instance: 2}
   CHECK(spec.inputs[0].path == (dir.path / "data").string());
   CHECK(spec.distribution.type == DistributionType::mpi);
   CHECK(spec.total_processes() == 2);
+  CHECK(spec.trainer->onnx);
+  // onnx: false is the worker's --no-onnx (no model/model.onnx).
+  auto without_onnx = load(
+      dir, "type: train_pytorch_model\ntrain_data: data\nvalidation_data: data\nonnx: false\n");
+  CHECK(without_onnx.spec.argv.back() == "--no-onnx");
+  CHECK(!without_onnx.spec.trainer->onnx);
   CHECK(errors_of(dir,
                   "type: train_pytorch_model\ntrain_data: data\nvalidation_data: data\n"
                   "model: resnet19\n")
