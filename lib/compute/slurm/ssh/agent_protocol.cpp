@@ -201,6 +201,19 @@ AgentSession::~AgentSession() {
   std::filesystem::remove(m_err, error);
 }
 
+bool AgentSession::alive() {
+  // An ssh that ended (its master killed, the link gone) ends the session
+  // even before anyone has read from it.
+  if (m_alive && m_pid > 0) {
+    int status = 0;
+    if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
+      m_pid = -1;
+      m_alive = false;
+    }
+  }
+  return m_alive;
+}
+
 void AgentSession::fail(const std::string& what) {
   m_alive = false;
   // What ssh said explains it better than a broken pipe does.

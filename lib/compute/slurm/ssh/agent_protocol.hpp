@@ -72,7 +72,7 @@ class AgentSession {
   void send(const nlohmann::json& header, std::string_view payload = {});
   Frame receive(std::chrono::milliseconds timeout);
   // False once the session broke (ssh ended, a timeout): make a new one.
-  bool alive() const { return m_alive; }
+  bool alive();
   // A waiting receive() gives up (util::InfraError) soon after *cancel turns
   // true: a follower told to stop does not wait out a long poll.
   void set_cancel(const std::atomic<bool>* cancel) { m_reader->set_cancel(cancel); }

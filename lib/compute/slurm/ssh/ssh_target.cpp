@@ -267,6 +267,18 @@ AgentSession& SshSlurmTarget::session() const {
   return *m_session;
 }
 
+Frame SshSlurmTarget::call_again_if_broken(const json& request,
+                                           std::chrono::milliseconds timeout) const {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return session().call(request, {}, timeout);
+    } catch (const util::InfraError&) {
+      if (attempt >= 2 || (m_session && m_session->alive())) throw;  // an answer, or no link
+      std::this_thread::sleep_for(std::chrono::milliseconds(300 * (attempt + 1)));
+    }
+  }
+}
+
 void SshSlurmTarget::upload_snapshot(const std::string& snapshot_id) const {
   fs::path store_dir = workspace().snapshots_dir();
   std::string text = snapshot::manifest_text(store_dir, snapshot_id);
@@ -342,9 +354,22 @@ void SshSlurmTarget::submit(store::RunStore& store, store::RunRecord& record, ut
     if (fs::exists(local.environment_record())) {
       request["environment"] = util::read_file(local.environment_record());
     }
-    auto reply = agent.call(request, {}, std::chrono::seconds(600));
+    Frame reply;
+    try {
+      reply = agent.call(request, {}, std::chrono::seconds(600));
+    } catch (const util::InfraError& error) {
+      if (agent.alive()) throw;  // the agent answered: it refused
+      // The link broke with the request sent: the run may be on the
+      // cluster. The record stays as it is; refresh asks the agent.
+      throw SubmissionOutcomeUnknown(
+          fmt::format("{}; the run may still have reached the cluster: 'amlrun show {}' finds "
+                      "out once the link is back",
+                      error.what(), record.id));
+    }
     util::timing_mark("ssh: submitted on the cluster");
     adopt(store, record, reply.header.at("record"));
+  } catch (const SubmissionOutcomeUnknown&) {
+    throw;
   } catch (const std::exception& error) {
     if (!store::is_terminal(record.state)) {
       record.failure_reason = fmt::format("submitting over ssh: {}", error.what());
@@ -357,6 +382,7 @@ void SshSlurmTarget::submit(store::RunStore& store, store::RunRecord& record, ut
 
 void SshSlurmTarget::adopt(store::RunStore& store, store::RunRecord& record, const json& remote) {
   auto theirs = store::run_record_from_json(remote);
+  auto was = store::to_json(record);
   auto ssh = ssh_state_of(record.target);
   // The history up to the hand-over is ours; from there on, theirs.
   std::vector<store::StateChange> history;
@@ -379,7 +405,8 @@ void SshSlurmTarget::adopt(store::RunStore& store, store::RunRecord& record, con
   record.prepared_environment = theirs.prepared_environment;
   record.cancel_requested = record.cancel_requested || theirs.cancel_requested;
   record.target = with_ssh_state(theirs.target, ssh);
-  store.save(record);
+  // run.json is written (with fsync) only when something changed.
+  if (store::to_json(record) != was) store.save(record);
 }
 
 json SshSlurmTarget::sync_request(store::RunStore& store, const std::string& run_id,
@@ -409,12 +436,12 @@ void SshSlurmTarget::write_chunks(store::RunStore& store, const std::string& run
     std::string path = chunk.at("path");
     std::size_t size = chunk.at("size");
     if (at + size > reply.payload.size()) throw util::InfraError("a sync reply was cut short");
+    auto data = std::string_view(reply.payload).substr(at, size);
+    at += size;
     // Only the log folders: the agent names paths, and a path is checked
     // like any other (SafeDir refuses '..' and links).
     if (!path.starts_with(store::RunTree::relative_logs() + "/")) continue;
-    write_at(root, path, chunk.at("offset"), std::string_view(reply.payload).substr(at, size),
-             chunk.value("reset", false));
-    at += size;
+    write_at(root, path, chunk.at("offset"), data, chunk.value("reset", false));
   }
 }
 
@@ -504,8 +531,19 @@ store::RunRecord SshSlurmTarget::refresh(store::RunStore& store, store::RunRecor
     m_session.reset();
   }
   if (!remote) {
-    auto reply =
-        session().call(sync_request(store, record.id, "", 0), {}, std::chrono::seconds(60));
+    auto reply = call_again_if_broken(sync_request(store, record.id, "", 0));
+    if (reply.header.value("unknown", false)) {
+      if (before(record.state, RunState::starting)) {
+        record.failure_reason =
+            "the submission was interrupted before the run reached the cluster; nothing runs: "
+            "submit the job again";
+        store.transition(record, RunState::failed);
+        return record;
+      }
+      throw util::InfraError(
+          fmt::format("{}: the cluster has no record of run {} (in {}); was that folder removed?",
+                      m_connection->who(), record.id, m_remote_workspace));
+    }
     write_chunks(store, record.id, reply);
     remote = reply.header.at("record");
   }
@@ -517,7 +555,16 @@ store::RunRecord SshSlurmTarget::refresh(store::RunStore& store, store::RunRecor
   } catch (const std::exception&) {
   }
   auto theirs = store::run_record_from_json(*remote);
-  if (store::is_terminal(theirs.state)) bring_home(store, record, theirs);
+  if (store::is_terminal(theirs.state)) {
+    try {
+      bring_home(store, record, theirs);
+    } catch (const util::InfraError&) {
+      // What came home stays in artifacts.collecting; a new session picks
+      // up from there, once.
+      if (!m_session || m_session->alive()) throw;
+      bring_home(store, record, theirs);
+    }
+  }
   return record;
 }
 
@@ -530,8 +577,8 @@ std::vector<store::RunRecord> SshSlurmTarget::refresh_all(store::RunStore& store
 void SshSlurmTarget::bring_home(store::RunStore& store, store::RunRecord& record,
                                 const store::RunRecord& remote) {
   store::RunLayout local(store.run_dir(record.id));
+  auto listing = call_again_if_broken({{"op", "files"}, {"run", record.id}}).header.at("entries");
   auto& agent = session();
-  auto listing = agent.call({{"op", "files"}, {"run", record.id}}).header.at("entries");
   auto root = util::SafeDir::open(local.root());
   auto staging = root.make_dirs(local.collecting().filename().string());
   std::optional<util::SafeDir> mirror = root.find_dir(local.ssh_mirror().filename().string());
@@ -625,7 +672,7 @@ void SshSlurmTarget::bring_home(store::RunStore& store, store::RunRecord& record
   // Home and complete: the cluster's copy would only fill the shared
   // filesystem twice.
   try {
-    agent.call({{"op", "forget"}, {"run", record.id}});
+    call_again_if_broken({{"op", "forget"}, {"run", record.id}});
   } catch (const util::Error& problem) {
     warnings.push_back(
         fmt::format("the run's copy on the cluster could not be removed: {}", problem.what()));
@@ -660,7 +707,7 @@ void SshSlurmTarget::request_cancel(store::RunStore& store, const store::RunReco
   record.cancel_requested = true;
   store.save(record);
   if (ssh_state_of(record.target).workspace.empty()) return;  // the submitter fails it
-  session().call({{"op", "cancel"}, {"run", record.id}});
+  call_again_if_broken({{"op", "cancel"}, {"run", record.id}});
 }
 
 std::vector<fs::path> SshSlurmTarget::log_roots(const store::RunStore& store,
@@ -677,7 +724,7 @@ std::vector<fs::path> SshSlurmTarget::state_directories(const store::RunStore&,
 SlurmTargetReport SshSlurmTarget::report() const {
   SlurmTargetReport report;
   try {
-    auto reply = session().call({{"op", "report"}});
+    auto reply = call_again_if_broken({{"op", "report"}});
     const auto& header = reply.header;
     report.reachable = header.value("reachable", false);
     report.error = header.value("error", "");

@@ -53,6 +53,11 @@ class SshSlurmTarget : public SlurmTarget {
   // and again after it broke.
   AgentSession& session() const;
   std::unique_ptr<AgentSession> open_session() const;
+  // A request that may be asked again (sync, files, cancel, ...): a session
+  // that broke under it (the master connection killed, sshd restarted) is
+  // replaced and the request sent once more.
+  Frame call_again_if_broken(const nlohmann::json& request,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
   std::string stage_binaries() const;
   void upload_snapshot(const std::string& snapshot_id) const;
   // Writes a sync reply's log bytes into the run's mirror.
