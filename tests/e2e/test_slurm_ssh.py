@@ -8,9 +8,10 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
-import textwrap
+import threading
 import time
 import unittest
 
@@ -363,67 +364,110 @@ class ControlTest(SshTest):
         self.assertEqual(record["failure_reason"], "timeout")
 
 
+class Streamer:
+    """amlrun running in the background, its output read as it comes."""
+
+    def __init__(self, process):
+        self.process = process
+        self.lines = []
+        self.errors = []
+        self.ended = False  # stdout reached its end
+        self.condition = threading.Condition()
+        self.threads = [threading.Thread(target=self._read, args=(process.stdout, self.lines)),
+                        threading.Thread(target=self._read, args=(process.stderr, self.errors))]
+        for thread in self.threads:
+            thread.start()
+
+    def _read(self, stream, into):
+        for line in stream:
+            with self.condition:
+                into.append(line)
+                self.condition.notify_all()
+        stream.close()
+        with self.condition:
+            self.ended = self.ended or into is self.lines
+            self.condition.notify_all()
+
+    def wait_for_line(self, line, timeout=60):
+        with self.condition:
+            self.condition.wait_for(lambda: line in self.lines or self.ended, timeout=timeout)
+            if line not in self.lines:
+                self.process.wait(timeout=10)
+                raise AssertionError("no line %r (waited %ss; amlrun's exit status: %s): %s" % (
+                    line, timeout, self.process.returncode, "".join(self.errors)))
+
+    def finish(self, timeout=120):
+        """(exit status, stdout, stderr) once amlrun has ended."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError("amlrun did not end within %ss: %s" % (timeout,
+                                                                       "".join(self.errors)))
+        for thread in self.threads:
+            thread.join()
+        return self.process.returncode, "".join(self.lines), "".join(self.errors)
+
+
+def master_pids():
+    """The pids of amlrun's ControlMasters (from ssh -O check)."""
+    pids = []
+    for socket in glob.glob(os.path.join(CONTROL_DIR, "*.sock")):
+        check = subprocess.run(["ssh", "-o", "ControlPath=" + socket, "-O", "check", "x"],
+                               capture_output=True, text=True, timeout=30)
+        if "pid=" in check.stderr:
+            pids.append(int(check.stderr.split("pid=", 1)[1].split(")")[0]))
+    return pids
+
+
 class OutageTest(SshTest):
+    """Outages while `amlrun submit` streams: the login node's sshd
+    restarting, amlrun's master connection ending, the link going down."""
+
     def submit_ticks(self, count, pause):
         self.project.write("src/ticks.py", TICKS % (count, pause))
         self.project.write("job.yml", "code: src\ncommand: python3 ticks.py\ncompute: cluster\n")
-        return self.project.start("submit", "job.yml")
+        process = self.project.start("submit", "job.yml")
+        self.addCleanup(process.wait)
+        self.addCleanup(process.kill)
+        return Streamer(process)
 
-    def finish(self, process, timeout=120):
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            out, err = process.communicate()
-            raise AssertionError("amlrun did not end within %ss: %s" % (timeout, err))
-        return process.returncode, out, err
-
-    def wait_for_run(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            runs = os.path.join(self.project.workspace, "runs")
-            if os.path.isdir(runs) and os.listdir(runs):
-                return self.last_run()
-            time.sleep(0.1)
-        raise AssertionError("no run appeared within %ss" % timeout)
-
-    def test_sshd_restarted_and_the_master_killed_mid_stream_loses_nothing(self):
+    def test_sshd_restarted_and_the_master_ended_mid_stream_loses_nothing(self):
         expected = "".join("tick %d\n" % i for i in range(40))
-        process = self.submit_ticks(40, 0.25)
-        run_id = self.wait_for_run()
-        self.wait_for_cluster_log(run_id, "tick 3\n")
-        # The listener goes away and the master connection with it: the
-        # follower must open a new one once sshd is back.
+        streamer = self.submit_ticks(40, 0.25)
+        streamer.wait_for_line("tick 3\n")
+        # The listener goes away and the master connection with it: amlrun
+        # must open a new one once sshd is back.
         cluster("sshd-stop")
         end_masters()
         time.sleep(3)
         cluster("sshd-start")
-        code, out, err = self.finish(process)
+        code, out, err = streamer.finish()
         self.assertEqual(code, 0, err)
         self.assertEqual(out, expected)
+        run_id = self.last_run()
         self.assertEqual(self.project.rank_log(run_id), expected)
-        cluster_log = self.project.cluster_rank_log(run_id)
-        if cluster_log is not None:
-            self.assertEqual(cluster_log, expected)
+        self.assertEqual(self.project.show(run_id)["state"], "Completed")
 
-    def test_the_master_killed_twice_mid_stream_loses_nothing(self):
+    def test_the_master_killed_right_after_submission_and_again_mid_stream_loses_nothing(self):
         expected = "".join("tick %d\n" % i for i in range(40))
-        process = self.submit_ticks(40, 0.25)
-        run_id = self.wait_for_run()
-        self.wait_for_cluster_log(run_id, "tick 2\n")
-        end_masters()
-        self.wait_for_cluster_log(run_id, "tick 12\n")
-        for socket in glob.glob(os.path.join(CONTROL_DIR, "*.sock")):
-            # SIGKILL this time: the master's pid from ssh -O check.
-            check = subprocess.run(["ssh", "-o", "ControlPath=" + socket, "-O", "check", "x"],
-                                   capture_output=True, text=True, timeout=30)
-            if "pid=" in check.stderr:
-                pid = int(check.stderr.split("pid=", 1)[1].split(")")[0])
-                os.kill(pid, 9)
-        code, out, err = self.finish(process)
+        streamer = self.submit_ticks(40, 0.25)
+        # Between the submission and the first line: amlrun's first status
+        # and log requests meet a dead master.
+        deadline = time.time() + 60
+        while not any(line.startswith("amlrun: submitted ") for line in streamer.errors):
+            self.assertLess(time.time(), deadline, "".join(streamer.errors))
+            time.sleep(0.05)
+        for pid in master_pids():
+            os.kill(pid, signal.SIGKILL)
+        streamer.wait_for_line("tick 12\n")
+        for pid in master_pids():
+            os.kill(pid, signal.SIGKILL)
+        code, out, err = streamer.finish()
         self.assertEqual(code, 0, err)
         self.assertEqual(out, expected)
-        self.assertEqual(self.project.rank_log(run_id), expected)
+        self.assertEqual(self.project.rank_log(self.last_run()), expected)
 
     def test_a_link_down_past_the_keepalive_ends_the_stream_with_3_and_a_later_stream_collects(
             self):
@@ -432,22 +476,22 @@ class OutageTest(SshTest):
                                   "ServerAliveCountMax=2, ConnectTimeout=2]}"
                                   % (ssh_host(), ssh_config()))
         expected = "".join("tick %d\n" % i for i in range(60))
-        process = self.submit_ticks(60, 0.5)
-        run_id = self.wait_for_run()
-        self.wait_for_cluster_log(run_id, "tick 2\n")
+        streamer = self.submit_ticks(60, 0.5)
+        streamer.wait_for_line("tick 2\n")
         cluster("link-down")
         down = time.time()
         try:
             # Keep-alive (about 3 s) + the 30 s reconnection window + a
-            # connection attempt: well under 60 s.
-            code, out, err = self.finish(process, timeout=90)
+            # connection attempt (2 s): well under 60 s.
+            code, out, err = streamer.finish(timeout=90)
             elapsed = time.time() - down
+            run_id = self.last_run()
             self.assertEqual(code, 3, err)
-            self.assertLess(elapsed, 60)
-            self.assertGreater(elapsed, 25)
-            self.assertIn("compute target 'cluster' (ssh %s)" % ssh_host(), err)
-            self.assertIn("the job itself goes on: 'amlrun stream %s' collects everything once "
-                          "the link is back" % run_id, err)
+            self.assertIn("amlrun: error: compute target 'cluster' (ssh %s): " % ssh_host(), err)
+            self.assertIn("; the job itself goes on: 'amlrun stream %s' collects everything once "
+                          "the link is back\n" % run_id, err)
+            self.assertLess(elapsed, 60, err)
+            self.assertGreater(elapsed, 25, err)
             self.assertTrue(expected.startswith(out), out)
             # The job went on meanwhile.
             self.assertIn("tick 40\n", self.project.cluster_rank_log(run_id) or "")
