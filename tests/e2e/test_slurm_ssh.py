@@ -179,6 +179,10 @@ class TwoNodeTest(SshTest):
         self.assertEqual(self.project.rank_log(run_id, 1),
                          "".join("rank 1 line %d on n2\n" % i for i in range(3)))
         self.assertIn("amlrun: outputs: " + outputs, result.stderr)
+        # The master's socket sits in a directory only this user can enter.
+        info = os.stat(CONTROL_DIR)
+        self.assertEqual((info.st_uid, info.st_mode & 0o777), (os.geteuid(), 0o700))
+        self.assertTrue(glob.glob(os.path.join(CONTROL_DIR, "*.sock")))
         # Offline: the login node refuses connections and no master is left.
         cluster("sshd-stop")
         end_masters()
@@ -500,6 +504,7 @@ class OutageTest(SshTest):
         wait_for_login(timeout=20)
         streamed = self.project.amlrun("stream", run_id, timeout=90)
         self.assertEqual(streamed.returncode, 0, streamed.stderr)
+        self.assertEqual(streamed.stdout, expected)
         self.assertEqual(self.project.rank_log(run_id), expected)
         self.assertEqual(self.project.show(run_id)["state"], "Completed")
 
@@ -562,7 +567,8 @@ class ErrorTest(SshTest):
             shutil.rmtree(keys, ignore_errors=True)
 
     def test_an_unreachable_host_is_an_error_within_the_connect_timeout(self):
-        result = self.submit_with("{host: 10.213.77.99, options: [ConnectTimeout=2]}", 20)
+        # ConnectTimeout=2 overrides amlrun's default of 10 s: the bound shows it.
+        result = self.submit_with("{host: 10.213.77.99, options: [ConnectTimeout=2]}", 8)
         self.assertIn("compute target 'cluster' (ssh 10.213.77.99)", result.stderr)
         self.assertIn("the login node cannot be reached (", result.stderr)
         self.assertIn("check the host and port under ssh:, and that you can reach it (VPN, "
