@@ -71,9 +71,11 @@ class SshProject(Project):
                               timeout=timeout, env=self.environment(env), input=input)
 
     def start(self, *args):
+        # A session of its own, as a terminal's foreground job: a test's
+        # Ctrl-C (SIGINT to the group) reaches amlrun and its ssh processes.
         return subprocess.Popen(self.argv(*args), cwd=self.root, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=self.environment(),
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
     def record(self, run_id):
         return read_json(os.path.join(self.workspace, "runs", run_id, "run.json"))
@@ -473,6 +475,24 @@ class OutageTest(SshTest):
         self.assertEqual(out, expected)
         self.assertEqual(self.project.rank_log(self.last_run()), expected)
 
+    def test_ctrl_c_detaches_with_130_and_a_later_stream_collects_everything(self):
+        expected = "".join("tick %d\n" % i for i in range(30))
+        streamer = self.submit_ticks(30, 0.25)
+        streamer.wait_for_line("tick 3\n")
+        run_id = self.last_run()
+        # What a terminal's Ctrl-C does: SIGINT to the whole foreground group.
+        os.killpg(streamer.process.pid, signal.SIGINT)
+        code, out, err = streamer.finish(timeout=30)
+        self.assertEqual(code, 130, err)
+        self.assertIn("amlrun: detached from %s; the run goes on (amlrun stream %s reattaches, "
+                      "amlrun cancel %s stops it)\n" % (run_id, run_id, run_id), err)
+        self.assertTrue(expected.startswith(out), out)
+        streamed = self.project.amlrun("stream", run_id, timeout=90)
+        self.assertEqual(streamed.returncode, 0, streamed.stderr)
+        self.assertEqual(streamed.stdout, expected)
+        self.assertEqual(self.project.rank_log(run_id), expected)
+        self.assertEqual(self.project.show(run_id)["state"], "Completed")
+
     def test_a_link_down_past_the_keepalive_ends_the_stream_with_3_and_a_later_stream_collects(
             self):
         self.project.cleanup()
@@ -591,6 +611,21 @@ class ErrorTest(SshTest):
         self.assertIn("compute target 'cluster' (ssh %s): shared_dir %s does not exist on the "
                       "cluster; create it there on a filesystem every node mounts (or fix "
                       "shared_dir in %s)" % (ssh_host(), missing, config), result.stderr)
+
+    def test_a_shared_dir_the_user_cannot_write_is_an_error(self):
+        self.project.cleanup()
+        self.project = SshProject("{host: %s, config_file: %s}" % (TCSH_HOST, ssh_config()))
+        # root's directory, which the tcsh user can enter but not write.
+        os.chmod(self.project.root, 0o755)
+        os.chmod(self.project.shared, 0o755)
+        started = time.time()
+        result = self.submit("command: echo hi\ncompute: cluster\n", timeout=60)
+        self.assertEqual(result.returncode, 3, result.stderr)
+        self.assertLess(time.time() - started, 30)
+        self.assertIn("amlrun: error: compute target 'cluster' (ssh %s): shared_dir %s on the "
+                      "cluster is not writable by you\n" % (TCSH_HOST, self.project.shared),
+                      result.stderr)
+        self.assertEqual(os.listdir(self.project.shared), [])
 
     def test_a_misspelled_ssh_key_is_a_config_error(self):
         self.project.cleanup()
