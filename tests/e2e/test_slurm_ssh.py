@@ -5,6 +5,7 @@ jobs run on the real two-node test cluster; what the tests read on the
 cluster side they read from this machine's file system, which the login node
 and the nodes share."""
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -318,6 +319,56 @@ for i in range(%d):
     print("tick", i, flush=True)
     time.sleep(%s)
 """
+
+
+class SnapshotTest(SshTest):
+    def remote_objects(self):
+        """The cluster-side snapshot store's objects: name -> (inode, mtime)."""
+        objects = {}
+        pattern = os.path.join(self.project.shared, "workspaces", "*", ".amlrun", "snapshots",
+                               "objects", "*", "*")
+        for path in glob.glob(pattern):
+            info = os.stat(path)
+            objects[os.path.basename(path)] = (info.st_ino, info.st_mtime_ns)
+        return objects
+
+    def test_a_second_submit_stores_only_the_changed_file_on_the_cluster(self):
+        # What arrives is seen in the cluster's store (the bytes on the wire
+        # are tests/bench's business): the unchanged objects stay untouched.
+        for i in range(30):
+            self.project.write("src/file_%02d.txt" % i, "content %d\n" % i)
+        self.project.write("src/big.bin", "x" * (1 << 20))
+        job = "code: src\ncommand: cat file_07.txt; wc -c < big.bin\ncompute: cluster\n"
+        first = self.submit(job)
+        self.assertEqual(first.returncode, 0, first.stderr)
+        self.assertEqual(first.stdout, "content 7\n1048576\n")
+        before = self.remote_objects()
+        self.assertEqual(len(before), 31)
+        self.project.write("src/file_07.txt", "changed\n")
+        second = self.submit(job)
+        self.assertEqual(second.returncode, 0, second.stderr)
+        self.assertEqual(second.stdout, "changed\n1048576\n")
+        after = self.remote_objects()
+        changed = hashlib.sha256(b"changed\n").hexdigest()
+        self.assertEqual(sorted(set(after) - set(before)), [changed])
+        self.assertEqual({name: after[name] for name in before}, before)
+
+    def test_an_input_on_this_machine_is_refused_before_anything_runs(self):
+        data = self.project.write("data/table.csv", "a,b\n")
+        result = self.submit("""
+            command: cat ${{inputs.table}}
+            inputs:
+              table:
+                type: uri_file
+                path: %s
+            compute: cluster
+        """ % data)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("input 'table': %s is a path on this machine, which the cluster cannot see; "
+                      "compute target 'cluster' is reached over ssh: give a path under "
+                      "shared_dir %s (a path on the cluster) or a URL"
+                      % (data, self.project.shared), result.stderr)
+        self.assertEqual(glob.glob(os.path.join(self.project.shared, "runs", "*")), [])
 
 
 class ControlTest(SshTest):
