@@ -125,6 +125,16 @@ class SshTest(unittest.TestCase):
             slurm("scancel", job_id, check=False)
         self.project.cleanup()
 
+    def use_tcsh_login(self):
+        """A new project whose target logs in as the tcsh user: its shared
+        directory is that user's, the parents traversable (mkdtemp makes the
+        project root 0700), and the root writable for it so that an injection
+        test's markers would show."""
+        self.project.cleanup()
+        self.project = SshProject("{host: %s, config_file: %s}" % (TCSH_HOST, ssh_config()))
+        os.chmod(self.project.root, 0o777)
+        shutil.chown(self.project.shared, TCSH_USER)
+
     def submit(self, job_text, *args, name="job.yml", timeout=120, env=None):
         self.project.write(name, job_text)
         return self.project.amlrun("submit", name, *args, timeout=timeout, env=env)
@@ -284,27 +294,8 @@ class HostileValuesTest(SshTest):
         self.run_hostile_job(self.project, "root")
 
     def test_hostile_values_arrive_verbatim_through_tcsh(self):
-        # The tcsh user's shared directory: its own, under parents it can
-        # traverse (mkdtemp makes the project root 0700), and the markers'
-        # directory writable for it so that an injection would show.
-        os.chmod(self.project.root, 0o755)
-        shared = os.path.join(self.project.root, "tcsh-shared")
-        os.makedirs(shared)
-        shutil.chown(shared, TCSH_USER)
-        project = SshProject("{host: %s, config_file: %s}" % (TCSH_HOST, ssh_config()),
-                             shared=shared)
-        os.chmod(project.root, 0o777)
-        try:
-            # Not in self.project's runs: scancel what it left, then clean up.
-            self.run_hostile_job(project, TCSH_USER)
-        finally:
-            for run_id in project.run_ids():
-                try:
-                    slurm("scancel", project.job_id(run_id), check=False)
-                except (KeyError, OSError, ValueError):
-                    pass
-            subprocess.run(["rm", "-rf", shared], check=False)
-            project.cleanup()
+        self.use_tcsh_login()
+        self.run_hostile_job(self.project, TCSH_USER)
 
 
 PATIENT = """
@@ -388,7 +379,41 @@ class ControlTest(SshTest):
                          "done\n")
         self.assertEqual(self.project.show(run_id)["state"], "Completed")
 
+    def test_a_moved_workspace_reattaches_to_its_run(self):
+        self.project.write("src/ticks.py", TICKS % (12, 0.25))
+        submitted = self.submit("code: src\ncommand: python3 ticks.py\ncompute: cluster\n",
+                                "--no-wait")
+        self.assertEqual(submitted.returncode, 0, submitted.stderr)
+        run_id = submitted.stdout.strip()
+        # The project moves (the shared directory stays where it is: it is
+        # the cluster's); the workspace's run still knows where to ask.
+        moved = tempfile.mkdtemp(prefix="amlrun-e2e-moved-")
+        self.addCleanup(shutil.rmtree, moved, True)
+        os.rmdir(moved)
+        os.rename(self.project.root, moved)
+        old_root = self.project.root
+        self.project.root = moved
+        self.project.workspace = os.path.join(moved, ".amlrun")
+        self.project.shared = os.path.join(moved, "shared")
+        os.makedirs(old_root)
+        os.rename(self.project.shared, os.path.join(old_root, "shared"))
+        self.project.shared = os.path.join(old_root, "shared")
+        self.addCleanup(shutil.rmtree, old_root, True)
+        streamed = self.project.amlrun("stream", run_id, timeout=90)
+        self.assertEqual(streamed.returncode, 0, streamed.stderr)
+        expected = "".join("tick %d\n" % i for i in range(12))
+        self.assertEqual(streamed.stdout, expected)
+        self.assertEqual(self.project.rank_log(run_id), expected)
+        self.assertEqual(self.project.show(run_id)["state"], "Completed")
+
     def test_cancel_a_running_job(self):
+        self.cancel_a_running_job()
+
+    def test_cancel_a_running_job_through_tcsh(self):
+        self.use_tcsh_login()
+        self.cancel_a_running_job()
+
+    def cancel_a_running_job(self):
         submitted = self.submit(PATIENT, "--no-wait")
         self.assertEqual(submitted.returncode, 0, submitted.stderr)
         run_id = submitted.stdout.strip()
