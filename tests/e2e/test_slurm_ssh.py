@@ -163,7 +163,8 @@ with open("logs/notes_%d.txt" % rank, "w") as f:
     f.write("notes %d\\n" % rank)
 with open(os.environ["AMLRUN_METRICS_FILE"], "a") as f:
     for step in range(3):
-        f.write(json.dumps({"name": "loss", "value": 1.0 / (step + 1 + rank), "step": step}) + "\\n")
+        point = {"name": "loss", "value": 1.0 / (step + 1 + rank), "step": step}
+        f.write(json.dumps(point) + "\\n")
 """
 
 
@@ -253,7 +254,8 @@ class ExitCodeTest(SshTest):
 def hostile_value(marker_dir):
     markers = [os.path.join(marker_dir, "pwned%d" % i) for i in range(3)]
     value = ("it's \"q\" $(touch %s) `touch %s`; touch %s !! !$ * ? [a] {x,y} ~ %%j $HOME "
-             "${PATH} \\ end\nsecond line\t\u00e9\u00e8 \u4e2d\u6587 \U0001F600 $user" % tuple(markers))
+             "${PATH} \\ end\nsecond line\t\u00e9\u00e8 \u4e2d\u6587 \U0001F600 $user"
+             % tuple(markers))
     return value, markers
 
 
@@ -722,6 +724,10 @@ class ComputeShowTest(SshTest):
         self.assertEqual(result.returncode, 0, result.stderr)
         report = json.loads(result.stdout)
         self.assertTrue(report["reachable"])
+        self.assertEqual(report["error"], "")
+        self.assertEqual(report["shared_dir_problem"], "")
+        self.assertEqual(report["settings"]["ssh"]["host"], ssh_host())
+        self.assertEqual(report["settings"]["ssh"]["config_file"], ssh_config())
         debug = [p for p in report["partitions"] if p["name"] == "debug"][0]
         self.assertTrue(debug["default"])
         self.assertEqual(debug["nodes"], 2)
@@ -729,8 +735,27 @@ class ComputeShowTest(SshTest):
         self.assertEqual(debug["idle"], 2)
         text = self.project.amlrun("compute", "show", "cluster", timeout=60)
         self.assertEqual(text.returncode, 0, text.stderr)
-        self.assertIn("slurm              reachable", text.stdout)
-        self.assertIn("debug*", text.stdout)
+        lines = text.stdout.splitlines()
+        self.assertIn("ssh                %s (config %s)" % (ssh_host(), ssh_config()), lines)
+        self.assertIn("shared_dir         %s (exists, writable)" % self.project.shared, lines)
+        self.assertIn("slurm              reachable", lines)
+        self.assertTrue([line for line in lines if line.startswith("debug* ")], text.stdout)
+
+    def test_compute_show_of_an_unreachable_login_node_is_3(self):
+        self.project.cleanup()
+        self.project = SshProject("{host: 10.213.77.99, options: [ConnectTimeout=2]}")
+        started = time.time()
+        result = self.project.amlrun("compute", "show", "cluster", "--output", "json", timeout=60)
+        self.assertLess(time.time() - started, 8)
+        self.assertEqual(result.returncode, 3, result.stderr)
+        report = json.loads(result.stdout)
+        self.assertFalse(report["reachable"])
+        self.assertEqual(report["partitions"], [])
+        self.assertTrue(report["error"].startswith(
+            "compute target 'cluster' (ssh 10.213.77.99): the login node cannot be reached ("),
+            report["error"])
+        self.assertEqual(report["shared_dir_problem"], "shared_dir %s was not checked: the login "
+                         "node was not reached" % self.project.shared)
 
 
 if __name__ == "__main__":
