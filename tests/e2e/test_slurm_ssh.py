@@ -213,6 +213,14 @@ class TwoNodeTest(SshTest):
                         for p in json.loads(metrics.stdout)["runs"][0]["metrics"]["loss"])
         self.assertEqual(points, [(0, 0, 1.0), (0, 1, 0.5), (0, 2, 1.0 / 3),
                                   (1, 0, 0.5), (1, 1, 1.0 / 3), (1, 2, 0.25)])
+        download = os.path.join(self.project.root, "download")
+        downloaded = self.project.amlrun("download", run_id, "--output", download, "--all",
+                                         timeout=60)
+        self.assertEqual(downloaded.returncode, 0, downloaded.stderr)
+        self.assertEqual(read_text(os.path.join(download, "artifacts", "outputs", "rank_1.txt")),
+                         "n2\n")
+        self.assertEqual(read_text(os.path.join(download, "artifacts", "logs", "notes_0.txt")),
+                         "notes 0\n")
         self.assertLess(time.time() - started, 10)  # no waiting on the dead login node
 
     def test_an_mpi_job_on_two_nodes(self):
@@ -345,6 +353,31 @@ class SnapshotTest(SshTest):
         changed = hashlib.sha256(b"changed\n").hexdigest()
         self.assertEqual(sorted(set(after) - set(before)), [changed])
         self.assertEqual({name: after[name] for name in before}, before)
+
+    def test_hostile_file_names_go_up_and_come_home_verbatim(self):
+        names = ["a file with spaces.txt", "it's \"quoted\".txt", "$(touch pwned).txt",
+                 "`touch pwned2`;*.txt", "new\nline.txt", "\u00e9t\u00e9 \u4e2d\u6587.txt",
+                 "-dash.txt", "back\\slash!.txt"]
+        for i, name in enumerate(names):
+            self.project.write(os.path.join("src", "in", name), "content %d\n" % i)
+        self.project.write("src/copy.py", """
+            import json, os, shutil
+            names = sorted(os.listdir("in"))
+            for name in names:
+                shutil.copy(os.path.join("in", name), os.path.join("outputs", name))
+            print(json.dumps(names))
+        """)
+        result = self.submit("code: src\ncommand: python3 copy.py\ncompute: cluster\n")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout), sorted(names))
+        outputs = self.project.outputs(self.last_run())
+        self.assertEqual(sorted(os.listdir(outputs)), sorted(names))
+        for i, name in enumerate(names):
+            self.assertEqual(read_text(os.path.join(outputs, name)), "content %d\n" % i)
+        for marker in ("pwned", "pwned2"):
+            self.assertEqual(glob.glob(os.path.join(self.project.root, "**", marker),
+                                       recursive=True), [])
+            self.assertFalse(os.path.exists(os.path.join("/root", marker)))
 
     def test_an_input_on_this_machine_is_refused_before_anything_runs(self):
         data = self.project.write("data/table.csv", "a,b\n")
