@@ -630,6 +630,14 @@ class OutageTest(SshTest):
             self.assertTrue(expected.startswith(out), out)
             # The job went on meanwhile.
             self.assertIn("tick 40\n", self.project.cluster_rank_log(run_id) or "")
+            # show of a run that has not ended asks the cluster: an error
+            # naming the target, within the connect timeout, not a hang.
+            started = time.time()
+            show = self.project.amlrun("show", run_id, timeout=60)
+            self.assertLess(time.time() - started, 15)
+            self.assertEqual(show.returncode, 3, show.stderr)
+            self.assertIn("amlrun: error: compute target 'cluster' (ssh %s): the login node cannot "
+                          "be reached (" % ssh_host(), show.stderr)
         finally:
             cluster("link-up")
         wait_for_login(timeout=20)
