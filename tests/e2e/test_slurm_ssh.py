@@ -746,6 +746,31 @@ class ErrorTest(SshTest):
                       result.stderr)
         self.assertEqual(os.listdir(self.project.shared), [])
 
+    def test_ssh_values_that_would_change_ssh_s_behaviour_are_config_errors(self):
+        marker = os.path.join(tempfile.gettempdir(), "amlrun-ssh-pwned-%d" % os.getpid())
+        cases = [
+            ("{host: %s, options: [ProxyCommand=touch]}" % ssh_host(), "ProxyCommand=touch",
+             "'ProxyCommand' cannot be given here: it runs a command on this machine: put it in "
+             "your ssh config file"),
+            ("{host: %s, options: [ControlPath=/tmp/x]}" % ssh_host(), "ControlPath=/tmp/x",
+             "'ControlPath' cannot be given here: amlrun keeps its own multiplexed connection"),
+            ("{host: \"-oProxyCommand=touch %s\"}" % marker, "\"-oProxyCommand",
+             "is not a host name or ssh config alias: it must be one word without spaces or "
+             "control characters, not starting with '-'"),
+        ]
+        for ssh_yaml, where, message in cases:
+            with self.subTest(ssh=ssh_yaml):
+                self.project.cleanup()
+                self.project = SshProject(ssh_yaml)
+                result = self.submit("command: echo hi\ncompute: cluster\n", timeout=60)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                config = os.path.join(self.project.workspace, "config.yml")
+                lines = read_text(config).splitlines()
+                line = [i for i, text in enumerate(lines, 1) if where in text][0]
+                self.assertIn("%s:%d:" % (config, line), result.stderr)
+                self.assertIn(message, result.stderr)
+                self.assertFalse(os.path.exists(marker))
+
     def test_a_misspelled_ssh_key_is_a_config_error(self):
         self.project.cleanup()
         self.project = SshProject("{hots: %s}" % ssh_host())
