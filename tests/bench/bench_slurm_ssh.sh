@@ -56,7 +56,7 @@ def make_workspace(root, shared):
     os.makedirs(shared, exist_ok=True)
     subprocess.run([amlrun, "init", root], check=True, capture_output=True)
     with open(os.path.join(root, ".amlrun", "config.yml"), "w") as f:
-        f.write("snapshot_max_bytes: 2000000000\ncompute:\n  cluster:\n    type: slurm\n"
+        f.write("snapshot:\n  max_bytes: 2000000000\ncompute:\n  cluster:\n    type: slurm\n"
                 "    shared_dir: %s\n    ssh: {host: %s, config_file: %s}\n" % (shared, host, config))
 
 def write_tree(root, files, size):
@@ -66,7 +66,7 @@ def write_tree(root, files, size):
         folder = os.path.join(root, "d%03d" % (i // 100))
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "f%05d.bin" % i), "wb") as f:
-            f.write(block[i % 997:] + block[:i % 997])  # each file its own content
+            f.write(b"%08d" % i + block[8:])  # each file its own content
 
 def timed_submit(root, job):
     env = dict(os.environ, AMLRUN_TIMING="1")

@@ -73,28 +73,35 @@ void check_private_to_user(const fs::path& path, const std::string& what) {
   }
 }
 
-StagedFiles amlrun_files_to_stage() {
+std::map<std::string, fs::path> amlrun_files() {
   fs::path self = launch::amlrun_executable();
-  StagedFiles files;
-  auto& sources = files.sources;
+  std::map<std::string, fs::path> sources;
   for (const char* name : k_binaries) {
     fs::path source = std::string(name) == "amlrun" ? self : self.parent_path() / name;
     std::error_code error;
     if (fs::exists(source, error)) sources[name] = source;
   }
   // amlrun's azureml shim goes along, as python/ beside the staged binary
-  // (where launch::python_shim_dir looks); its files are in the key too, so
-  // a changed shim is staged again even when amlrun itself is unchanged.
-  std::string shim_hashes;
+  // (where launch::python_shim_dir looks).
   if (fs::path shim = launch::python_shim_dir(self); !shim.empty()) {
     for (const auto& entry : fs::recursive_directory_iterator(shim)) {
       if (!entry.is_regular_file() || entry.path().extension() != ".py") continue;
       std::string name = (fs::path("python") / entry.path().lexically_relative(shim)).string();
       sources[name] = entry.path();
     }
-    for (const auto& [name, source] : sources) {
-      if (name.starts_with("python/")) shim_hashes += name + cached_sha256(source);
-    }
+  }
+  return sources;
+}
+
+StagedFiles amlrun_files_to_stage() {
+  fs::path self = launch::amlrun_executable();
+  StagedFiles files;
+  files.sources = amlrun_files();
+  // The shim's files are in the key too, so a changed shim is staged again
+  // even when amlrun itself is unchanged.
+  std::string shim_hashes;
+  for (const auto& [name, source] : files.sources) {
+    if (name.starts_with("python/")) shim_hashes += name + cached_sha256(source);
   }
   files.key = fmt::format("{}-{}", AMLRUN_VERSION,
                           util::sha256_hex(cached_sha256(self) + shim_hashes).substr(0, 16));

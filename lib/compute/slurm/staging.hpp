@@ -21,6 +21,8 @@ struct StagedFiles {
   std::map<std::string, std::filesystem::path> sources;
 };
 StagedFiles amlrun_files_to_stage();
+// The same files without their key (no hashing): name in the folder → file.
+std::map<std::string, std::filesystem::path> amlrun_files();
 // sha256 of a file of amlrun_files_to_stage() (computed once per process).
 std::string staged_source_sha256(const std::filesystem::path& source);
 

@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <atomic>
+#include <exception>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -261,14 +264,52 @@ class Agent {
       offsets[path] = offset.get<std::uint64_t>();
     }
     std::int64_t deadline = util::monotonic_ms() + std::min<std::int64_t>(wait_ms, 30000);
-    std::int64_t next_refresh = 0;
-    store::RunRecord record;
-    std::string record_text;
+    // Slurm is asked (the status file, squeue at its own pace) on a thread
+    // of its own, so a slow squeue never holds back a log line.
+    struct Latest {
+      std::mutex mutex;
+      store::RunRecord record;
+      std::string text;
+      std::exception_ptr failure;
+    } latest;
+    latest.record = m_target->refresh(*m_store, m_store->load(id));
+    latest.text = store::to_json(latest.record).dump();
+    std::atomic<bool> stop{false};
+    std::thread refresher([&] {
+      while (!stop) {
+        for (std::int64_t waited = 0; waited < k_refresh_ms && !stop; waited += k_log_poll_ms) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(k_log_poll_ms));
+        }
+        if (stop) break;
+        try {
+          auto fresh = m_target->refresh(*m_store, m_store->load(id));
+          auto text = store::to_json(fresh).dump();
+          std::lock_guard guard(latest.mutex);
+          latest.record = std::move(fresh);
+          latest.text = std::move(text);
+        } catch (...) {
+          std::lock_guard guard(latest.mutex);
+          latest.failure = std::current_exception();
+          return;
+        }
+      }
+    });
+    struct Joined {
+      std::atomic<bool>& stop;
+      std::thread& thread;
+      ~Joined() {
+        stop = true;
+        thread.join();
+      }
+    } joined{stop, refresher};
     for (;;) {
-      if (util::monotonic_ms() >= next_refresh) {
-        record = m_target->refresh(*m_store, m_store->load(id));
-        record_text = store::to_json(record).dump();
-        next_refresh = util::monotonic_ms() + k_refresh_ms;
+      store::RunRecord record;
+      std::string record_text;
+      {
+        std::lock_guard guard(latest.mutex);
+        if (latest.failure) std::rethrow_exception(latest.failure);
+        record = latest.record;
+        record_text = latest.text;
       }
       json chunks = json::array();
       std::string payload;

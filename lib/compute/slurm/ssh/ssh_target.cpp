@@ -249,14 +249,55 @@ std::unique_ptr<AgentSession> SshSlurmTarget::open_session() const {
   std::unique_lock guard(m_connect_mutex);
   if (!m_connection) m_connection = std::make_unique<SshConnection>(name(), *settings().ssh);
   m_connection->ensure_master();
-  if (m_remote_amlrun.empty()) m_remote_amlrun = stage_binaries();
+  // What was staged for these very files (same names, sizes, times and
+  // inodes) and checked to run there: hashing amlrun (and the cluster
+  // hashing its copy) on every command would cost a second each time.
+  std::string identity =
+      fmt::format("{}\n{}\n", settings().shared_dir.string(), m_connection->who());
+  for (const auto& [file, source] : amlrun_files()) {
+    struct stat info {};
+    ::stat(source.c_str(), &info);
+    identity += fmt::format("{} {} {} {}.{}\n", file, info.st_ino, info.st_size,
+                            info.st_mtim.tv_sec, info.st_mtim.tv_nsec);
+  }
+  fs::path marker =
+      workspace().cache_dir() / "ssh" / (util::sha256_hex(identity).substr(0, 16) + ".staged");
+  bool remembered = false;
+  if (m_remote_amlrun.empty()) {
+    std::error_code absent;
+    if (fs::exists(marker, absent)) {
+      m_remote_amlrun = std::string(util::trim(util::read_file(marker)));
+      remembered = !m_remote_amlrun.empty();
+    }
+    if (!remembered) {
+      m_remote_amlrun = stage_binaries();
+      std::error_code error;
+      fs::create_directories(marker.parent_path(), error);
+      util::write_file_atomic(marker, m_remote_amlrun + "\n");
+    }
+  }
   guard.unlock();
-  std::string script = fmt::format(
-      "exec {} _slurm-agent --workspace {} --target {}", util::shell_quote(m_remote_amlrun),
-      util::shell_quote(m_remote_workspace), util::shell_quote(name()));
-  auto session = std::make_unique<AgentSession>(*m_connection, script);
-  session->call({{"op", "hello"}, {"config", util::read_file(workspace().config_path())}});
-  return session;
+  auto start = [&] {
+    std::string script = fmt::format(
+        "exec {} _slurm-agent --workspace {} --target {}", util::shell_quote(m_remote_amlrun),
+        util::shell_quote(m_remote_workspace), util::shell_quote(name()));
+    auto session = std::make_unique<AgentSession>(*m_connection, script);
+    session->call({{"op", "hello"}, {"config", util::read_file(workspace().config_path())}});
+    return session;
+  };
+  if (!remembered) return start();
+  try {
+    return start();
+  } catch (const util::InfraError&) {
+    // The staged copy went away (or the cluster changed): check and stage
+    // again, and say what is wrong if that fails.
+    std::error_code error;
+    fs::remove(marker, error);
+    std::lock_guard again(m_connect_mutex);
+    m_remote_amlrun = stage_binaries();
+    util::write_file_atomic(marker, m_remote_amlrun + "\n");
+  }
+  return start();
 }
 
 AgentSession& SshSlurmTarget::session() const {
