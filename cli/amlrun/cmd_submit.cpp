@@ -102,7 +102,8 @@ void add_submit(CLI::App& app, GlobalOptions& global, Handler& handler) {
     }
     return follow_run(
         *submitted.store, id,
-        FollowOptions{options->all_ranks, options->output, options->quiet, options->all_trials});
+        FollowOptions{options->all_ranks, options->output, options->quiet, options->all_trials},
+        std::move(submitted.target));
   };
 }
 

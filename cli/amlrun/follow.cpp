@@ -81,8 +81,8 @@ nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRe
 // Renderer sources of a sweep's trials: above any rank number.
 constexpr int k_trial_log_base = 1'000'000;
 
-ExitCode follow_run(store::RunStore& store, const std::string& run_id,
-                    const FollowOptions& options) {
+ExitCode follow_run(store::RunStore& store, const std::string& run_id, const FollowOptions& options,
+                    std::unique_ptr<compute::ComputeTarget> given) {
   if (::pipe2(g_interrupt_pipe, O_CLOEXEC | O_NONBLOCK) != 0) g_interrupt_pipe[0] = -1;
   struct sigaction action {};
   action.sa_handler = on_interrupt;
@@ -91,7 +91,10 @@ ExitCode follow_run(store::RunStore& store, const std::string& run_id,
 
   bool text = options.output == OutputFormat::text;
   auto initial = store.load(run_id);
-  auto target = compute::target_of(store.workspace(), initial);
+  // A sweep is followed through its controller's target, whatever took it.
+  auto target = given && initial.kind == store::RunKind::job
+                    ? std::move(given)
+                    : compute::target_of(store.workspace(), initial);
   stream::StreamOptions stream_options;
   target->start_following(store, initial);
   stream_options.log_roots = target->log_roots(store, initial);

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cli/amlrun/commands.hpp"
+#include "lib/compute/compute_target.hpp"
 #include "lib/store/run_store.hpp"
 
 namespace amlrun::cli {
@@ -22,8 +23,9 @@ struct FollowOptions {
 
 // Streams logs until the run is terminal (or Ctrl-C: 130, the run goes on),
 // prints the summary (text) or the record (json) and returns the exit code.
-ExitCode follow_run(store::RunStore& store, const std::string& run_id,
-                    const FollowOptions& options);
+// `target`: the one that took the run (submit), else the run's own.
+ExitCode follow_run(store::RunStore& store, const std::string& run_id, const FollowOptions& options,
+                    std::unique_ptr<compute::ComputeTarget> target = nullptr);
 
 // The record as `show` and `submit --output json` print it, with paths.
 nlohmann::ordered_json run_json(const store::RunStore& store, const store::RunRecord& record);

@@ -226,7 +226,7 @@ SubmitResult submit_job(const SubmitRequest& request) {
     throw;
   }
   util::timing_mark("handed to the target");
-  return SubmitResult{record, layout.root(), std::move(store)};
+  return SubmitResult{record, layout.root(), std::move(store), std::move(target)};
 }
 
 }  // namespace amlrun::submit

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/compute/compute_target.hpp"
 #include "lib/snapshot/snapshot.hpp"
 #include "lib/store/run_store.hpp"
 #include "lib/workspace/workspace.hpp"
@@ -33,6 +34,9 @@ struct SubmitResult {
   std::filesystem::path run_dir;
   // The store the run was created in, open, so the caller can follow it.
   std::unique_ptr<store::RunStore> store;
+  // The target that took the run, for following it: a target that keeps a
+  // connection (ssh) goes on with the one it submitted over.
+  std::unique_ptr<compute::ComputeTarget> target;
 };
 
 SubmitResult submit_job(const SubmitRequest& request);

@@ -488,11 +488,15 @@ void SshSlurmTarget::write_chunks(store::RunStore& store, const std::string& run
 
 void SshSlurmTarget::start_following(store::RunStore& store, const store::RunRecord& record) {
   if (store::is_terminal(record.state) || m_follower.joinable()) return;
-  m_follower = std::thread([this, &store, id = record.id] { follow_loop(&store, id); });
+  // The session a submit used goes on as the follower's (no new agent).
+  m_follower = std::thread([this, &store, id = record.id, own = std::move(m_session)]() mutable {
+    follow_loop(&store, id, std::move(own));
+  });
 }
 
-void SshSlurmTarget::follow_loop(store::RunStore* store, std::string run_id) {
-  std::unique_ptr<AgentSession> own;
+void SshSlurmTarget::follow_loop(store::RunStore* store, std::string run_id,
+                                 std::unique_ptr<AgentSession> own) {
+  if (own) own->set_cancel(&m_stop);
   std::string digest;
   std::int64_t failing_since = -1;
   while (!m_stop) {

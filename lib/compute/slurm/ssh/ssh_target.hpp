@@ -68,7 +68,7 @@ class SshSlurmTarget : public SlurmTarget {
   // artifacts are home).
   void adopt(store::RunStore& store, store::RunRecord& record, const nlohmann::json& remote);
   void bring_home(store::RunStore& store, store::RunRecord& record, const store::RunRecord& remote);
-  void follow_loop(store::RunStore* store, std::string run_id);
+  void follow_loop(store::RunStore* store, std::string run_id, std::unique_ptr<AgentSession> own);
 
   std::string m_remote_workspace;  // <shared_dir>/workspaces/<id>/.amlrun
   // Guards the connection's lazy start: the follower and the caller's
