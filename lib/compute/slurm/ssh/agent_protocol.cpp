@@ -169,7 +169,7 @@ AgentSession::AgentSession(SshConnection& connection, const std::string& script)
   m_out = from_agent[0];
   m_reader = std::make_unique<FrameReader>(m_out);
   // A broken session is an error from write(), not a signal that ends amlrun.
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);
   bool greeted = false;
   try {
     greeted = m_reader->skip_to_line(k_agent_greeting, 64 << 10, 60000);

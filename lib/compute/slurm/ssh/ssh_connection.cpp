@@ -94,7 +94,7 @@ std::string expand_home(const std::string& path) {
 
 std::string explain_ssh_failure(const std::string& who, const std::string& text) {
   if (contains(text, "REMOTE HOST IDENTIFICATION HAS CHANGED") ||
-      contains(text, "Host key for") && contains(text, "has changed")) {
+      (contains(text, "Host key for") && contains(text, "has changed"))) {
     return fmt::format(
         "{}: the login node's host key has CHANGED since you last connected, which ssh refuses "
         "(it may be a reinstalled host or someone in between); check with your cluster's admins, "

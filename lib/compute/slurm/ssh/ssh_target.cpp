@@ -123,7 +123,7 @@ std::map<std::string, std::uint64_t> mirror_offsets(const fs::path& mirror) {
 
 }  // namespace
 
-SshSlurmTarget::SshSlurmTarget(const workspace::Workspace& workspace, SlurmSettings settings)
+SshSlurmTarget::SshSlurmTarget(const workspace::Workspace& workspace, const SlurmSettings& settings)
     : SlurmTarget(workspace, settings),
       m_remote_workspace(
           (settings.shared_dir / "workspaces" / workspace_id(workspace) / ".amlrun").string()) {}
@@ -207,7 +207,7 @@ std::string SshSlurmTarget::stage_binaries() const {
     connection.run(
         fmt::format("set -e\numask 022\nrm -rf {0}\nmkdir -p {0}\n", util::shell_quote(temporary)));
     for (const auto& [name, source] : files.sources) {
-      std::string target = temporary + "/" + name;
+      std::string target = fmt::format("{}/{}", temporary, name);
       auto result = connection.run(
           fmt::format("set -e\numask 022\nmkdir -p \"$(dirname {0})\"\ncat > {0}\nchmod 0755 {0}\n",
                       util::shell_quote(target)),
@@ -494,7 +494,7 @@ void SshSlurmTarget::start_following(store::RunStore& store, const store::RunRec
   });
 }
 
-void SshSlurmTarget::follow_loop(store::RunStore* store, std::string run_id,
+void SshSlurmTarget::follow_loop(store::RunStore* store, const std::string& run_id,
                                  std::unique_ptr<AgentSession> own) {
   if (own) own->set_cancel(&m_stop);
   std::string digest;

@@ -33,7 +33,7 @@ namespace amlrun::compute {
 
 class SshSlurmTarget : public SlurmTarget {
  public:
-  SshSlurmTarget(const workspace::Workspace& workspace, SlurmSettings settings);
+  SshSlurmTarget(const workspace::Workspace& workspace, const SlurmSettings& settings);
   ~SshSlurmTarget() override;
 
   void submit(store::RunStore& store, store::RunRecord& record, util::FileLock lock) override;
@@ -68,7 +68,8 @@ class SshSlurmTarget : public SlurmTarget {
   // artifacts are home).
   void adopt(store::RunStore& store, store::RunRecord& record, const nlohmann::json& remote);
   void bring_home(store::RunStore& store, store::RunRecord& record, const store::RunRecord& remote);
-  void follow_loop(store::RunStore* store, std::string run_id, std::unique_ptr<AgentSession> own);
+  void follow_loop(store::RunStore* store, const std::string& run_id,
+                   std::unique_ptr<AgentSession> own);
 
   std::string m_remote_workspace;  // <shared_dir>/workspaces/<id>/.amlrun
   // Guards the connection's lazy start: the follower and the caller's
