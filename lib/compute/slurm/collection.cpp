@@ -65,6 +65,16 @@ void copy_file_into(const util::SafeDir& from, const std::string& name, const ut
 
 }  // namespace
 
+void put_collected_artifacts_in_place(const util::SafeDir& local_root,
+                                      const store::RunLayout& local) {
+  // An artifacts/ left by an older amlrun (collected in place) gives way.
+  if (local_root.type_of(store::k_artifacts_dir) != 0) fs::remove_all(local.artifacts());
+  if (::renameat(local_root.fd(), local.collecting().filename().c_str(), local_root.fd(),
+                 store::k_artifacts_dir) != 0) {
+    util::throw_errno(fmt::format("cannot rename {}", local.collecting().string()));
+  }
+}
+
 bool is_collected(const store::RunLayout& local) {
   std::error_code error;
   return fs::is_directory(fs::symlink_status(local.artifacts(), error)) &&
@@ -108,13 +118,7 @@ CollectionResult collect_run(const store::SlurmRunLayout& shared, const store::R
       staging.make_dirs(name);
     }
   }
-  // The artifacts take their place in one step; an artifacts/ left by an
-  // older amlrun (collected in place) gives way.
-  if (local_root.type_of(store::k_artifacts_dir) != 0) fs::remove_all(local.artifacts());
-  if (::renameat(local_root.fd(), local.collecting().filename().c_str(), local_root.fd(),
-                 store::k_artifacts_dir) != 0) {
-    util::throw_errno(fmt::format("cannot rename {}", local.collecting().string()));
-  }
+  put_collected_artifacts_in_place(local_root, local);
   // Only now, with everything home, does the shared copy go.
   fs::remove_all(shared.root(), error);
   if (error) log(fmt::format("cannot remove {}: {}", shared.root().string(), error.message()));

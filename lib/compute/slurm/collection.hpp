@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lib/store/run_layout.hpp"
+#include "lib/util/safe_dir.hpp"
 
 namespace amlrun::compute {
 
@@ -26,6 +27,11 @@ struct CollectionResult {
 // copy is then left as it is, for the next attempt).
 CollectionResult collect_run(const store::SlurmRunLayout& shared, const store::RunLayout& local,
                              const std::function<void(const std::string&)>& log);
+
+// Gives runs/<id>/artifacts.collecting, complete, its place as artifacts/
+// in one rename (an artifacts/ left by an older amlrun gives way).
+void put_collected_artifacts_in_place(const util::SafeDir& local_root,
+                                      const store::RunLayout& local);
 
 // True once collect_run has put the artifacts in place.
 bool is_collected(const store::RunLayout& local);

@@ -615,6 +615,8 @@ store::RunRecord SshSlurmTarget::refresh(store::RunStore& store, store::RunRecor
 
 std::vector<store::RunRecord> SshSlurmTarget::refresh_all(store::RunStore& store,
                                                           std::vector<store::RunRecord> records) {
+  // One run at a time, each through the agent (not the one squeue of a
+  // login-node target).
   for (auto& record : records) record = refresh(store, std::move(record));
   return records;
 }
@@ -706,11 +708,7 @@ void SshSlurmTarget::bring_home(store::RunStore& store, store::RunRecord& record
     }
   }
   // The artifacts take their place in one step, as a collection does.
-  if (root.type_of(store::k_artifacts_dir) != 0) fs::remove_all(local.artifacts());
-  if (::renameat(root.fd(), local.collecting().filename().c_str(), root.fd(),
-                 store::k_artifacts_dir) != 0) {
-    util::throw_errno("cannot rename " + local.collecting().string());
-  }
+  put_collected_artifacts_in_place(root, local);
   std::error_code error;
   fs::remove_all(local.ssh_mirror(), error);
   std::vector<std::string> warnings;
