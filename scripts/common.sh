@@ -19,7 +19,7 @@ AMLRUN_PACKAGES=(
   libopenmpi-dev openmpi-bin
   libtorch-dev libjpeg62-turbo-dev libpng-dev
   python3-torch python3-torchvision dataset-fashion-mnist
-  libonnx-dev python3-onnx python3-opencv
+  libonnx-dev python3-onnx python3-opencv libopencv-dnn-dev
   python3-venv python3-pip python3-setuptools python3-wheel
   rsync hyperfine iproute2 iptables procps util-linux
   clang-format clang-tidy

@@ -6,11 +6,12 @@
 #include "cli/amlrun/follow.hpp"
 #include "cli/amlrun/option_checks.hpp"
 #include "lib/spec/loader.hpp"
+#include "lib/submit/model_source.hpp"
 #include "lib/workspace/workspace.hpp"
 
 namespace amlrun::cli {
 
-void add_validate(CLI::App& app, GlobalOptions&, Handler& handler) {
+void add_validate(CLI::App& app, GlobalOptions& global, Handler& handler) {
   struct Options {
     std::string file;
     std::vector<std::string> overrides;
@@ -22,9 +23,13 @@ void add_validate(CLI::App& app, GlobalOptions&, Handler& handler) {
   const std::map<std::string, OutputFormat> formats = {{"json", OutputFormat::json},
                                                        {"yaml", OutputFormat::yaml}};
   add_choice_option(app, "--output", options->output, formats, "yaml (default) or json");
-  handler = [options]() {
+  handler = [options, &global]() {
     spec::LoadOptions load_options;
     load_options.overrides = options->overrides;
+    // A registered model or a run a scoring job names is looked up as
+    // submit would (no workspace is created for it).
+    load_options.resolve_model =
+        submit::workspace_model_resolver(workspace_options(global, /*create_if_missing=*/false));
     auto loaded = spec::load_job_spec(options->file, load_options);
     for (const auto& warning : loaded.warnings) {
       std::fprintf(stderr, "amlrun: %s\n", spec::format_diagnostic(warning).c_str());

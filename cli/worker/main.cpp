@@ -32,6 +32,7 @@ constexpr const char* k_usage =
     "  amlrun-worker continue DIR [--epochs N]\n"
     "  amlrun-worker evaluate --model-dir DIR --data DIR [options]\n"
     "  amlrun-worker export --model-dir DIR --format onnx [--opset N] [--output FILE]\n"
+    "  amlrun-worker predict --model-dir DIR --data DIR|FILE... --output FILE.csv|FILE.jsonl\n"
     "  amlrun-worker loader-benchmark --data DIR [options]\n"
     "  amlrun-worker --help | --version\n"
     "Run 'amlrun-worker COMMAND --help' for a command's options.";
@@ -54,7 +55,9 @@ bool parse_command(CLI::App& app, std::vector<std::string> args, const std::stri
   // A repeated option takes its last value, as in most tools (a job's
   // arguments can then be overridden by appending).
   for (CLI::Option* option : app.get_options()) {
-    option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    if (option->get_items_expected_max() <= 1) {  // not a list such as predict's --data
+      option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
   }
   std::reverse(args.begin(), args.end());  // CLI11 consumes the vector from its back
   try {
@@ -222,6 +225,70 @@ int command_export(const std::vector<std::string>& args) {
   return train::run_export(options);
 }
 
+int command_predict(const std::vector<std::string>& args) {
+  CLI::App app("Label images with a trained model: one row per image, its top-k classes.",
+               "amlrun-worker predict");
+  std::string model_dir, output, top_k, batch_size, engine, threads, loader_threads, device;
+  std::vector<std::string> data;
+  bool strict = false;
+  app.add_option("--model-dir", model_dir, "the model/ folder a training run wrote")
+      ->type_name("DIR");
+  app.add_option("--data", data, "image files and folders of images (searched recursively)")
+      ->type_name("DIR|FILE...");
+  app.add_option("--output", output, "FILE.csv or FILE.jsonl (the format follows the name)")
+      ->type_name("FILE");
+  app.add_option("--top-k", top_k, "classes per image, best first [5, at most the classes]")
+      ->type_name("K");
+  app.add_option("--batch-size", batch_size, "images per forward pass [64]")->type_name("N");
+  app.add_option("--engine", engine,
+                 "torch (model.pt, LibTorch) or onnx (model.onnx, OpenCV's DNN) [torch]")
+      ->type_name("ENGINE");
+  app.add_option("--threads", threads, "compute threads (0: all cores) [0]")->type_name("N");
+  app.add_option("--loader-threads", loader_threads, "image decoding threads [auto]")
+      ->type_name("N");
+  app.add_option("--device", device, "auto, cpu or cuda (torch engine) [auto]")
+      ->type_name("DEVICE");
+  app.add_flag("--strict", strict, "an unreadable image is an error (exit 2), not a row");
+  if (!parse_command(app, args, "predict")) {
+    return 0;
+  }
+  if (model_dir.empty()) {
+    throw UsageError("--model-dir is required (the model/ folder of a training run)", "predict");
+  }
+  if (data.empty()) {
+    throw UsageError("--data is required (image files or folders of images)", "predict");
+  }
+  if (output.empty()) {
+    throw UsageError("--output is required (FILE.csv or FILE.jsonl)", "predict");
+  }
+  train::PredictOptions options;
+  options.model_dir = model_dir;
+  options.data.assign(data.begin(), data.end());
+  options.output = output;
+  options.strict = strict;
+  if (!top_k.empty()) {
+    options.top_k = static_cast<int>(train::parse_integer("--top-k", top_k, 1, 1 << 20));
+  }
+  if (!batch_size.empty()) {
+    options.batch_size =
+        static_cast<int>(train::parse_integer("--batch-size", batch_size, 1, 1 << 20));
+  }
+  if (!engine.empty()) {
+    options.engine = train::parse_choice("--engine", engine, {"torch", "onnx"}, "engine");
+  }
+  if (!threads.empty()) {
+    options.threads = static_cast<int>(train::parse_integer("--threads", threads, 0, 1024));
+  }
+  if (!loader_threads.empty()) {
+    options.loader_threads =
+        static_cast<int>(train::parse_integer("--loader-threads", loader_threads, 0, 256));
+  }
+  if (!device.empty()) {
+    options.device = train::parse_choice("--device", device, {"auto", "cpu", "cuda"}, "device");
+  }
+  return train::run_prediction(options);
+}
+
 int command_loader_benchmark(const std::vector<std::string>& args) {
   CLI::App app("Measure the input pipeline alone (decode, augment, batch): images/s.",
                "amlrun-worker loader-benchmark");
@@ -275,6 +342,7 @@ const std::vector<Command>& commands() {
       {"continue", "resume a run from its last checkpoint", command_continue},
       {"evaluate", "accuracy and confusion matrix of a trained model", command_evaluate},
       {"export", "export a trained model folder to ONNX", command_export},
+      {"predict", "label images with a trained model (CSV or JSON Lines)", command_predict},
       {"loader-benchmark", "measure the image loading pipeline alone", command_loader_benchmark},
   };
   return table;

@@ -186,6 +186,16 @@ void check_stored_file(const fs::path& root, const std::string& relative, const 
 
 // A registered file as its manifest describes it: there, a regular file
 // (never a link), of the registered size. Its stat, for the copy's mode.
+// A file's bytes against the manifest (download, and a job that uses them).
+void check_sha256(const std::string& label, const ModelFile& file, const std::string& sha256) {
+  if (sha256 != file.sha256) {
+    throw util::InfraError(fmt::format(
+        "{}: {} is damaged: its sha256 is {}, the manifest says {}; the registry copy was "
+        "changed after registration: register the model again",
+        label, file.path, sha256, file.sha256));
+  }
+}
+
 struct stat check_file(const fs::path& root, const ModelFile& file, const std::string& label) {
   struct stat st {};
   check_stored_file(root, file.path, label, st);
@@ -500,12 +510,7 @@ std::vector<artifacts::CopiedFile> ModelRegistry::download(
   copy.progress = progress;
   copy.check = [&](const artifacts::PlannedFile& planned, const std::string& sha256) {
     const ModelFile& file = *expected.at(planned.relative);
-    if (sha256 != file.sha256) {
-      throw util::InfraError(fmt::format(
-          "{}: {} is damaged: its sha256 is {}, the manifest says {}; the registry copy was "
-          "changed after registration: register the model again",
-          label, file.path, sha256, file.sha256));
-    }
+    check_sha256(label, file, sha256);
   };
   return artifacts::copy_tree(plan, destination, copy);
 }
@@ -514,6 +519,20 @@ void ModelRegistry::check_files(const ModelVersion& version) const {
   fs::path root = version_dir(version.name, version.version) / k_files;
   std::string label = fmt::format("model {}:{}", version.name, version.version);
   for (const auto& file : manifest(version)) check_file(root, file, label);
+}
+
+void ModelRegistry::verify_files(const ModelVersion& version) const {
+  fs::path root = files_dir(version.name, version.version);
+  std::string label = fmt::format("model {}:{}", version.name, version.version);
+  for (const auto& file : manifest(version)) {
+    check_file(root, file, label);
+    std::string sha256 = util::sha256_file(util::safe_join(root, file.path, label));
+    check_sha256(label, file, sha256);
+  }
+}
+
+fs::path ModelRegistry::files_dir(const std::string& name, const std::string& version) const {
+  return version_dir(name, version) / k_files;
 }
 
 void ModelRegistry::remove(const std::string& name, const std::string& version) {

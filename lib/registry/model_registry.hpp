@@ -91,6 +91,12 @@ class ModelRegistry {
   // file (a link put in its place is named as one, never followed), of the
   // registered size. Throws InfraError naming the first that is not.
   void check_files(const ModelVersion& version) const;
+  // check_files, then every file's sha256 against the manifest, so a run
+  // uses the registered bytes (score_image_model's model:). InfraError
+  // naming the first file that differs.
+  void verify_files(const ModelVersion& version) const;
+  // Where a version's files are: the model folder a job reads in place.
+  fs::path files_dir(const std::string& name, const std::string& version) const;
 
   // Copies the files into `destination`, checking every size and sha256
   // against the manifest; a mismatch is an InfraError naming the file.

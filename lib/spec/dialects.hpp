@@ -7,6 +7,7 @@
 
 #include "lib/spec/diagnostics.hpp"
 #include "lib/spec/job_spec.hpp"
+#include "lib/spec/loader.hpp"
 #include "lib/spec/reader.hpp"
 #include "lib/sweep/search_space.hpp"
 
@@ -22,6 +23,8 @@ struct LoadContext {
   const sweep::SearchSpace* search_space = nullptr;
   bool in_sweep_trial = false;
   std::vector<std::string>* used_parameters = nullptr;
+  // Registered models and run outputs (score_image_model's model:).
+  const ModelResolver* resolve_model = nullptr;
 };
 
 enum class PathKind { file, directory, either };
@@ -68,6 +71,8 @@ bool check_search_space_reference(const Mark& mark, const std::string& key_path,
 void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec);
 void read_estimator(MapReader& root, LoadContext& context, JobSpec& spec);
 void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec);
+// type: score_image_model (dialect_score.cpp).
+void read_score(MapReader& root, LoadContext& context, JobSpec& spec);
 // type: sweep: the sweep's keys, its trial (inline or a file) read into
 // `spec` as a command or trainer job, and spec.sweep.
 void read_sweep(MapReader& root, LoadContext& context, JobSpec& spec);

@@ -14,6 +14,8 @@ std::string to_string(Dialect dialect) {
       return "estimator";
     case Dialect::trainer:
       return "train_pytorch_model";
+    case Dialect::score:
+      return "score_image_model";
   }
   return "command";
 }
@@ -35,6 +37,7 @@ std::string to_string(DistributionType type) {
 static Dialect dialect_from_string(const std::string& text) {
   if (text == "estimator") return Dialect::estimator;
   if (text == "train_pytorch_model") return Dialect::trainer;
+  if (text == "score_image_model") return Dialect::score;
   return Dialect::command;
 }
 
@@ -156,6 +159,20 @@ nlohmann::ordered_json to_json(const JobSpec& spec) {
     trainer["onnx"] = t.onnx;
     j["trainer"] = trainer;
   }
+  if (spec.score) {
+    const auto& c = *spec.score;
+    ordered_json score;
+    score["model"] = c.model;
+    score["model_resolved"] = c.model_resolved;
+    score["output"] = c.output;
+    score["top_k"] = c.top_k;
+    score["batch_size"] = c.batch_size;
+    score["engine"] = c.engine;
+    score["strict"] = c.strict;
+    score["threads"] = c.threads ? ordered_json(*c.threads) : ordered_json(nullptr);
+    score["device"] = c.device;
+    j["score"] = score;
+  }
   if (spec.sweep) j["sweep"] = to_json(*spec.sweep);
   return j;
 }
@@ -244,6 +261,20 @@ JobSpec job_spec_from_json(const nlohmann::ordered_json& j) {
     trainer.freeze_backbone = t.value("freeze_backbone", false);
     trainer.onnx = t.value("onnx", true);
     spec.trainer = trainer;
+  }
+  if (j.contains("score") && j["score"].is_object()) {
+    const auto& c = j["score"];
+    ScoreSpec score;
+    score.model = c.value("model", "");
+    score.model_resolved = c.value("model_resolved", "");
+    score.output = c.value("output", "predictions.csv");
+    score.top_k = c.value("top_k", 5);
+    score.batch_size = c.value("batch_size", 64);
+    score.engine = c.value("engine", "torch");
+    score.strict = c.value("strict", false);
+    if (c.contains("threads") && c["threads"].is_number()) score.threads = c["threads"].get<int>();
+    score.device = c.value("device", "");
+    spec.score = score;
   }
   if (j.contains("sweep") && !j["sweep"].is_null()) {
     spec.sweep = sweep_settings_from_json(j["sweep"], "job.json's sweep");

@@ -15,7 +15,7 @@
 
 namespace amlrun::spec {
 
-enum class Dialect { command, estimator, trainer };
+enum class Dialect { command, estimator, trainer, score };
 enum class DistributionType { none, mpi, pytorch, tensorflow };
 
 std::string to_string(Dialect dialect);
@@ -78,6 +78,21 @@ struct TrainerSpec {
   bool onnx = true;  // false: --no-onnx (no model/model.onnx)
 };
 
+// The "Score Image Model" settings of a scoring job (type: score_image_model):
+// amlrun-worker predict over `data` with a model folder, the result in
+// outputs/<output>.
+struct ScoreSpec {
+  std::string model;           // as written: a folder, NAME:VERSION, NAME@latest, runs:/ID/PATH
+  std::string model_resolved;  // what it named when submitted ("resnet:3", "run R outputs/model")
+  std::string output = "predictions.csv";  // below outputs/
+  int top_k = 5;
+  int batch_size = 64;
+  std::string engine = "torch";  // torch | onnx
+  bool strict = false;
+  std::optional<int> threads;
+  std::string device;  // auto|cpu|cuda, "" = worker default
+};
+
 struct JobSpec {
   std::filesystem::path spec_file;  // absolute
   Dialect dialect = Dialect::command;
@@ -105,6 +120,7 @@ struct JobSpec {
   std::string shm_size;
   std::string instance_type;
   std::optional<TrainerSpec> trainer;
+  std::optional<ScoreSpec> score;
   // A sweep (type: sweep): the fields above are the job each trial runs, with
   // ${{search_space.NAME}} where a trial's values go; this is the search.
   std::optional<SweepSettings> sweep;

@@ -47,18 +47,18 @@ std::optional<Dialect> detect_dialect(const Node& root, Diagnostics& diagnostics
   auto command_keys = present(root, k_command_markers);
   auto estimator_keys = present(root, k_estimator_markers);
   if (type && type->is_scalar()) {
-    if (type->value == "train_pytorch_model") {
+    if (type->value == "train_pytorch_model" || type->value == "score_image_model") {
       auto foreign = command_keys;
       foreign.insert(foreign.end(), estimator_keys.begin(), estimator_keys.end());
       if (!foreign.empty()) {
-        diagnostics.error(
-            key_mark(root, foreign[0]), foreign[0],
-            fmt::format("a train_pytorch_model job does not take {}; it runs "
-                        "amlrun-worker (remove {}, or write a command job)",
-                        util::join(foreign, ", "), foreign.size() == 1 ? "it" : "them"));
+        diagnostics.error(key_mark(root, foreign[0]), foreign[0],
+                          fmt::format("a {} job does not take {}; it runs "
+                                      "amlrun-worker (remove {}, or write a command job)",
+                                      type->value, util::join(foreign, ", "),
+                                      foreign.size() == 1 ? "it" : "them"));
         return std::nullopt;
       }
-      return Dialect::trainer;
+      return type->value == "score_image_model" ? Dialect::score : Dialect::trainer;
     }
     if (type->value != "command") {
       static const std::vector<std::string> other = {"pipeline", "spark", "automl", "parallel"};
@@ -66,14 +66,14 @@ std::optional<Dialect> detect_dialect(const Node& root, Diagnostics& diagnostics
           std::find(other.begin(), other.end(), type->value) != other.end()
               ? fmt::format(
                     "'{}' jobs are not supported; amlrun runs command jobs, estimator "
-                    "jobs, type: train_pytorch_model and type: sweep",
+                    "jobs, type: train_pytorch_model, type: score_image_model and type: sweep",
                     type->value)
               : fmt::format(
                     "{} is not a job type amlrun knows (command, "
-                    "train_pytorch_model or sweep){}",
+                    "train_pytorch_model, score_image_model or sweep){}",
                     util::printable(type->value),
-                    util::did_you_mean_suffix(type->value,
-                                              {"command", "train_pytorch_model", "sweep"}));
+                    util::did_you_mean_suffix(type->value, {"command", "train_pytorch_model",
+                                                            "score_image_model", "sweep"}));
       diagnostics.error(type->mark, "type", message);
       return std::nullopt;
     }
@@ -131,6 +131,7 @@ LoadedSpec load_from_source(const std::shared_ptr<Source>& source, const fs::pat
       reader.finish();
     } else if (auto dialect = detect_dialect(*root, diagnostics)) {
       detail::LoadContext context{diagnostics, base_dir};
+      context.resolve_model = &options.resolve_model;
       MapReader reader(root, "", diagnostics);
       switch (*dialect) {
         case Dialect::command:
@@ -141,6 +142,9 @@ LoadedSpec load_from_source(const std::shared_ptr<Source>& source, const fs::pat
           break;
         case Dialect::trainer:
           detail::read_trainer(reader, context, loaded.spec);
+          break;
+        case Dialect::score:
+          detail::read_score(reader, context, loaded.spec);
           break;
       }
       reader.finish();

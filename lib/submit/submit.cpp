@@ -18,6 +18,7 @@
 #include "lib/spec/loader.hpp"
 #include "lib/store/run_layout.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/submit/model_source.hpp"
 #include "lib/util/error.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/names.hpp"
@@ -53,6 +54,7 @@ struct ResolvedEnvironment {
 spec::JobSpec load_spec(const SubmitRequest& request, const Notice& notice) {
   spec::LoadOptions options;
   options.overrides = request.overrides;
+  options.resolve_model = workspace_model_resolver(request.workspace);
   spec::LoadedSpec loaded = spec::load_job_spec(request.spec_file, options);
   for (const auto& warning : loaded.warnings) notice(spec::format_diagnostic(warning));
   spec::JobSpec job = std::move(loaded.spec);

@@ -140,7 +140,7 @@ void ImageDataset::report_corrupt(std::size_t index, const std::string& reason) 
     throw util::InputError(fmt::format("corrupt image (--strict): {}", reason));
   }
   std::lock_guard lock(m_mutex);
-  if (m_warned.insert(m_folder.samples[index].path).second) {
+  if (m_warned.emplace(m_folder.samples[index].path, reason).second) {
     m_corrupt.fetch_add(1);
     if (m_first_corrupt.empty()) {
       m_first_corrupt = reason;
@@ -227,6 +227,12 @@ void ImageDataset::require_readable_image(const std::string& kind) {
                                      kind.empty() ? "" : kind + " ", m_folder.root.string(),
                                      skipped, m_first_corrupt,
                                      skipped > 1 ? fmt::format(", and {} more", skipped - 1) : ""));
+}
+
+std::string ImageDataset::corrupt_reason(std::size_t index) const {
+  std::lock_guard lock(m_mutex);
+  auto found = m_warned.find(m_folder.samples[index].path);
+  return found == m_warned.end() ? std::string() : found->second;
 }
 
 const Image* ImageDataset::image(std::size_t index, Image& scratch) const {

@@ -3,9 +3,9 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -65,6 +65,9 @@ class ImageDataset {
 
   // Corrupt images found so far (at caching time and while loading).
   std::size_t corrupt_count() const { return m_corrupt.load(); }
+  // Why sample `index` could not be decoded ("" when it was not found
+  // corrupt), as the warning said it: "PATH: what is wrong".
+  std::string corrupt_reason(std::size_t index) const;
 
   // Throws util::InputError when not one image can be decoded, so a run
   // never trains on nothing: "no readable training images in DIR (3
@@ -84,7 +87,7 @@ class ImageDataset {
   std::uint64_t m_cache_bytes = 0;
   mutable std::atomic<std::size_t> m_corrupt{0};
   mutable std::mutex m_mutex;
-  mutable std::set<std::filesystem::path> m_warned;
+  mutable std::map<std::filesystem::path, std::string> m_warned;  // path → reason
   mutable std::string m_first_corrupt;  // the reason of the first corrupt image
   bool m_readable_seen = false;         // some image decoded (while caching)
 };

@@ -16,7 +16,7 @@ bool build_sample(const ImageDataset& dataset, std::size_t index, const LoaderOp
                                     static_cast<std::uint64_t>(options.epoch), index));
     train_transform(*image, options.image_size, options.min_crop_scale, random, out);
   } else {
-    eval_transform(*image, options.image_size, out);
+    eval_transform(*image, options.image_size, out, options.normalization);
   }
   return true;
 }
@@ -50,11 +50,13 @@ std::shared_ptr<Batch> BatchLoader::build(std::size_t batch_index) const {
   // Not value-initialised: every float is written by the transform.
   batch->pixels.reset(new float[indices.size() * sample_floats]);
   batch->labels.reserve(indices.size());
+  batch->samples.reserve(indices.size());
   Image scratch;
   for (std::size_t index : indices) {
     float* out = batch->pixels.get() + batch->count * sample_floats;
     if (build_sample(m_dataset, index, m_options, scratch, out)) {
       batch->labels.push_back(m_dataset.label(index));
+      batch->samples.push_back(index);
       batch->count += 1;
     }
   }

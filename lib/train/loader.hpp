@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lib/train/dataset.hpp"
+#include "lib/train/transforms.hpp"
 
 namespace amlrun::train {
 
@@ -22,6 +23,7 @@ struct Batch {
   std::size_t count = 0;            // samples in the batch (corrupt ones are left out)
   std::unique_ptr<float[]> pixels;  // count × 3 × image_size × image_size, NCHW
   std::vector<std::int64_t> labels;
+  std::vector<std::size_t> samples;  // the dataset index of each sample in the batch
 };
 
 enum class TransformKind { train, eval };
@@ -29,6 +31,8 @@ enum class TransformKind { train, eval };
 struct LoaderOptions {
   TransformKind kind = TransformKind::train;
   int image_size = 224;
+  // The eval transform's; a model folder's config.json may name its own.
+  Normalization normalization = k_imagenet_normalization;
   double min_crop_scale = 0.08;
   std::uint64_t seed = 1;
   int epoch = 0;

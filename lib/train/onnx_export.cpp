@@ -20,6 +20,7 @@
 
 #include "lib/train/config.hpp"
 #include "lib/train/messages.hpp"
+#include "lib/train/model_folder.hpp"
 #include "lib/train/models.hpp"
 #include "lib/train/progress.hpp"
 #include "lib/train/trainer.hpp"
@@ -493,47 +494,14 @@ void write_onnx(const fs::path& path, ImageClassifierImpl& model, const OnnxMode
 }
 
 int run_export(const ExportOptions& options) {
-  const std::string what = "--model-dir " + options.model_dir.string();
-  std::error_code error;
-  if (!fs::is_directory(options.model_dir, error)) {
-    throw util::InputError(fmt::format("{}: no such folder", what));
-  }
-  for (const char* name : {"model.pt", "config.json", "labels.json"}) {
-    if (!fs::exists(options.model_dir / name, error)) {
-      throw util::InputError(fmt::format("{}: not a model folder ({} is missing)", what, name));
-    }
-  }
+  const ModelFolder folder = read_model_folder(options.model_dir, {"model.pt"});
   OnnxModelInfo info;
-  try {
-    nlohmann::json description =
-        nlohmann::json::parse(util::read_file(options.model_dir / "config.json"));
-    const nlohmann::json& model = description.at("model");
-    info.architecture = model.at("name").get<std::string>();
-    info.image_size = model.at("image_size").get<int>();
-    if (model.contains("normalization")) {
-      info.mean = model.at("normalization").at("mean").get<std::array<float, 3>>();
-      info.std = model.at("normalization").at("std").get<std::array<float, 3>>();
-    }
-    info.classes = nlohmann::json::parse(util::read_file(options.model_dir / "labels.json"))
-                       .at("classes")
-                       .get<std::vector<std::string>>();
-  } catch (const nlohmann::json::exception& failure) {
-    throw util::InputError(
-        fmt::format("{}: unreadable config.json or labels.json: {}", what, failure.what()));
-  }
-  parse_choice(what + ": model", info.architecture, model_names(), "model");
-  auto model = make_model(info.architecture, static_cast<int>(info.classes.size()));
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from((options.model_dir / "model.pt").string(), torch::Device(torch::kCPU));
-    model->load(archive);
-  } catch (const c10::Error& failure) {
-    std::string message = failure.what();
-    throw util::InputError(fmt::format("{}: cannot read model.pt as a {} with {} classes: {}", what,
-                                       info.architecture, info.classes.size(),
-                                       message.substr(0, message.find('\n'))));
-  }
-  model->eval();
+  info.architecture = folder.architecture;
+  info.classes = folder.classes;
+  info.image_size = folder.image_size;
+  info.mean = folder.normalization.mean;
+  info.std = folder.normalization.std;
+  auto model = load_model(folder);
   const fs::path output =
       options.output.empty() ? options.model_dir / "model.onnx" : options.output;
   const auto start = std::chrono::steady_clock::now();

@@ -1,11 +1,12 @@
 #pragma once
 // The commands of amlrun-worker. This header has no LibTorch in it, so
 // cli/worker compiles in a second. train and continue are in trainer.cpp
-// (their loop in training.cpp), evaluate in evaluate.cpp, loader-benchmark
-// in loader_benchmark.cpp.
+// (their loop in training.cpp), evaluate in evaluate.cpp, predict in
+// predict.cpp, loader-benchmark in loader_benchmark.cpp.
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lib/train/config.hpp"
 
@@ -33,6 +34,22 @@ struct EvaluateOptions {
 
 // `amlrun-worker evaluate`: accuracy and confusion matrix on stdout.
 int run_evaluation(const EvaluateOptions& options);
+
+struct PredictOptions {
+  std::filesystem::path model_dir;
+  std::vector<std::filesystem::path> data;  // image files and folders
+  std::filesystem::path output;             // .csv or .jsonl
+  int top_k = 5;                            // at most the class count
+  int batch_size = 64;
+  std::string engine = "torch";  // torch (model.pt) or onnx (model.onnx, OpenCV DNN)
+  bool strict = false;           // an unreadable image is an error
+  int threads = 0;
+  int loader_threads = 0;
+  std::string device = "auto";
+};
+
+// `amlrun-worker predict`: labels images, one output row per image.
+int run_prediction(const PredictOptions& options);
 
 struct LoaderBenchmarkOptions {
   std::filesystem::path data;

@@ -185,9 +185,9 @@ void train_transform(const Image& image, int size, double min_scale, SampleRando
   resample_normalized(image, box, size, flip, k_imagenet_normalization, out);
 }
 
-void eval_transform(const Image& image, int size, float* out) {
+void eval_transform(const Image& image, int size, float* out, const Normalization& normalization) {
   resample_normalized(image, centre_crop_box(image.width, image.height, size), size,
-                      /*flip=*/false, k_imagenet_normalization, out);
+                      /*flip=*/false, normalization, out);
 }
 
 }  // namespace amlrun::train

@@ -53,6 +53,7 @@ void train_transform(const Image& image, int size, double min_scale, SampleRando
                      float* out);
 
 // The whole evaluation transform of one sample.
-void eval_transform(const Image& image, int size, float* out);
+void eval_transform(const Image& image, int size, float* out,
+                    const Normalization& normalization = k_imagenet_normalization);
 
 }  // namespace amlrun::train

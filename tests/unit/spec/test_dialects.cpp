@@ -324,8 +324,8 @@ TEST_CASE("mixing dialects is an error naming the keys of each") {
                 "amlrun-worker (remove it, or write a command job)\n"));
   CHECK(errors_of(dir, "type: pipeline\n")
             .starts_with("job.yml:1:7: type: 'pipeline' jobs are not supported; amlrun runs "
-                         "command jobs, estimator jobs, type: train_pytorch_model and type: "
-                         "sweep\n"));
+                         "command jobs, estimator jobs, type: train_pytorch_model, type: "
+                         "score_image_model and type: sweep\n"));
   CHECK(errors_of(dir, "display_name: x\n")
             .starts_with("job.yml:1:1: cannot tell what to run: give 'command' (a command job), "
                          "'entry_script' (an "
