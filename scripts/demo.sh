@@ -26,4 +26,7 @@ run_id="$(ls -t "$AMLRUN_ROOT/.amlrun/runs" | head -n 1)"
 log "run $run_id ended with exit code $status"
 log "outputs: $AMLRUN_ROOT/.amlrun/runs/$run_id/artifacts/outputs"
 log "details: build/bin/amlrun show $run_id"
+if [ "$job" = configs/jobs/train-fashion-mnist.yml ] && [ "$status" = 0 ]; then
+  log "score the test images with it: build/bin/amlrun model register --name fashion-mnist --run $run_id --path outputs/model && build/bin/amlrun submit configs/jobs/score-fashion-mnist.yml --stream"
+fi
 exit "$status"
