@@ -403,4 +403,14 @@ void check_distribution_needed(const Mark& mark, const std::string& key_path, Lo
                   spec.total_processes()));
 }
 
+NodePtr path_value(NodePtr node, const std::string& key, LoadContext& context) {
+  if (!node->is_map()) return node;
+  MapReader reader(node, key, context.diagnostics);
+  NodePtr path = reader.node("path");
+  reader.accept({"type", "mode"});
+  reader.finish();
+  if (!path) context.diagnostics.error(node->mark, key, "missing 'path'");
+  return path;
+}
+
 }  // namespace amlrun::spec::detail

@@ -66,17 +66,8 @@ void read_model(MapReader& root, LoadContext& context, JobSpec& spec, ScoreSpec&
     context.diagnostics.error(root.mark(), "", fmt::format("missing 'model' ({})", k_model_hint));
     return;
   }
-  if (node->is_map()) {  // {path: ...} as a command job's input
-    MapReader reader(node, "model", context.diagnostics);
-    NodePtr path = reader.node("path");
-    reader.accept({"type", "mode"});
-    reader.finish();
-    if (!path) {
-      context.diagnostics.error(node->mark, "model", "missing 'path'");
-      return;
-    }
-    node = path;
-  }
+  node = path_value(node, "model", context);
+  if (!node) return;
   if (!node->is_scalar()) {
     context.diagnostics.error(
         node->mark, "model",
@@ -148,17 +139,8 @@ void read_images(MapReader& root, LoadContext& context, JobSpec& spec) {
                               "image file)");
     return;
   }
-  if (node->is_map()) {
-    MapReader reader(node, "data", context.diagnostics);
-    NodePtr path = reader.node("path");
-    reader.accept({"type", "mode"});
-    reader.finish();
-    if (!path) {
-      context.diagnostics.error(node->mark, "data", "missing 'path'");
-      return;
-    }
-    node = path;
-  }
+  node = path_value(node, "data", context);
+  if (!node) return;
   if (auto path = resolve_local_path(*node, "data", PathKind::either, "images", context)) {
     InputSpec input;
     input.name = "data";

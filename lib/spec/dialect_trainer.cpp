@@ -37,17 +37,8 @@ void read_data_folder(MapReader& root, const std::string& key, LoadContext& cont
     }
     return;
   }
-  NodePtr path_node = node;
-  if (node->is_map()) {  // also accept {path: ...} like a command-job input
-    MapReader reader(node, key, context.diagnostics);
-    path_node = reader.node("path");
-    reader.accept({"type", "mode"});
-    reader.finish();
-    if (!path_node) {
-      context.diagnostics.error(node->mark, key, "missing 'path'");
-      return;
-    }
-  }
+  NodePtr path_node = path_value(node, key, context);
+  if (!path_node) return;
   if (auto path =
           resolve_local_path(*path_node, key, PathKind::directory,
                              key == "train_data" ? "training data" : "validation data", context)) {

@@ -71,6 +71,10 @@ bool check_search_space_reference(const Mark& mark, const std::string& key_path,
 void read_command_job(MapReader& root, LoadContext& context, JobSpec& spec);
 void read_estimator(MapReader& root, LoadContext& context, JobSpec& spec);
 void read_trainer(MapReader& root, LoadContext& context, JobSpec& spec);
+// A path written as a value or as {path: ..., type: ..., mode: ...} like a
+// command job's input (trainer and scoring keys): the node holding the path,
+// or nullptr after reporting a map without 'path'.
+NodePtr path_value(NodePtr node, const std::string& key, LoadContext& context);
 // type: score_image_model (dialect_score.cpp).
 void read_score(MapReader& root, LoadContext& context, JobSpec& spec);
 // type: sweep: the sweep's keys, its trial (inline or a file) read into
