@@ -26,6 +26,7 @@ AMLRUN_PACKAGES=(
   libcpp-httplib-dev
   slurm-wlm munge
   openssh-server openssh-client tcsh
+  chromium fonts-dejavu-core
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

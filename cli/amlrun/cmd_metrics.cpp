@@ -9,12 +9,12 @@
 #include "cli/amlrun/metrics_view.hpp"
 #include "cli/amlrun/option_checks.hpp"
 #include "cli/amlrun/terminal.hpp"
-#include "lib/compute/sweep/sweep_summary.hpp"
 #include "lib/plot/parallel_chart.hpp"
 #include "lib/plot/svg_chart.hpp"
 #include "lib/plot/terminal_chart.hpp"
 #include "lib/store/metrics.hpp"
 #include "lib/store/run_store.hpp"
+#include "lib/ui/run_charts.hpp"
 #include "lib/util/fs.hpp"
 #include "lib/util/strings.hpp"
 
@@ -55,25 +55,9 @@ void check_names(const std::vector<std::string>& wanted, const std::vector<RunMe
 // One panel per metric name; one line per run (and rank, when several wrote it).
 std::vector<plot::Panel> panels_for(const std::vector<std::string>& names,
                                     const std::vector<RunMetrics>& runs) {
-  std::vector<plot::Panel> panels;
-  for (const auto& name : names) {
-    plot::Panel panel;
-    panel.title = name;
-    for (const auto& run : runs) {
-      std::map<int, std::vector<std::pair<double, double>>> by_rank;
-      for (const auto& point : run.points) {
-        if (point.name == name) {
-          by_rank[point.rank].emplace_back(static_cast<double>(point.step), point.value);
-        }
-      }
-      for (auto& [rank, points] : by_rank) {
-        std::string label = by_rank.size() > 1 ? fmt::format("{} (rank {})", run.id, rank) : run.id;
-        panel.series.push_back({label, std::move(points)});
-      }
-    }
-    panels.push_back(std::move(panel));
-  }
-  return panels;
+  std::vector<ui::RunPoints> points;
+  for (const auto& run : runs) points.push_back({run.id, run.points});
+  return ui::metric_panels(names, points);
 }
 
 void print_points(const std::vector<RunMetrics>& runs, MetricsFormat format) {
@@ -129,32 +113,6 @@ void print_points(const std::vector<RunMetrics>& runs, MetricsFormat format) {
     }
   }
   if (!table.empty()) std::fputs(table.render(SIZE_MAX).c_str(), stdout);
-}
-
-// A sweep's trials as lines through their parameters and objective.
-plot::ParallelChart sweep_parallel_chart(const store::RunStore& store,
-                                         const store::RunRecord& sweep) {
-  auto settings = compute::sweep_settings_of(store, sweep);
-  auto summary = compute::summarize_sweep(store, sweep);
-  plot::ParallelChart chart;
-  chart.title = fmt::format("{}: parameters and {}", sweep.id, settings.primary_metric);
-  chart.axes = sweep::parameter_names(settings.search_space);
-  chart.objective_name = settings.primary_metric;
-  chart.lower_is_better = settings.goal == sweep::Goal::minimize;
-  for (const auto& trial : summary.trials) {
-    plot::ParallelLine line;
-    line.label = trial.id;
-    line.objective = trial.objective;
-    for (const auto& name : chart.axes) {
-      plot::ParallelValue value;
-      for (const auto& [param, given] : trial.params) {
-        if (param == name) value = {given.str(), given.number()};
-      }
-      line.values.push_back(value);
-    }
-    chart.lines.push_back(std::move(line));
-  }
-  return chart;
 }
 
 }  // namespace
@@ -290,7 +248,7 @@ void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler) {
             fmt::format("{}-{}{}", file.stem().string(),
                         sweeps.size() == 1 ? "parallel" : sweep.id + "-parallel",
                         file.has_extension() ? file.extension().string() : ".svg"));
-        auto chart = sweep_parallel_chart(store, sweep);
+        auto chart = ui::sweep_parallel_chart(store, sweep);
         util::write_file_atomic(parallel, plot::render_parallel_svg(chart));
         std::fprintf(stderr, "amlrun: wrote %s (parallel coordinates of %zu trial%s)\n",
                      parallel.c_str(), chart.lines.size(), chart.lines.size() == 1 ? "" : "s");

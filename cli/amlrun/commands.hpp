@@ -51,6 +51,7 @@ void add_metrics(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_download(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_model(CLI::App& app, GlobalOptions& global, Handler& handler);
 void add_doctor(CLI::App& app, GlobalOptions& global, Handler& handler);
+void add_ui(CLI::App& app, GlobalOptions& global, Handler& handler);
 
 // The handler of a command group (amlrun runs, amlrun model): runs the
 // sub-command given; a missing or unknown one is an InputError with a

@@ -29,6 +29,8 @@ const Command k_commands[] = {
     {"download", "Copy a run's outputs (and logs) to a local directory", false,
      amlrun::cli::add_download},
     {"model", "Register, list, show, download and delete models", false, amlrun::cli::add_model},
+    {"ui", "Serve the workspace as a web view (runs, live logs, metrics, sweeps, models)", false,
+     amlrun::cli::add_ui},
     {"doctor", "Check the workspace index against its files (--repair fixes it)", false,
      amlrun::cli::add_doctor},
     {"validate", "Check a job file and print the normalised spec", false,

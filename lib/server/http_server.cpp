@@ -127,6 +127,7 @@ struct HttpServer::State {
     Response response;
     options.error_body(response, status, code, message);
     out.status = response.status;
+    for (const auto& [name, value] : response.headers) out.set_header(name, value);
     out.set_content(response.body, response.content_type.c_str());
   }
 
@@ -141,6 +142,17 @@ struct HttpServer::State {
         error(response, 401, "UNAUTHENTICATED",
               "missing or wrong token: send the run's MLFLOW_TRACKING_TOKEN as "
               "\"Authorization: Bearer <token>\"");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    if (options.admit) {
+      Request asked;
+      asked.method = request.method;
+      asked.path = request.path;
+      for (const auto& [name, value] : request.params) asked.query.emplace(name, value);
+      asked.header = [&request](const std::string& name) { return request.get_header_value(name); };
+      if (auto refusal = options.admit(asked)) {
+        error(response, refusal->status, refusal->code, refusal->message);
         return httplib::Server::HandlerResponse::Handled;
       }
     }
@@ -220,6 +232,19 @@ struct HttpServer::State {
       return;
     }
     out.status = response.status;
+    for (const auto& [name, value] : response.headers) out.set_header(name, value);
+    if (response.stream) {
+      auto stream = std::move(response.stream);
+      out.set_chunked_content_provider(
+          response.content_type, [stream](std::size_t, httplib::DataSink& sink) {
+            stream([&sink](std::string_view data) {
+              return sink.is_writable() && sink.write(data.data(), data.size());
+            });
+            sink.done();
+            return true;
+          });
+      return;
+    }
     if (response.file) {
       struct stat file {};
       if (::fstat(response.file->get(), &file) != 0) {

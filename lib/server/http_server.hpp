@@ -9,7 +9,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lib/util/fs.hpp"
@@ -39,6 +42,20 @@ struct Response {
   // artifacts never sit in memory whole). A descriptor, not a path: the
   // handler opened it without following links.
   std::shared_ptr<util::UniqueFd> file;
+  // When set, the body is what this writes, sent in chunks as it goes (a
+  // live log as Server-Sent Events): it calls `write` until it is done or
+  // `write` returns false (the client went away). A handler's stream must
+  // end by itself in bounded time; the server's stop waits for it.
+  std::function<void(const std::function<bool(std::string_view)>& write)> stream;
+  // Further headers (Cache-Control, Content-Security-Policy, Set-Cookie, ...).
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Why the server turns a request away before routing it (admit()).
+struct Refusal {
+  int status = 401;
+  std::string code;
+  std::string message;
 };
 
 using Handler = std::function<void(Request&, Response&)>;
@@ -67,6 +84,10 @@ struct ServerOptions {
   // Requests must carry "Authorization: Bearer <token>"; empty: no check.
   std::string bearer_token;
   ErrorBody error_body;  // default: {"error": code, "message": message}
+  // Asked before routing, with the path, query and headers (no body yet):
+  // a Refusal turns the request away (a web page's own token rules; after
+  // the bearer token's check when both are set). Empty: every request is admitted.
+  std::function<std::optional<Refusal>(const Request&)> admit;
 };
 
 class HttpServer {

@@ -324,10 +324,12 @@ std::string RunStore::resolve(const std::string& id_or_prefix) const {
       fmt::format("run id prefix '{}' is ambiguous; it matches:{}", id_or_prefix, listed));
 }
 
-std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
-  std::string sql =
-      "SELECT id, experiment, display_name, state, created_at, ended_at, exit_code, compute, "
-      "record_mtime_ns, record_size, tags, record_inode, parent_id FROM runs WHERE 1=1";
+namespace {
+
+// The WHERE clause of a filter (from " WHERE 1=1"), and its bindings: ?1
+// experiment, ?2 state, ?4 parent, tags and params from ?10.
+std::string filter_condition(const RunFilter& filter) {
+  std::string sql = " WHERE 1=1";
   if (!filter.experiment.empty()) sql += " AND experiment = ?1";
   if (filter.state) sql += " AND state = ?2";
   if (filter.parent) sql += " AND parent_id = ?4";
@@ -343,22 +345,44 @@ std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
         filter.params[i].second ? fmt::format(" AND value = ?{}", first_param + 2 * i + 1)
                                 : std::string());
   }
-  sql += " ORDER BY created_at DESC, id DESC LIMIT ?3";
-  Statement query(m_db, sql.c_str());
+  return sql;
+}
+
+void bind_filter(Statement& query, const RunFilter& filter) {
   if (!filter.experiment.empty()) query.bind(1, filter.experiment);
   if (filter.state) query.bind(2, to_string(*filter.state));
   if (filter.parent) query.bind(4, *filter.parent);
-  query.bind(3, static_cast<std::int64_t>(filter.limit > 0 ? filter.limit : -1));
   for (std::size_t i = 0; i < filter.tags.size(); ++i) {
     query.bind(static_cast<int>(10 + 2 * i), filter.tags[i].first);
     query.bind(static_cast<int>(11 + 2 * i), filter.tags[i].second);
   }
+  const std::size_t first_param = 10 + 2 * filter.tags.size();
   for (std::size_t i = 0; i < filter.params.size(); ++i) {
     query.bind(static_cast<int>(first_param + 2 * i), filter.params[i].first);
     if (filter.params[i].second) {
       query.bind(static_cast<int>(first_param + 2 * i + 1), *filter.params[i].second);
     }
   }
+}
+
+}  // namespace
+
+std::int64_t RunStore::count(const RunFilter& filter) const {
+  std::string sql = "SELECT COUNT(*) FROM runs" + filter_condition(filter);
+  Statement query(m_db, sql.c_str());
+  bind_filter(query, filter);
+  return query.step() ? query.integer(0) : 0;
+}
+
+std::vector<IndexRow> RunStore::list(const RunFilter& filter) const {
+  std::string sql =
+      "SELECT id, experiment, display_name, state, created_at, ended_at, exit_code, compute, "
+      "record_mtime_ns, record_size, tags, record_inode, parent_id FROM runs" +
+      filter_condition(filter) + " ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?5";
+  Statement query(m_db, sql.c_str());
+  bind_filter(query, filter);
+  query.bind(3, static_cast<std::int64_t>(filter.limit > 0 ? filter.limit : -1));
+  query.bind(5, static_cast<std::int64_t>(std::max(filter.offset, 0)));
   std::vector<IndexRow> rows;
   while (query.step()) {
     IndexRow row;

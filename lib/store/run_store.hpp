@@ -26,6 +26,7 @@ struct RunFilter {
   std::vector<std::pair<std::string, std::optional<std::string>>> params;
   std::optional<std::string> parent;  // child runs of this run only
   int limit = 50;                     // 0: all
+  int offset = 0;                     // rows skipped first (paging)
 };
 
 // One row of the index: enough to list runs without opening their files.
@@ -93,6 +94,8 @@ class RunStore {
   // ambiguous prefix lists the candidates).
   std::string resolve(const std::string& id_or_prefix) const;
   std::vector<IndexRow> list(const RunFilter& filter) const;
+  // How many runs match `filter`, all of them (its limit and offset aside).
+  std::int64_t count(const RunFilter& filter) const;
   // Re-indexes one run from its run.json (doctor, and recovery after a crash
   // between the two writes).
   void reindex(const RunRecord& record);

@@ -141,6 +141,36 @@ TEST_CASE("list filters by experiment, state and tag, newest first") {
   CHECK(all[0].created_at >= all[1].created_at);
 }
 
+TEST_CASE("list pages with limit and offset; count counts every match") {
+  TempDir dir;
+  auto ws = make_workspace(dir);
+  store::RunStore runs(ws);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    auto record = new_record(i % 2 ? "odd" : "even");
+    runs.create(record);
+    ids.push_back(record.id);
+  }
+  store::RunFilter all;
+  all.limit = 0;
+  auto everything = runs.list(all);
+  REQUIRE(everything.size() == 7);
+  store::RunFilter page;
+  page.limit = 3;
+  page.offset = 3;
+  auto second = runs.list(page);
+  REQUIRE(second.size() == 3);
+  for (int i = 0; i < 3; ++i) CHECK(second[i].id == everything[3 + i].id);
+  page.offset = 6;
+  CHECK(runs.list(page).size() == 1);
+  CHECK(runs.count(page) == 7);
+  store::RunFilter even;
+  even.experiment = "even";
+  even.limit = 1;
+  CHECK(runs.count(even) == 4);
+  CHECK(runs.list(even).size() == 1);
+}
+
 TEST_CASE("list filters by param: a name with a value, or a name for any value") {
   TempDir dir;
   auto ws = make_workspace(dir);
