@@ -69,8 +69,11 @@ std::string key_value_table(const std::vector<std::pair<std::string, std::string
   return out + "</table>";
 }
 
+// Six significant digits for people ("0.29", not "0.29000000000000004");
+// the exact value is in the title (and in `amlrun metrics`).
 std::string metric_number(double value) {
-  return store::format_metric_value(value);
+  if (!std::isfinite(value)) return store::format_metric_value(value);
+  return fmt::format("<span title=\"{}\">{:.6g}</span>", store::format_metric_value(value), value);
 }
 
 }  // namespace

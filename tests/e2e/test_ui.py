@@ -260,7 +260,7 @@ class UiSweepTest(ProjectTest):
             ui.stop()
         self.assertEqual(status, 200)
         rows = re.findall(r'<tr class="trial( best)?" data-trial="([^"]+)">.*?'
-                          r'<td class="num objective">([^<]*)</td><td><span class="tag">x=([^<]*)</span>',
+                          r'<td class="num objective"><span title="([^"]*)">[^<]*</span></td><td><span class="tag">x=([^<]*)</span>',
                           body)
         self.assertEqual([x for _, _, _, x in rows], ["0.3", "0.1", "0.9"])
         self.assertEqual([bool(best) for best, _, _, _ in rows], [True, False, False])

@@ -80,15 +80,24 @@ class Browser:
         to_browser_read, self._to_browser = os.pipe()
         self._from_browser, from_browser_write = os.pipe()
         # The browser reads commands on fd 3 and writes answers on fd 4.
+        # (Moved out of the way first: the pipes' own numbers may be 3 or 4.)
         def arrange():
-            os.dup2(to_browser_read, 3)
-            os.dup2(from_browser_write, 4)
+            reading = os.dup(to_browser_read) if to_browser_read < 5 else to_browser_read
+            writing = os.dup(from_browser_write) if from_browser_write < 5 else from_browser_write
+            while reading < 5:
+                reading = os.dup(reading)
+            while writing < 5:
+                writing = os.dup(writing)
+            os.dup2(reading, 3)
+            os.dup2(writing, 4)
         self.process = subprocess.Popen(
             [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
              "--no-first-run", "--no-default-browser-check", "--disable-extensions",
              "--user-data-dir=" + self.profile, "--window-size=%d,%d" % (width, height),
              "about:blank"],
-            pass_fds=(to_browser_read, from_browser_write), preexec_fn=arrange,
+            # close_fds would close 3 and 4 after arrange(); Python's own
+            # descriptors are not inheritable, so nothing else leaks.
+            close_fds=False, preexec_fn=arrange,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser_read)
         os.close(from_browser_write)

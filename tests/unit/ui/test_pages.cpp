@@ -161,8 +161,8 @@ TEST_CASE("a sweep page lists trials in the order given with the best one marked
   CHECK(first < second);
   CHECK(page.find("<tr class=\"trial best\" data-trial=\"sweep_1_2\"><td>★ best</td>") !=
         std::string::npos);
-  CHECK(page.find("<td class=\"num objective\">0.25</td><td><span class=\"tag\">lr=0.01</span>") !=
-        std::string::npos);
+  CHECK(page.find("<td class=\"num objective\"><span title=\"0.25\">0.25</span></td><td><span "
+                  "class=\"tag\">lr=0.01</span>") != std::string::npos);
   CHECK(page.find("bandit: 0.75 is outside the slack") != std::string::npos);
   // A sweep runs no process of its own: no log.
   CHECK(page.find("id=\"log\"") == std::string::npos);
