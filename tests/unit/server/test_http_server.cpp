@@ -141,3 +141,63 @@ TEST_CASE("constant_time_equal compares whole strings") {
   CHECK_FALSE(server::constant_time_equal("", "a"));
   CHECK(server::constant_time_equal("", ""));
 }
+
+TEST_CASE("a streamed response arrives in pieces with the handler's headers") {
+  server::ServerOptions options;
+  options.threads = 2;
+  server::HttpServer server(options);
+  server.route("GET", "/stream", [](server::Request&, server::Response& response) {
+    response.content_type = "text/event-stream";
+    response.headers.emplace_back("Cache-Control", "no-store");
+    response.stream = [](const std::function<bool(std::string_view)>& write) {
+      for (int i = 0; i < 3; ++i) {
+        if (!write("data: " + std::to_string(i) + "\n\n")) return;
+      }
+    };
+  });
+  int port = server.start();
+  httplib::Client client("127.0.0.1", port);
+  std::vector<std::string> pieces;
+  auto result = client.Get("/stream", [&](const char* data, std::size_t size) {
+    pieces.emplace_back(data, size);
+    return true;
+  });
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  CHECK(result->get_header_value("Cache-Control") == "no-store");
+  CHECK(result->get_header_value("Transfer-Encoding") == "chunked");
+  std::string whole;
+  for (const auto& piece : pieces) whole += piece;
+  CHECK(whole == "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+}
+
+TEST_CASE("the admit hook turns requests away before any handler, with its status") {
+  server::ServerOptions options;
+  options.threads = 2;
+  options.admit = [](const server::Request& request) -> std::optional<server::Refusal> {
+    if (request.query_value("key") == "open" || request.header("X-Key") == "open") {
+      return std::nullopt;
+    }
+    return server::Refusal{403, "FORBIDDEN", "no key for " + request.path};
+  };
+  server::HttpServer server(options);
+  int calls = 0;
+  server.route("GET", "/x", [&](server::Request&, server::Response& response) {
+    ++calls;
+    response.body = "ok";
+  });
+  int port = server.start();
+  httplib::Client client("127.0.0.1", port);
+  auto refused = client.Get("/x");
+  REQUIRE(refused);
+  CHECK(refused->status == 403);
+  CHECK(nlohmann::json::parse(refused->body)["message"] == "no key for /x");
+  CHECK(calls == 0);
+  auto by_query = client.Get("/x?key=open");
+  REQUIRE(by_query);
+  CHECK(by_query->body == "ok");
+  auto by_header = client.Get("/x", {{"X-Key", "open"}});
+  REQUIRE(by_header);
+  CHECK(by_header->body == "ok");
+  CHECK(calls == 2);
+}
