@@ -37,8 +37,8 @@ namespace {
 
 constexpr const char* k_cookie = "amlrun_ui_token";
 // The part of a log the run page shows at first; the rest is a download.
-constexpr std::size_t k_log_window = 256 * 1024;
-constexpr std::size_t k_event_bytes = 64 * 1024;
+constexpr std::size_t k_log_window = std::size_t{256} * 1024;
+constexpr std::size_t k_event_bytes = std::size_t{64} * 1024;
 // A live log ends after this; the browser reconnects from where it was.
 constexpr auto k_event_stream_limit = std::chrono::minutes(10);
 constexpr auto k_log_poll = std::chrono::milliseconds(50);
@@ -241,7 +241,8 @@ struct WebApp::Routes {
 
   // A handler's frame: HttpFailure becomes its page; a right ?token= sets
   // the cookie and comes back without it (the token stays out of history).
-  server::Handler page(std::function<void(server::Request&, server::Response&)> handler) const {
+  server::Handler page(
+      const std::function<void(server::Request&, server::Response&)>& handler) const {
     return [this, handler](server::Request& request, server::Response& response) {
       std::string given = request.query_value("token");
       if (!given.empty() && server::constant_time_equal(given, app.m_options.token)) {
