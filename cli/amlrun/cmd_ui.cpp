@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include "cli/amlrun/commands.hpp"
 #include "cli/amlrun/option_checks.hpp"
 #include "lib/ui/web_app.hpp"
@@ -36,9 +39,24 @@ void add_ui(CLI::App& app, GlobalOptions& global, Handler& handler) {
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     ui::WebApp app(workspace, *options);
-    app.start();
+    try {
+      app.start();
+    } catch (const util::InfraError& failure) {
+      throw util::InfraError(
+          fmt::format("{} (--port picks another port; 0: any free one)", failure.what()));
+    }
     bool open_to_all = !ui::is_loopback(options->host);
     std::printf("amlrun ui: %s\n", app.url().c_str());
+    // 0.0.0.0 and :: are every address: the machine's name is the one to give out.
+    if (options->host == "0.0.0.0" || options->host == "::") {
+      char name[256] = {};
+      if (::gethostname(name, sizeof name - 1) == 0) {
+        std::string url = app.url();
+        auto after_host = url.find(':', url.find("//") + 2);
+        if (options->host == "::") after_host = url.find("]:") + 1;
+        std::printf("amlrun ui: http://%s%s\n", name, url.substr(after_host).c_str());
+      }
+    }
     std::fprintf(stderr,
                  open_to_all
                      ? "amlrun: listening on %s: every request needs the token in the address "

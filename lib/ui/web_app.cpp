@@ -245,7 +245,8 @@ struct WebApp::Routes {
       const std::function<void(server::Request&, server::Response&)>& handler) const {
     return [this, handler](server::Request& request, server::Response& response) {
       std::string given = request.query_value("token");
-      if (!given.empty() && server::constant_time_equal(given, app.m_options.token)) {
+      if (request.method == "GET" && !given.empty() &&
+          server::constant_time_equal(given, app.m_options.token)) {
         std::string rest;
         for (const auto& [name, value] : request.query) {
           if (name == "token") continue;
@@ -494,11 +495,20 @@ struct WebApp::Routes {
     response.stream = [&owner, roots, rank, offset,
                        id](const std::function<bool(std::string_view)>& write) mutable {
       store::RunStore store(owner.m_workspace);
+      // A waiting stream holds one of the server's threads. Past half of
+      // them a stream sends what there is and ends, and the browser asks
+      // again in 3 s from where it was: polling, never a server that
+      // stops answering because many pages are open.
+      bool may_wait = ++owner.m_waiting_streams <= owner.max_waiting_streams();
+      struct Release {
+        std::atomic<int>& count;
+        ~Release() { --count; }
+      } release{owner.m_waiting_streams};
       auto started = std::chrono::steady_clock::now();
       auto last_write = started;
       auto last_state_check = started - std::chrono::seconds(1);
       bool over = false;
-      if (!write("retry: 1000\n\n")) return;
+      if (!write(may_wait ? "retry: 1000\n\n" : "retry: 3000\n\n")) return;
       while (!owner.m_stopping) {
         auto now = std::chrono::steady_clock::now();
         if (now - started > k_event_stream_limit) return;
@@ -525,6 +535,7 @@ struct WebApp::Routes {
           // One more pass reads what was written just before the end.
           if (over) continue;
         }
+        if (!may_wait) return;
         if (now - last_write > k_keepalive) {
           if (!write(": keepalive\n\n")) return;
           last_write = now;

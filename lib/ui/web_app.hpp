@@ -53,6 +53,8 @@ class WebApp {
   UiOptions m_options;
   std::string m_csrf_secret;
   std::atomic<bool> m_stopping = false;
+  std::atomic<int> m_waiting_streams = 0;
+  int max_waiting_streams() const { return static_cast<int>(m_options.threads / 2); }
   std::shared_ptr<Routes> m_routes;
   std::unique_ptr<server::HttpServer> m_server;
 };

@@ -12,8 +12,16 @@ from ui_support import Browser, UiServer
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>&amp;'
 
 JOB = """
-import json, os, sys, time
+import json, os, sys, time, urllib.request
 count, pause = int(sys.argv[1]), float(sys.argv[2])
+# A param through the run's own MLflow endpoint (REST, as the client sends it).
+request = urllib.request.Request(
+    os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-parameter",
+    data=json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "note",
+                     "value": '<script>alert(6)</script>"><img src=x onerror=alert(7)>'}).encode(),
+    headers={"Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"],
+             "Content-Type": "application/json"})
+urllib.request.urlopen(request).read()
 os.makedirs("outputs", exist_ok=True)
 open("outputs/\\"><img src=x onerror=alert(3)>.txt", "w").write("x\\n")
 with open(os.environ["AMLRUN_METRICS_FILE"], "a") as sink:
@@ -114,6 +122,8 @@ class BrowserTest(ProjectTest):
         names = b.evaluate("Array.from(document.querySelectorAll('table.files a')).map(a => a.textContent)")
         self.assertIn('"><img src=x onerror=alert(3)>.txt', names)
         self.assertIn(HOSTILE, b.evaluate("document.querySelector('h1').textContent"))
+        params = b.evaluate("Array.from(document.querySelectorAll('h2')).find(h => h.textContent === 'Parameters').nextElementSibling.textContent")
+        self.assertEqual(params, 'note<script>alert(6)</script>"><img src=x onerror=alert(7)>')
         self.assert_nothing_injected()
         b.screenshot("run-chart")
         # Following the hostile file's link gives the file, not a page.

@@ -3,8 +3,10 @@
 // client: status codes, headers, token and CSRF rules, traversal.
 #include <httplib.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <thread>
 
 #include "../test_support.hpp"
 #include "lib/store/run_layout.hpp"
@@ -194,4 +196,53 @@ TEST_CASE("the live log sends what is there, then ends for an ended run") {
       client.Get("/runs/" + fixture.run_id + "/log/events?rank=0", {{"Last-Event-ID", "18"}});
   REQUIRE(resumed);
   CHECK(resumed->body == "retry: 1000\n\nevent: end\ndata: {}\n\n");
+}
+
+TEST_CASE("past half of the threads a live log sends what there is and ends, never blocking") {
+  Fixture fixture;
+  store::RunStore store(fixture.workspace);
+  store::RunRecord record;
+  record.id = store::RunStore::new_run_id("live");
+  record.experiment = "live";
+  auto lock = store.create(record);
+  for (auto state :
+       {store::RunState::preparing, store::RunState::starting, store::RunState::running}) {
+    store.transition(record, state);
+  }
+  std::filesystem::create_directories(store::RunLayout(store.run_dir(record.id)).user_logs());
+  write_file(store::RunLayout(store.run_dir(record.id)).rank_log(0), "so far\n");
+  // 4 threads: 2 may wait.
+  ui::WebApp app(fixture.workspace, {"127.0.0.1", 0, "", 4});
+  int port = app.start();
+  std::string path = "/runs/" + record.id + "/log/events?rank=0&offset=0";
+  std::atomic<int> first_chunks = 0;
+  std::vector<std::thread> waiting;
+  for (int i = 0; i < 2; ++i) {
+    waiting.emplace_back([&] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_read_timeout(30, 0);
+      client.Get(path, [&](const char*, std::size_t) {
+        ++first_chunks;
+        return true;
+      });
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (first_chunks < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (first_chunks < 2) {
+    app.stop();
+    for (auto& thread : waiting) thread.join();
+    FAIL("the two waiting streams sent nothing in 10 s");
+  }
+  httplib::Client client("127.0.0.1", port);
+  auto started = std::chrono::steady_clock::now();
+  auto third = client.Get(path);
+  auto took = std::chrono::steady_clock::now() - started;
+  REQUIRE(third);
+  CHECK(third->body == "retry: 3000\n\nid: 7\ndata: {\"t\":\"so far\\n\"}\n\n");
+  CHECK(took < std::chrono::seconds(5));
+  app.stop();  // ends the two waiting streams
+  for (auto& thread : waiting) thread.join();
 }
