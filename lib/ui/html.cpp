@@ -7,30 +7,13 @@
 namespace amlrun::ui {
 
 namespace {
+
 constexpr std::string_view k_replacement = "\xEF\xBF\xBD";  // U+FFFD
-}
 
-std::string valid_utf8(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
-  std::size_t at = 0;
-  while (at < bytes.size()) {
-    char32_t code = 0;
-    std::size_t length = util::utf8_sequence(bytes, at, code);
-    if (length == 0) {
-      out += k_replacement;
-      ++at;
-    } else {
-      out.append(bytes.substr(at, length));
-      at += length;
-    }
-  }
-  return out;
-}
-
-std::string html(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 8);
+// Calls `each` with every well-formed sequence of `text` (its code point and
+// bytes) and appends U+FFFD to `out` for every byte that starts none.
+template <typename Each>
+void for_each_sequence(std::string_view text, std::string& out, Each each) {
   std::size_t at = 0;
   while (at < text.size()) {
     char32_t code = 0;
@@ -40,6 +23,24 @@ std::string html(std::string_view text) {
       ++at;
       continue;
     }
+    each(code, text.substr(at, length));
+    at += length;
+  }
+}
+
+}  // namespace
+
+std::string valid_utf8(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for_each_sequence(bytes, out, [&](char32_t, std::string_view sequence) { out += sequence; });
+  return out;
+}
+
+std::string html(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  for_each_sequence(text, out, [&](char32_t code, std::string_view sequence) {
     switch (code) {
       case '&':
         out += "&amp;";
@@ -60,11 +61,10 @@ std::string html(std::string_view text) {
         if ((code < 0x20 && code != '\t' && code != '\n') || code == 0x7f) {
           out += k_replacement;
         } else {
-          out.append(text.substr(at, length));
+          out += sequence;
         }
     }
-    at += length;
-  }
+  });
   return out;
 }
 

@@ -459,11 +459,16 @@ struct WebApp::Routes {
     json_response(response, out);
   }
 
+  // ?rank= of a log request: one of the run's ranks, 0 by default.
+  static int rank_of(const server::Request& request, const store::RunRecord& record) {
+    return int_query(request, "rank", 0, 0,
+                     std::max(1, record.instance_count * record.process_count) - 1);
+  }
+
   void log_download(server::Request& request, server::Response& response) const {
     auto store = open_store();
     auto record = load_run(store, request.captures[0]);
-    int ranks = std::max(1, record.instance_count * record.process_count);
-    int rank = int_query(request, "rank", 0, 0, ranks - 1);
+    int rank = rank_of(request, record);
     auto fd = open_rank_log(log_roots(store, record), rank);
     if (!static_cast<bool>(fd))
       throw HttpFailure{404, fmt::format("{} has no log of rank {} yet", record.id, rank)};
@@ -475,8 +480,7 @@ struct WebApp::Routes {
   void log_events(server::Request& request, server::Response& response) const {
     auto store = open_store();
     auto record = load_run(store, request.captures[0]);
-    int ranks = std::max(1, record.instance_count * record.process_count);
-    int rank = int_query(request, "rank", 0, 0, ranks - 1);
+    int rank = rank_of(request, record);
     std::uint64_t offset =
         static_cast<std::uint64_t>(int_query(request, "offset", 0, 0, INT32_MAX));
     // A reconnecting browser says where it was.

@@ -8,7 +8,7 @@ import time
 import unittest
 
 from amlrun_e2e import PYTHON, ProjectTest
-from ui_support import UiServer
+from ui_support import UiServer, run_grid_sweep
 
 # Prints a numbered line every `pause` seconds and logs "loss"; a name from
 # the test's hostile set goes into the log and an output file's name.
@@ -232,27 +232,7 @@ class UiTest(ProjectTest):
 
 class UiSweepTest(ProjectTest):
     def test_sweep_page_orders_trials_by_objective_and_marks_the_best(self):
-        self.project.write("src/trial.py", """
-            import json, os, sys
-            x = float(sys.argv[1])
-            with open(os.environ["AMLRUN_METRICS_FILE"], "a") as sink:
-                for step in range(3):
-                    sink.write(json.dumps({"name": "loss", "value": (x - 0.3) ** 2 + 1.0 / (step + 1), "step": step}) + "\\n")
-        """)
-        result = self.submit("""
-            type: sweep
-            experiment_name: tune
-            trial:
-              code: src
-              command: %s trial.py ${{search_space.x}}
-            sampling_algorithm: grid
-            search_space:
-              x: {type: choice, values: [0.9, 0.1, 0.3]}
-            objective: {goal: minimize, primary_metric: loss}
-            limits: {max_total_trials: 3, max_concurrent_trials: 2}
-        """ % PYTHON, "--stream", timeout=300)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        sweep = [r for r in self.project.run_ids() if self.project.show(r).get("kind") == "sweep"][0]
+        sweep = run_grid_sweep(self, [0.9, 0.1, 0.3], steps=3)
         ui = UiServer(self.project)
         try:
             status, _, body = ui.get("/runs/" + sweep)

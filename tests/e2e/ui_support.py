@@ -11,7 +11,7 @@ import tempfile
 import time
 import urllib.parse
 
-from amlrun_e2e import AMLRUN, BIN, clean_environment
+from amlrun_e2e import AMLRUN, BIN, PYTHON, clean_environment
 
 SCREENSHOTS = os.path.join(BIN, "..", "ui-screenshots")
 
@@ -191,3 +191,29 @@ class Browser:
         os.close(self._to_browser)
         os.close(self._from_browser)
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def run_grid_sweep(test, values, steps):
+    """A finished grid sweep over x in `values` whose trials log "loss"
+    (lowest for x = 0.3) for `steps` steps; returns the sweep's id."""
+    test.project.write("src/trial.py", """
+        import json, os, sys
+        x = float(sys.argv[1])
+        with open(os.environ["AMLRUN_METRICS_FILE"], "a") as sink:
+            for step in range(%d):
+                sink.write(json.dumps({"name": "loss", "value": (x - 0.3) ** 2 + 1.0 / (step + 1), "step": step}) + "\\n")
+    """ % steps)
+    result = test.submit("""
+        type: sweep
+        experiment_name: tune
+        trial:
+          code: src
+          command: %s trial.py ${{search_space.x}}
+        sampling_algorithm: grid
+        search_space:
+          x: {type: choice, values: %s}
+        objective: {goal: minimize, primary_metric: loss}
+        limits: {max_total_trials: %d, max_concurrent_trials: 2}
+    """ % (PYTHON, json.dumps(values), len(values)), "--stream", timeout=300)
+    test.assertEqual(result.returncode, 0, result.stderr)
+    return [r for r in test.project.run_ids() if test.project.show(r).get("kind") == "sweep"][0]
