@@ -136,7 +136,7 @@ class UiTest(ProjectTest):
         self.assertEqual(ui.get("/runs/nope_20260101T000000_00000000")[0], 404)
 
     def test_live_log_arrives_by_server_sent_events_while_the_run_goes(self):
-        run_id = self.submit_job(30, 0.1, wait=False)
+        run_id = self.submit_job(50, 0.1, wait=False)
         ui = self.start_ui()
         self.project.wait_for_state(run_id, ["Running"])
         import http.client
