@@ -100,8 +100,8 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communic
   m_ready.assign(m_parameters.size(), false);
   m_pending.resize(m_buckets.size());
   for (std::size_t i = 0; i < m_parameters.size(); ++i) {
-    std::shared_ptr<torch::autograd::Node> accumulator =
-        torch::autograd::impl::grad_accumulator(m_parameters[i]);
+    // std::shared_ptr<Node> in LibTorch 1.13, c10::intrusive_ptr<Node> in 2.x.
+    auto accumulator = torch::autograd::impl::grad_accumulator(m_parameters[i]);
     accumulator->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
         [this, i](const torch::autograd::variable_list& outputs,
                   const torch::autograd::variable_list& /*inputs*/) {
@@ -110,7 +110,7 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communic
         }));
     // The parameter only holds its accumulator weakly; keeping it here
     // keeps the hook alive.
-    m_accumulators.push_back(std::move(accumulator));
+    m_accumulators.push_back(std::make_shared<decltype(accumulator)>(std::move(accumulator)));
   }
 }
 
