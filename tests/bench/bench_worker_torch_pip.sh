@@ -33,9 +33,9 @@ if [ "$what" = all ] || [ "$what" = ddp ]; then
     --image-size 32 --batch-size 16 --threads 1 --workers 1 --epochs 3 --train-per-class 300 "$@"
 fi
 if [ "$what" = all ] || [ "$what" = accuracy ]; then
-  # bench_worker_accuracy.sh's recipe on 1000 training and 200 validation
+  # bench_worker_accuracy.sh's recipe on 600 training and 100 validation
   # images per class, 5 epochs.
   bench accuracy-race --baselines eager --image-size 64 --batch-size 64 --learning-rate 0.05 \
     --lr-schedule cosine --weight-decay 0.0005 --min-crop-scale 0.6 --epochs 5 --threads 2 --workers 2 \
-    --train-per-class 1000 --test-per-class 200 "$@"
+    --train-per-class 600 --test-per-class 100 "$@"
 fi

@@ -26,10 +26,11 @@ sample() { # NAME COMMAND...: runs COMMAND, samples 20 s after a 16 s start-up, 
   perf record -a -F 499 -o "$out/$name.perf.data" -- sleep 20 2>/dev/null
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  perf report -i "$out/$name.perf.data" --sort comm,dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' |
-    head -15 >"$out/$name.by-library.txt"
-  perf report -i "$out/$name.perf.data" --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' |
-    head -40 >"$out/$name.symbols.txt"
+  # awk, not head: head would close the pipe early and pipefail end the script.
+  perf report -i "$out/$name.perf.data" --sort comm,dso --stdio 2>/dev/null |
+    awk '!/^#/ && NF && n++ < 15' >"$out/$name.by-library.txt"
+  perf report -i "$out/$name.perf.data" --sort dso,symbol --stdio 2>/dev/null |
+    awk '!/^#/ && NF && n++ < 40 {$1 = $1; print}' >"$out/$name.symbols.txt"
   log "$name: $out/$name.by-library.txt"
   cat "$out/$name.by-library.txt" >&2
 }
