@@ -42,8 +42,12 @@ void sgd_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& 
     const auto mu = static_cast<float>(momentum);
     const auto wd = static_cast<float>(weight_decay);
     const auto scale = static_cast<float>(grad_scale);
+    // parallel_for needs -fopenmp (lib/train/CMakeLists.txt); omp simd: the
+    // three tensors never overlap, which GCC cannot prove, so without it
+    // the loop stays scalar.
     at::parallel_for(0, param.numel(), /*grain_size=*/32768,
                      [&](std::int64_t begin, std::int64_t end) {
+#pragma omp simd
                        for (std::int64_t i = begin; i < end; ++i) {
                          float d = g[i] * scale + wd * p[i];
                          m[i] = mu * m[i] + d;
