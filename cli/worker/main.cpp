@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
+#include <torch/version.h>
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -368,7 +369,8 @@ int run(const std::vector<std::string>& args) {
     return 0;
   }
   if (name == "--version") {
-    std::printf("amlrun-worker %s\n", AMLRUN_VERSION);
+    // Which LibTorch it was built with: Debian's 1.13 or a pip wheel's.
+    std::printf("amlrun-worker %s (LibTorch %s)\n", AMLRUN_VERSION, TORCH_VERSION);
     return 0;
   }
   std::vector<std::string> names;

@@ -42,8 +42,12 @@ void sgd_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& 
     const auto mu = static_cast<float>(momentum);
     const auto wd = static_cast<float>(weight_decay);
     const auto scale = static_cast<float>(grad_scale);
+    // parallel_for needs -fopenmp (lib/train/CMakeLists.txt); omp simd: the
+    // three tensors never overlap, which GCC cannot prove, so without it
+    // the loop stays scalar.
     at::parallel_for(0, param.numel(), /*grain_size=*/32768,
                      [&](std::int64_t begin, std::int64_t end) {
+#pragma omp simd
                        for (std::int64_t i = begin; i < end; ++i) {
                          float d = g[i] * scale + wd * p[i];
                          m[i] = mu * m[i] + d;
@@ -100,8 +104,8 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communic
   m_ready.assign(m_parameters.size(), false);
   m_pending.resize(m_buckets.size());
   for (std::size_t i = 0; i < m_parameters.size(); ++i) {
-    std::shared_ptr<torch::autograd::Node> accumulator =
-        torch::autograd::impl::grad_accumulator(m_parameters[i]);
+    // std::shared_ptr<Node> in LibTorch 1.13, c10::intrusive_ptr<Node> in 2.x.
+    auto accumulator = torch::autograd::impl::grad_accumulator(m_parameters[i]);
     accumulator->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
         [this, i](const torch::autograd::variable_list& outputs,
                   const torch::autograd::variable_list& /*inputs*/) {
@@ -110,7 +114,7 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communic
         }));
     // The parameter only holds its accumulator weakly; keeping it here
     // keeps the hook alive.
-    m_accumulators.push_back(std::move(accumulator));
+    m_accumulators.push_back(std::make_shared<decltype(accumulator)>(std::move(accumulator)));
   }
 }
 

@@ -15,10 +15,6 @@
 #include "lib/train/buckets.hpp"
 #include "lib/train/comm.hpp"
 
-namespace torch::autograd {
-struct Node;
-}
-
 namespace amlrun::train {
 
 // Copies every tensor of rank 0 to the other ranks.
@@ -76,7 +72,9 @@ class GradientReducer {
   std::vector<at::Tensor> m_host_slots;
   std::vector<at::Tensor> m_device_grads;
   std::vector<std::size_t> m_bucket_of;
-  std::vector<std::shared_ptr<torch::autograd::Node>> m_accumulators;
+  // The gradient accumulators the hooks hang on, kept alive. Type-erased:
+  // LibTorch 1.13 hands out std::shared_ptr<Node>, 2.x c10::intrusive_ptr.
+  std::vector<std::shared_ptr<void>> m_accumulators;
 
   std::mutex m_mutex;
   std::vector<bool> m_ready;

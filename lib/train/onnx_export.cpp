@@ -244,12 +244,12 @@ class GraphBuilder {
 
   static void check_conv(const std::string& name, const nn::Conv2dImpl& conv) {
     const auto& options = conv.options;
-    const bool explicit_padding =
-        c10::holds_alternative<torch::ExpandingArray<2>>(options.padding());
+    // holds_alternative and get unqualified: found by argument-dependent
+    // lookup in c10 for LibTorch 1.13's c10::variant, in std for 2.x's.
+    const bool explicit_padding = holds_alternative<torch::ExpandingArray<2>>(options.padding());
     const auto& dilation = options.dilation();
     if (options.groups() != 1 || dilation->at(0) != 1 || dilation->at(1) != 1 ||
-        !explicit_padding ||
-        !c10::holds_alternative<torch::enumtype::kZeros>(options.padding_mode())) {
+        !explicit_padding || !holds_alternative<torch::enumtype::kZeros>(options.padding_mode())) {
       throw util::InputError(fmt::format(
           "cannot export layer '{}' (Conv2d) to ONNX: only ungrouped, undilated convolutions "
           "with explicit zero padding are exported",
@@ -276,7 +276,7 @@ class GraphBuilder {
   std::string conv_node(const std::string& name, const nn::Conv2dImpl& conv,
                         const std::vector<std::string>& inputs) {
     const auto& options = conv.options;
-    const auto& padding = c10::get<torch::ExpandingArray<2>>(options.padding());
+    const auto& padding = get<torch::ExpandingArray<2>>(options.padding());
     return node(
         "Conv", name, inputs,
         {ints_attribute("kernel_shape",

@@ -1,12 +1,19 @@
 #!/usr/bin/python3
 """The Python reference for the amlrun-worker benchmarks: the same training
 written the way a PyTorch user writes it, with Debian's python3-torch and
-python3-torchvision. torchvision's ImageFolder and DataLoader (worker
-processes decoding with PIL), the same transforms as amlrun-worker
+python3-torchvision (or, run with another interpreter, that one's torch: the
+race against PyPI's current torch, scripts/torch-pip-env.sh). torchvision's
+ImageFolder and DataLoader (worker processes decoding with PIL), the same transforms as amlrun-worker
 (RandomResizedCrop + horizontal flip; Resize(size*256/224) + CenterCrop;
 ImageNet normalisation), torchvision's resnet18, SGD with momentum 0.9, cross
 entropy. With --processes N it is DistributedDataParallel over gloo, one
 process per rank, with DistributedSampler (torch.multiprocessing.spawn).
+With --compile the model (the DDP-wrapped one with --processes N, as
+PyTorch's DDP + compile guide does) goes through torch.compile (torch 2.x).
+--weight-decay, --lr-schedule cosine (per step, as amlrun-worker) and
+--min-crop-scale mirror amlrun-worker's options for the accuracy comparison.
+--profile FILE writes torch.profiler's operator table for 30 training steps
+of the last epoch (rank 0), for finding where the time goes.
 
 Prints one line per epoch:
   epoch E train_images_per_sec X val_acc A seconds S
@@ -37,14 +44,19 @@ def parse():
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--port", type=int, default=29533)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (torch 2.x)")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant")
+    parser.add_argument("--min-crop-scale", type=float, default=0.08)
+    parser.add_argument("--profile", help="write torch.profiler's table of 30 steps of the last epoch here")
     return parser.parse_args()
 
 
 def datasets(args):
     normalize = transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
     train = torchvision.datasets.ImageFolder(args.train_data, transforms.Compose([
-        transforms.RandomResizedCrop(args.image_size), transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(), normalize]))
+        transforms.RandomResizedCrop(args.image_size, scale=(args.min_crop_scale, 1.0)),
+        transforms.RandomHorizontalFlip(), transforms.ToTensor(), normalize]))
     validation = torchvision.datasets.ImageFolder(args.validation_data, transforms.Compose([
         transforms.Resize(round(args.image_size * 256 / 224)), transforms.CenterCrop(args.image_size),
         transforms.ToTensor(), normalize]))
@@ -71,7 +83,13 @@ def run(rank, args):
                                          num_workers=args.workers, persistent_workers=args.workers > 0)
     val_loader = torch.utils.data.DataLoader(validation, batch_size=args.batch_size, sampler=val_sampler,
                                              num_workers=args.workers)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.learning_rate, momentum=0.9)
+    if args.compile:
+        model = torch.compile(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.learning_rate, momentum=0.9,
+                                weight_decay=args.weight_decay)
+    scheduler = None
+    if args.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * len(loader))
     criterion = torch.nn.CrossEntropyLoss()
     for epoch in range(args.epochs):
         if distributed:
@@ -79,13 +97,27 @@ def run(rank, args):
         model.train()
         start = time.perf_counter()
         images = 0
+        profiler = None
+        if args.profile and rank == 0 and epoch == args.epochs - 1:
+            profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                              schedule=torch.profiler.schedule(wait=10, warmup=5, active=30,
+                                                                               repeat=1))
+            profiler.start()
         for inputs, labels in loader:
+            if profiler is not None:
+                profiler.step()
             optimizer.zero_grad()
             loss = criterion(model(inputs), labels)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             images += inputs.size(0)
         train_seconds = time.perf_counter() - start
+        if profiler is not None:
+            profiler.stop()
+            with open(args.profile, "w") as f:
+                f.write(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
         model.eval()
         correct = torch.zeros(2)
         with torch.no_grad():
