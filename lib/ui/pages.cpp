@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "lib/ui/html.hpp"
+#include "lib/util/strings.hpp"
 #include "lib/util/time.hpp"
 
 namespace amlrun::ui {
@@ -56,7 +57,7 @@ std::string files_table(const std::string& run_id, const std::string& base,
     if (entry.directory) href += "/";
     out += fmt::format("<tr><td><a href=\"{}\">{}{}</a></td><td class=\"num\">{}</td></tr>",
                        html(href), html(entry.name), entry.directory ? "/" : "",
-                       entry.directory ? "" : human_size(entry.size));
+                       entry.directory ? "" : util::format_bytes(entry.size));
   }
   return out + "</table>";
 }
@@ -77,17 +78,6 @@ std::string metric_number(double value) {
 }
 
 }  // namespace
-
-std::string human_size(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
-}
 
 std::string duration_between(const std::string& start, const std::string& end,
                              const std::string& now) {
@@ -273,7 +263,7 @@ std::string run_page(const RunView& view) {
       {"snapshot", r.snapshot_id.empty()
                        ? ""
                        : fmt::format("{} ({} files, {})", r.snapshot_id, r.snapshot_files,
-                                     human_size(r.snapshot_bytes))},
+                                     util::format_bytes(r.snapshot_bytes))},
       {"processes", fmt::format("{} × {} ({})", r.instance_count, r.process_count, r.distribution)},
       {"job file", r.spec_file},
       {"submitted by", r.submitted_by + (r.submit_host.empty() ? "" : "@" + r.submit_host)}};
@@ -299,7 +289,7 @@ std::string run_page(const RunView& view) {
     if (view.log_start > 0) {
       body += fmt::format(
           "<p class=\"muted\">The first {} of {} are not shown here; download the whole log.</p>",
-          human_size(view.log_start), human_size(view.log_size));
+          util::format_bytes(view.log_start), util::format_bytes(view.log_size));
     }
     if (!view.log_found) {
       body +=
@@ -402,7 +392,7 @@ std::string models_page(const std::vector<ModelView>& models) {
                         html(url_segment(v.name + ":" + v.version)), html(v.name), html(v.version));
     std::vector<std::pair<std::string, std::string>> rows = {
         {"registered", v.created_at},
-        {"files", fmt::format("{} ({})", v.files, human_size(v.bytes))},
+        {"files", fmt::format("{} ({})", v.files, util::format_bytes(v.bytes))},
         {"from", v.source_path},
         {"manifest sha256", v.manifest_sha256}};
     if (!v.description.empty()) rows.emplace_back("description", v.description);
@@ -424,7 +414,7 @@ std::string models_page(const std::vector<ModelView>& models) {
     body += "<table class=\"model-files\"><tr><th>file</th><th>size</th><th>sha256</th></tr>";
     for (const auto& file : model.files) {
       body += fmt::format("<tr><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>",
-                          html(file.path), human_size(file.size), html(file.sha256));
+                          html(file.path), util::format_bytes(file.size), html(file.sha256));
     }
     body += "</table>";
   }

@@ -88,7 +88,5 @@ std::string error_page(int status, const std::string& message);
 // "1h 02m", from ISO 8601 times ("" end: until `now`).
 std::string duration_between(const std::string& start, const std::string& end,
                              const std::string& now);
-// "12.3 MiB"
-std::string human_size(std::uint64_t bytes);
 
 }  // namespace amlrun::ui

@@ -566,7 +566,7 @@ struct WebApp::Routes {
     auto root = artifacts_dir(store, record.id);
     if (!root) throw HttpFailure{404, fmt::format("{} has no artifacts yet", record.id)};
     try {
-      util::SafeDir dir = util::SafeDir::open(store.run_dir(record.id)).dir(store::k_artifacts_dir);
+      util::SafeDir dir = std::move(*root);
       std::string shown;
       for (std::size_t i = 0; i < parts.size(); ++i) {
         mode_t type = dir.type_of(parts[i]);
